@@ -1,0 +1,26 @@
+//! The commands: each turns parsed arguments and the loaded settings into work and output.
+
+pub mod completions;
+
+use crate::config::Config;
+use crate::env::Env;
+use crate::output::Printer;
+use crate::paths;
+
+/// What every command gets: the environment snapshot, the printer and the config location.
+#[derive(Debug)]
+pub struct Context {
+    /// The environment, read once at start-up.
+    pub env: Env,
+    /// Where user-facing text goes.
+    pub printer: Printer,
+    /// Where the config file is looked for.
+    pub config_location: paths::ConfigLocation,
+}
+
+impl Context {
+    /// Loads and validates the configuration.
+    pub fn load_config(&self) -> Result<Config, crate::config::ConfigError> {
+        Config::load(&self.config_location, &self.env)
+    }
+}

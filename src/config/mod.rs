@@ -1,0 +1,340 @@
+//! The configuration file (`bitrouter.yaml`): its model, where it is found, and how it is loaded
+//! and validated. Unknown keys are refused, and every error names the key path and line.
+
+mod expand;
+mod locate;
+mod provider;
+mod value;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+pub use expand::{ExpandError, expand};
+use provider::RawProvider;
+pub use provider::{
+    Api, AuthMode, Authorization, CODEX_BASE_URL, CODEX_CALLBACK_PORT, CODEX_ISSUER, OAuthConfig,
+    ProviderConfig, ProviderKind, Strategy, Timeouts, is_loopback,
+};
+use value::{OneOrMany, Parsed, Text};
+
+use crate::env::Env;
+use crate::ids::ProviderId;
+use crate::paths::ConfigLocation;
+
+/// The default listen address of `bitrouter serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4356";
+
+/// Where credentials are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// A 0600 JSON file in the data directory.
+    #[default]
+    File,
+    /// The OS credential store.
+    Keyring,
+    /// The OS credential store when it works, else the file (and say so).
+    Auto,
+}
+
+impl StoreKind {
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::File => "file",
+            StoreKind::Keyring => "keyring",
+            StoreKind::Auto => "auto",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Parsed<SocketAddr>>,
+    api_key: Option<Text>,
+    #[serde(default)]
+    allowed_origins: Vec<Text>,
+    max_body_bytes: Option<Parsed<usize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: Option<RawServer>,
+    #[serde(default)]
+    store: Option<StoreKind>,
+    default_provider: Option<ProviderId>,
+    #[serde(default)]
+    providers: Option<BTreeMap<ProviderId, Option<RawProvider>>>,
+    #[serde(default)]
+    routes: Option<BTreeMap<Text, OneOrMany<Text>>>,
+}
+
+/// `server:` settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// The local API key clients must present, when set.
+    pub api_key: Option<SecretString>,
+    /// Browser origins allowed to call the server (none by default).
+    pub allowed_origins: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Default request body limit: 32 MiB (Codex requests with images and long histories are large).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// The whole, validated configuration with defaults applied.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+    /// Server settings.
+    pub server: ServerConfig,
+    /// Credential store backend.
+    pub store: StoreKind,
+    /// Where bare model names go when no provider declares them.
+    pub default_provider: ProviderId,
+    /// Every provider, the built-in `openai-codex` included.
+    pub providers: BTreeMap<ProviderId, ProviderConfig>,
+    /// Aliases and fallback chains: name → model ids.
+    pub routes: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let codex = ProviderConfig::builtin_openai_codex();
+        Config {
+            source: None,
+            server: ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 4356)),
+                api_key: None,
+                allowed_origins: Vec::new(),
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            },
+            store: StoreKind::File,
+            default_provider: ProviderId::openai_codex(),
+            providers: BTreeMap::from([(codex.id.clone(), codex)]),
+            routes: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why the configuration could not be used. All of these are the user's to fix (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file named by `--config` or `$BITROUTER_CONFIG` does not exist.
+    #[error("config file {path} does not exist")]
+    NotFound {
+        /// The path that was named.
+        path: PathBuf,
+    },
+    /// The file exists but cannot be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML, or not a valid configuration.
+    #[error("invalid config {path}: {message}")]
+    Invalid {
+        /// The file (or `<inline>`).
+        path: PathBuf,
+        /// What is wrong, with the key path and line.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads the configuration from `location` (built-in defaults when the default file is
+    /// absent), expanding `${VAR}` references with `env`.
+    pub fn load(location: &ConfigLocation, env: &Env) -> Result<Config, ConfigError> {
+        let Some(path) = location.path() else {
+            return Ok(Config::default());
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !location.is_explicit() => {
+                return Ok(Config::default());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotFound { path: path.clone() });
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        };
+        let mut config = Config::parse(&text, env).map_err(|message| ConfigError::Invalid {
+            path: path.clone(),
+            message,
+        })?;
+        config.source = Some(path.clone());
+        Ok(config)
+    }
+
+    /// Parses configuration text. The error is a message naming the key path and line.
+    pub fn parse(text: &str, env: &Env) -> Result<Config, String> {
+        let raw: RawConfig = if text.trim().is_empty() {
+            RawConfig::default()
+        } else {
+            expand::with_env(env, || {
+                let de = serde_yaml::Deserializer::from_str(text);
+                serde_path_to_error::deserialize::<_, Option<RawConfig>>(de)
+            })
+            .map_err(|e| describe_parse_error(text, &e))?
+            .unwrap_or_default()
+        };
+        Config::from_raw(raw).map_err(|(path, message)| {
+            let line = locate::line_of(text, &path)
+                .map(|l| format!(" at line {l}"))
+                .unwrap_or_default();
+            format!("{path}: {message}{line}")
+        })
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config, (String, String)> {
+        let mut config = Config::default();
+        if let Some(server) = raw.server {
+            if let Some(Parsed(listen)) = server.listen {
+                config.server.listen = listen;
+            }
+            config.server.api_key = server
+                .api_key
+                .map(|Text(k)| k)
+                .filter(|k| !k.is_empty())
+                .map(SecretString::from);
+            config.server.allowed_origins = server
+                .allowed_origins
+                .into_iter()
+                .map(|Text(o)| o)
+                .collect();
+            if let Some(Parsed(limit)) = server.max_body_bytes {
+                config.server.max_body_bytes = limit;
+            }
+        }
+        if let Some(store) = raw.store {
+            config.store = store;
+        }
+        for (id, raw) in raw.providers.unwrap_or_default() {
+            let provider = raw
+                .unwrap_or_default()
+                .validate(id.clone())
+                .map_err(|(key, msg)| {
+                    let path = if key.is_empty() {
+                        format!("providers.{id}")
+                    } else {
+                        format!("providers.{id}.{key}")
+                    };
+                    (path, msg)
+                })?;
+            config.providers.insert(id, provider);
+        }
+        if let Some(default_provider) = raw.default_provider {
+            if !config.providers.contains_key(&default_provider) {
+                return Err((
+                    "default_provider".into(),
+                    format!(
+                        "`{default_provider}` is not a provider (known: {})",
+                        config.provider_names()
+                    ),
+                ));
+            }
+            config.default_provider = default_provider;
+        }
+        for (Text(name), OneOrMany(targets)) in raw.routes.unwrap_or_default() {
+            if name.is_empty() || name.contains([':', '/', '@']) {
+                return Err((
+                    format!("routes.{name}"),
+                    "a route name cannot be empty or contain `:`, `/` or `@`".into(),
+                ));
+            }
+            if targets.is_empty() {
+                return Err((format!("routes.{name}"), "list at least one model".into()));
+            }
+            config
+                .routes
+                .insert(name, targets.into_iter().map(|Text(t)| t).collect());
+        }
+        if !config.server.listen.ip().is_loopback() && config.server.api_key.is_none() {
+            return Err((
+                "server.listen".into(),
+                format!(
+                    "`{}` is reachable from other machines; set server.api_key too, or listen on 127.0.0.1",
+                    config.server.listen
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The provider with this id.
+    #[must_use]
+    pub fn provider(&self, id: &ProviderId) -> Option<&ProviderConfig> {
+        self.providers.get(id)
+    }
+
+    /// Every provider id, comma-separated (for messages).
+    #[must_use]
+    pub fn provider_names(&self) -> String {
+        self.providers
+            .keys()
+            .map(ProviderId::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The file the config came from, for messages.
+    #[must_use]
+    pub fn source_display(&self) -> String {
+        self.source.as_deref().map_or_else(
+            || "built-in defaults".to_owned(),
+            |p| p.display().to_string(),
+        )
+    }
+}
+
+/// Formats a parse error as `key.path: message at line N`, using the exact key line when the
+/// parser only knows the enclosing mapping.
+fn describe_parse_error(text: &str, e: &serde_path_to_error::Error<serde_yaml::Error>) -> String {
+    let inner = e.inner();
+    let mut message = inner.to_string();
+    // serde_yaml appends " at line L column C" and sometimes prefixes its own path: keep only
+    // the message, and give our own (fuller) path and line.
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    let path = e.path().to_string();
+    if let Some((prefix, rest)) = message.split_once(": ")
+        && !prefix.contains(' ')
+        && path.starts_with(prefix)
+    {
+        message = rest.to_owned();
+    }
+    let line = locate::line_of(text, &path)
+        .filter(|_| !message.starts_with("unknown field"))
+        .or_else(|| inner.location().map(|l| l.line()));
+    let line = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+    if path == "." || path.is_empty() {
+        format!("{message}{line}")
+    } else {
+        format!("{path}: {message}{line}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

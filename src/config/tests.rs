@@ -1,0 +1,211 @@
+//! Unit tests of parsing and validation; the end-to-end lookup order is tested in `tests/it`.
+
+use super::*;
+
+fn env() -> Env {
+    Env::from_pairs([("OPENAI_API_KEY", "sk-test"), ("PORT", "9999")])
+}
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, &env())
+}
+
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => String::from("<parsed without error>"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn empty_config_gives_builtin_codex() {
+    let config = parse("").unwrap();
+    let codex = config.provider(&ProviderId::openai_codex()).unwrap();
+    assert_eq!(
+        codex.base_url.as_str(),
+        "https://chatgpt.com/backend-api/codex"
+    );
+    let oauth = codex.oauth().unwrap();
+    assert_eq!(oauth.issuer.as_str(), "https://auth.openai.com/");
+    assert_eq!(oauth.callback_port, 1455);
+    assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(config.store, StoreKind::File);
+    assert_eq!(config.default_provider, ProviderId::openai_codex());
+}
+
+#[test]
+fn contract_example_parses() {
+    let text = r"
+server:
+  listen: 127.0.0.1:4356
+  api_key: ${BITROUTER_API_KEY:-}
+store: file
+default_provider: openai-codex
+providers:
+  openai-codex:
+    base_url: https://chatgpt.com/backend-api/codex
+    oauth:
+      issuer: https://auth.openai.com
+      callback_port: 1455
+    accounts: [work, default]
+    auth_mode: stored
+    headers: {}
+  openai:
+    base_url: https://api.openai.com/v1
+    api: openai_chat
+    authorization: bearer
+    auth_mode: override
+    api_key: ${OPENAI_API_KEY}
+    models: [gpt-4.1, gpt-4.1-mini]
+routes:
+  fast: [openai-codex:gpt-6-luna, openai:gpt-4.1-mini]
+";
+    let config = parse(text).unwrap();
+    assert!(config.server.api_key.is_none());
+    let openai = config.provider(&"openai".parse().unwrap()).unwrap();
+    assert_eq!(openai.models, vec!["gpt-4.1", "gpt-4.1-mini"]);
+    assert!(openai.api_key.is_some());
+    assert_eq!(
+        config.routes["fast"],
+        vec!["openai-codex:gpt-6-luna", "openai:gpt-4.1-mini"]
+    );
+    let codex = config.provider(&ProviderId::openai_codex()).unwrap();
+    assert_eq!(
+        codex
+            .accounts
+            .as_deref()
+            .map(|a| a.iter().map(Label::as_str).collect::<Vec<_>>()),
+        Some(vec!["work", "default"])
+    );
+}
+
+use crate::ids::Label;
+
+#[test]
+fn variables_expand_with_and_without_default() {
+    let config =
+        parse("providers:\n  openai-codex:\n    oauth:\n      callback_port: ${PORT}\n").unwrap();
+    assert_eq!(
+        config.providers[&ProviderId::openai_codex()]
+            .oauth()
+            .unwrap()
+            .callback_port,
+        9999
+    );
+    let config =
+        parse("providers:\n  openai-codex:\n    oauth:\n      callback_port: ${NOPE:-1457}\n")
+            .unwrap();
+    assert_eq!(
+        config.providers[&ProviderId::openai_codex()]
+            .oauth()
+            .unwrap()
+            .callback_port,
+        1457
+    );
+}
+
+#[test]
+fn unset_variable_names_variable_key_and_line() {
+    let e = err(
+        "store: file\nproviders:\n  openai:\n    base_url: https://x.test\n    api_key: ${MISSING_KEY}\n",
+    );
+    assert!(e.contains("MISSING_KEY"), "{e}");
+    assert!(e.contains("providers"), "{e}");
+    assert!(e.contains("line 5"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_refused_with_path_and_line() {
+    let e = err("server:\n  listen: 127.0.0.1:1\n  lisen: 1\n");
+    assert!(e.contains("server"), "{e}");
+    assert!(e.contains("lisen"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+
+    let e = err("providers:\n  openai:\n    base_url: https://x.test\n    modles: [a]\n");
+    assert!(e.contains("modles"), "{e}");
+    assert!(e.contains("providers.openai"), "{e}");
+    assert!(e.contains("line 4"), "{e}");
+
+    let e = err("stores: file\n");
+    assert!(e.contains("stores"), "{e}");
+    assert!(e.contains("line 1"), "{e}");
+}
+
+#[test]
+fn unknown_auth_mode_is_refused() {
+    let e = err("providers:\n  openai:\n    base_url: https://x.test\n    auth_mode: sometimes\n");
+    assert!(e.contains("providers.openai.auth_mode"), "{e}");
+    assert!(e.contains("sometimes"), "{e}");
+    assert!(e.contains("line 4"), "{e}");
+}
+
+#[test]
+fn missing_base_url_is_refused() {
+    let e = err("providers:\n  local:\n    models: [m]\n");
+    assert!(e.contains("base_url"), "{e}");
+    assert!(e.contains("local"), "{e}");
+    assert!(e.contains("line "), "{e}");
+}
+
+#[test]
+fn bad_label_is_refused() {
+    let e = err("providers:\n  openai-codex:\n    accounts: [Work]\n");
+    assert!(e.contains("Work"), "{e}");
+    assert!(e.contains("providers.openai-codex.accounts"), "{e}");
+}
+
+#[test]
+fn clear_text_credentials_to_other_hosts_are_refused() {
+    let e = err("providers:\n  openai:\n    base_url: http://api.example.com/v1\n    api_key: k\n");
+    assert!(e.contains("clear text"), "{e}");
+    assert!(e.contains("openai"), "{e}");
+    let e = err("providers:\n  openai-codex:\n    base_url: http://10.0.0.1/codex\n");
+    assert!(e.contains("clear text"), "{e}");
+    let e = err("providers:\n  openai-codex:\n    oauth:\n      issuer: http://auth.example.com\n");
+    assert!(e.contains("oauth.issuer"), "{e}");
+}
+
+#[test]
+fn clear_text_to_loopback_or_without_credentials_is_allowed() {
+    parse("providers:\n  local:\n    base_url: http://127.0.0.1:8080/v1\n").unwrap();
+    parse("providers:\n  local:\n    base_url: http://localhost:8080/v1\n").unwrap();
+    parse("providers:\n  local:\n    base_url: http://[::1]:8080/v1\n").unwrap();
+    parse("providers:\n  lan:\n    base_url: http://192.168.1.5/v1\n    auth_mode: none\n")
+        .unwrap();
+    parse("providers:\n  openai-codex:\n    base_url: http://127.0.0.1:1/codex\n    oauth:\n      issuer: http://127.0.0.1:2\n").unwrap();
+}
+
+#[test]
+fn non_loopback_listen_needs_an_api_key() {
+    let e = err("server:\n  listen: 0.0.0.0:4356\n");
+    assert!(e.contains("server.listen"), "{e}");
+    parse("server:\n  listen: 0.0.0.0:4356\n  api_key: secret\n").unwrap();
+}
+
+#[test]
+fn codex_refuses_generic_only_keys() {
+    let e = err("providers:\n  openai-codex:\n    api_key: x\n");
+    assert!(e.contains("api_key"), "{e}");
+    let e = err("providers:\n  openai:\n    base_url: https://x.test\n    oauth: {}\n");
+    assert!(e.contains("oauth"), "{e}");
+}
+
+#[test]
+fn default_provider_must_exist() {
+    let e = err("default_provider: nope\n");
+    assert!(e.contains("default_provider"), "{e}");
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let e = err("server:\n  listen: [\n");
+    assert!(e.contains("line"), "{e}");
+}
+
+#[test]
+fn route_accepts_one_or_many() {
+    let config =
+        parse("routes:\n  a: openai-codex:x\n  b: [openai-codex:y, openai-codex:z]\n").unwrap();
+    assert_eq!(config.routes["a"], vec!["openai-codex:x"]);
+    assert_eq!(config.routes["b"].len(), 2);
+}

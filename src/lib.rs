@@ -1,0 +1,37 @@
+//! bitrouter: use the AI subscriptions and keys you already have from any tool on your machine.
+//!
+//! The binary is a thin shell around [`run`]; everything is in this library so that tests and
+//! benchmarks can drive it directly.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod ids;
+pub mod output;
+pub mod paths;
+
+use cli::{Cli, Command};
+use commands::Context;
+use env::Env;
+use output::{Printer, Verbosity};
+
+/// Runs one parsed command line with the given environment.
+pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let _ctx = Context {
+        config_location: paths::config_location(cli.config.clone(), &env),
+        env,
+        printer: Printer::new(verbosity),
+    };
+    match cli.command {
+        Command::Completions(args) => commands::completions::run(&args),
+    }
+}

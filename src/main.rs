@@ -1,0 +1,57 @@
+//! The `bitrouter` binary: parse the command line, set up diagnostics, run, and turn any error
+//! into one `error:` line, an optional `hint:` line and an exit status.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use bitrouter::cli::Cli;
+use bitrouter::env::{self, Env};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    init_tracing(&cli, &env);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(&anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    match runtime.block_on(bitrouter::run(cli, env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+fn report(err: &anyhow::Error) -> ExitCode {
+    let report = bitrouter::error::classify(err);
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err:#}");
+    if let Some(hint) = &report.hint {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+    report.exit_code()
+}
+
+fn init_tracing(cli: &Cli, env: &Env) {
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info,bitrouter=debug",
+        (false, _) => "debug,bitrouter=trace",
+    };
+    let filter = env
+        .get(env::RUST_LOG)
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

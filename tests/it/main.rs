@@ -1,0 +1,16 @@
+//! The integration tests: one binary, one module per area, driving the real `bitrouter` binary
+//! in isolated temporary directories.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stderr,
+    clippy::print_stdout,
+    reason = "test code: a failed setup step should stop the test loudly"
+)]
+
+mod support;
+
+/// Help text, completions and man page: the generated files match the CLI definition.
+mod cli;

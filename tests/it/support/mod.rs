@@ -1,0 +1,119 @@
+//! Shared test plumbing: an isolated home per test (temp dirs for HOME and the XDG bases), and a
+//! `bitrouter` command whose environment is set only on the child process.
+
+#![allow(
+    dead_code,
+    reason = "each test module uses a different part of the harness"
+)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+/// One test's private world: a home directory with XDG config and data bases inside it.
+pub struct TestContext {
+    root: TempDir,
+}
+
+impl TestContext {
+    /// A fresh, empty world.
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("create temp dir");
+        for dir in ["home", "config", "data", "codex"] {
+            std::fs::create_dir_all(root.path().join(dir)).expect("create dir");
+        }
+        TestContext { root }
+    }
+
+    /// The temp root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// `$HOME`.
+    pub fn home(&self) -> PathBuf {
+        self.root().join("home")
+    }
+
+    /// `$XDG_CONFIG_HOME`.
+    pub fn config_home(&self) -> PathBuf {
+        self.root().join("config")
+    }
+
+    /// `$XDG_DATA_HOME`.
+    pub fn data_home(&self) -> PathBuf {
+        self.root().join("data")
+    }
+
+    /// `$CODEX_HOME`.
+    pub fn codex_home(&self) -> PathBuf {
+        self.root().join("codex")
+    }
+
+    /// The default config file path (`$XDG_CONFIG_HOME/bitrouter/bitrouter.yaml`).
+    pub fn default_config_path(&self) -> PathBuf {
+        self.config_home().join("bitrouter").join("bitrouter.yaml")
+    }
+
+    /// The token file (`$XDG_DATA_HOME/bitrouter/oauth-tokens.json`).
+    pub fn token_file(&self) -> PathBuf {
+        self.data_home().join("bitrouter").join("oauth-tokens.json")
+    }
+
+    /// Writes the default config file.
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.default_config_path();
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    /// A `bitrouter` command with a clean environment pointing into this world.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("bitrouter").expect("binary built");
+        self.apply_env(&mut cmd);
+        cmd
+    }
+
+    /// A `std::process::Command` for the binary (for long-running children such as `serve`).
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bitrouter"));
+        cmd.env_clear();
+        for (k, v) in self.env_pairs() {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    fn apply_env(&self, cmd: &mut Command) {
+        cmd.env_clear();
+        for (k, v) in self.env_pairs() {
+            cmd.env(k, v);
+        }
+    }
+
+    /// The environment every child gets.
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![
+            ("HOME".to_owned(), self.home().display().to_string()),
+            (
+                "XDG_CONFIG_HOME".to_owned(),
+                self.config_home().display().to_string(),
+            ),
+            (
+                "XDG_DATA_HOME".to_owned(),
+                self.data_home().display().to_string(),
+            ),
+            (
+                "CODEX_HOME".to_owned(),
+                self.codex_home().display().to_string(),
+            ),
+            ("NO_COLOR".to_owned(), "1".to_owned()),
+        ];
+        if let Ok(path) = std::env::var("PATH") {
+            pairs.push(("PATH".to_owned(), path));
+        }
+        pairs
+    }
+}
