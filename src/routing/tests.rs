@@ -56,10 +56,7 @@ fn label(s: &str) -> Label {
 type Summary = (String, String, Vec<Credential>, bool, Reason);
 type Expected<'a> = (&'a str, &'a str, Vec<Credential>, bool, Reason);
 
-fn first(
-    model: &str,
-    header: Option<&str>,
-) -> Result<(String, String, Vec<Credential>, bool, Reason), RouteError> {
+fn first(model: &str, header: Option<&str>) -> Result<Summary, RouteError> {
     let config = config();
     let inv = inventory();
     let plan = Resolver::new(&config, &inv).resolve(model, header)?;
