@@ -85,7 +85,10 @@ fn fake_upstream_main() {
                     }
                 }),
             )
-            .route("/codex/models", get(|| async { axum::Json(serde_json::json!({"models": []})) }));
+            .route(
+                "/codex/models",
+                get(|| async { axum::Json(serde_json::json!({"models": []})) }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", listener.local_addr().unwrap());
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -100,7 +103,9 @@ async fn responses(body: bytes::Bytes, held: Arc<tokio::sync::Notify>) -> Respon
     if body.windows(14).any(|w| w == b"\"model\":\"hold\"") {
         return hold(held).await;
     }
-    let chunks = EVENTS.iter().map(|e| Ok::<_, std::io::Error>(bytes::Bytes::from_static(e.as_bytes())));
+    let chunks = EVENTS
+        .iter()
+        .map(|e| Ok::<_, std::io::Error>(bytes::Bytes::from_static(e.as_bytes())));
     sse(Body::from_stream(futures_util::stream::iter(chunks)))
 }
 
@@ -223,7 +228,11 @@ async fn spawn_bitrouter(world: &Path) -> (Proc, SocketAddr, Duration) {
             if let Some(rest) = line.split("listening on http://").nth(1)
                 && let Some(tx) = tx.take()
             {
-                let addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 let _ = tx.send(addr);
             }
         }
@@ -414,7 +423,10 @@ async fn bench_main() {
     let proxied = format!("http://{addr}/v1/responses");
     let mut rows = Vec::new();
 
-    for (concurrency, rounds) in [(1, if quick { 200 } else { 2000 }), (32, if quick { 10 } else { 100 })] {
+    for (concurrency, rounds) in [
+        (1, if quick { 200 } else { 2000 }),
+        (32, if quick { 10 } else { 100 }),
+    ] {
         let (mut d, mut p) = latency(&direct, &proxied, concurrency, rounds).await;
         let mut d_total: Vec<_> = d.iter().map(|s| s.total).collect();
         let mut p_total: Vec<_> = p.iter().map(|s| s.total).collect();
@@ -433,7 +445,10 @@ async fn bench_main() {
         }
         let mut d_first: Vec<_> = d.iter_mut().map(|s| s.first_event).collect();
         let mut p_first: Vec<_> = p.iter_mut().map(|s| s.first_event).collect();
-        let (a, b) = (percentile(&mut p_first, 0.99), percentile(&mut d_first, 0.99));
+        let (a, b) = (
+            percentile(&mut p_first, 0.99),
+            percentile(&mut d_first, 0.99),
+        );
         rows.push(Row {
             what: format!("time to first event p99, {concurrency} client(s)"),
             direct: ms(b),
@@ -479,7 +494,11 @@ async fn bench_main() {
             .output()
             .unwrap();
         route_times.push(start.elapsed());
-        assert!(out.status.success(), "route failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "route failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     rows.push(Row {
         what: "`bitrouter route` wall time, median (ms)".into(),
@@ -495,7 +514,9 @@ async fn bench_main() {
         diff: "-".into(),
         target: "<= 100 ms",
     });
-    let size = std::fs::metadata(bitrouter_exe()).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(bitrouter_exe())
+        .map(|m| m.len())
+        .unwrap_or(0);
     rows.push(Row {
         what: "binary size (MB, bench profile = release)".into(),
         direct: "-".into(),

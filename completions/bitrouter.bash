@@ -19,11 +19,17 @@ _bitrouter() {
             bitrouter,completions)
                 cmd="bitrouter__subcmd__completions"
                 ;;
+            bitrouter,connect)
+                cmd="bitrouter__subcmd__connect"
+                ;;
             bitrouter,help)
                 cmd="bitrouter__subcmd__help"
                 ;;
             bitrouter__subcmd__help,completions)
                 cmd="bitrouter__subcmd__help__subcmd__completions"
+                ;;
+            bitrouter__subcmd__help,connect)
+                cmd="bitrouter__subcmd__help__subcmd__connect"
                 ;;
             bitrouter__subcmd__help,help)
                 cmd="bitrouter__subcmd__help__subcmd__help"
@@ -35,7 +41,7 @@ _bitrouter() {
 
     case "${cmd}" in
         bitrouter)
-            opts="-v -q -h -V --config --verbose --quiet --help --version completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version connect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -70,8 +76,34 @@ _bitrouter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bitrouter__subcmd__connect)
+            opts="-v -q -h -V --model --listen --config --verbose --quiet --help --version codex claude opencode aider openai-python openai-node anthropic-python curl"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bitrouter__subcmd__help)
-            opts="completions help"
+            opts="connect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -85,6 +117,20 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__connect)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -27,8 +27,22 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
+            cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bitrouter;connect'= {
+            cand --model 'The model id the setup uses'
+            cand --listen 'The address bitrouter serves on (default: server.listen from the config)'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
         }
         &'bitrouter;completions'= {
             cand --config 'Read the configuration from this file instead of the default location'
@@ -42,8 +56,11 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand --version 'Print version'
         }
         &'bitrouter;help'= {
+            cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bitrouter;help;connect'= {
         }
         &'bitrouter;help;completions'= {
         }

@@ -29,12 +29,21 @@ complete -c bitrouter -n "__fish_bitrouter_needs_command" -s v -l verbose -d 'Sh
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -s h -l help -d 'Print help'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l model -d 'The model id the setup uses' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l listen -d 'The address bitrouter serves on (default: server.listen from the config)' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s V -l version -d 'Print version'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -l config -d 'Read the configuration from this file instead of the default location' -r -F
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -45,8 +45,62 @@ Configuration: $XDG_CONFIG_HOME/bitrouter/bitrouter.yaml, or --config / $BITROUT
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter
+    #[command(
+        after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
+    )]
+    Connect(ConnectArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
+}
+
+/// Arguments of `bitrouter connect`.
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The client to set up
+    #[arg(value_enum)]
+    pub client: Client,
+    /// The model id the setup uses
+    #[arg(long, default_value = "gpt-6.1-sol")]
+    pub model: String,
+    /// The address bitrouter serves on (default: server.listen from the config)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Clients `bitrouter connect` knows how to set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Client {
+    /// OpenAI's Codex CLI (Responses API)
+    Codex,
+    /// Anthropic's Claude Code (Messages API)
+    Claude,
+    /// opencode (OpenAI-compatible provider)
+    Opencode,
+    /// aider (OpenAI-compatible)
+    Aider,
+    /// The `openai` Python SDK
+    OpenaiPython,
+    /// The `openai` Node.js SDK
+    OpenaiNode,
+    /// The `anthropic` Python SDK
+    AnthropicPython,
+    /// curl
+    Curl,
+}
+
+impl Client {
+    /// Every client, in help order.
+    pub const ALL: [Client; 8] = [
+        Client::Codex,
+        Client::Claude,
+        Client::Opencode,
+        Client::Aider,
+        Client::OpenaiPython,
+        Client::OpenaiNode,
+        Client::AnthropicPython,
+        Client::Curl,
+    ];
 }
 
 /// Arguments of `bitrouter completions`.

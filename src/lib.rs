@@ -27,12 +27,13 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
     } else {
         Verbosity::Normal
     };
-    let _ctx = Context {
+    let ctx = Context {
         config_location: paths::config_location(cli.config.clone(), &env),
         env,
         printer: Printer::new(verbosity),
     };
     match cli.command {
+        Command::Connect(args) => commands::connect::run(&ctx, &args),
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

@@ -14,3 +14,5 @@ mod support;
 
 /// Help text, completions and man page: the generated files match the CLI definition.
 mod cli;
+/// The config file through the binary: lookup order, expansion, errors.
+mod config;
