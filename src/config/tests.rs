@@ -209,3 +209,51 @@ fn route_accepts_one_or_many() {
     assert_eq!(config.routes["a"], vec!["openai-codex:x"]);
     assert_eq!(config.routes["b"].len(), 2);
 }
+
+mod fuzz {
+    //! Property tests: no input makes the loader or the expander panic, and expansion without
+    //! `$` is the identity. Run longer by hand with `PROPTEST_CASES=100000`.
+
+    use proptest::prelude::{Just, Strategy, prop_assert_eq, prop_oneof, proptest};
+
+    use super::{Config, Env, expand};
+
+    /// YAML-ish text built from the tokens that matter to the loader.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let token = prop_oneof![
+            Just("server:".to_owned()),
+            Just("providers:".to_owned()),
+            Just("openai-codex:".to_owned()),
+            Just("base_url: ".to_owned()),
+            Just("http://127.0.0.1:1/x".to_owned()),
+            Just("auth_mode: ".to_owned()),
+            Just("routes:".to_owned()),
+            Just("[a, b]".to_owned()),
+            Just("${X:-1}".to_owned()),
+            Just("${".to_owned()),
+            Just("\n  ".to_owned()),
+            Just("\n".to_owned()),
+            Just("- ".to_owned()),
+            Just("{".to_owned()),
+            "[ -~]{0,8}".prop_map(|s| s),
+        ];
+        proptest::collection::vec(token, 0..24).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in yamlish()) {
+            let _ = Config::parse(&text, &Env::from_pairs([("X", "1")]));
+        }
+
+        #[test]
+        fn parse_never_panics_on_any_text(text in "\\PC{0,200}") {
+            let _ = Config::parse(&text, &Env::default());
+        }
+
+        #[test]
+        fn expansion_without_dollar_is_identity(text in "[^$]{0,64}") {
+            prop_assert_eq!(expand(&text, &Env::default()), Ok(text));
+        }
+    }
+}
