@@ -3,6 +3,7 @@
 //! The binary is a thin shell around [`run`]; everything is in this library so that tests and
 //! benchmarks can drive it directly.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,12 +28,15 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
     } else {
         Verbosity::Normal
     };
-    let _ctx = Context {
+    let ctx = Context {
         config_location: paths::config_location(cli.config.clone(), &env),
         env,
         printer: Printer::new(verbosity),
     };
     match cli.command {
+        Command::Login(args) => commands::login::run(&ctx, &args).await,
+        Command::Logout(args) => commands::logout::run(&ctx, &args).await,
+        Command::Status(args) => commands::status::run(&ctx, &args).await,
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

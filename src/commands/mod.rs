@@ -1,6 +1,9 @@
 //! The commands: each turns parsed arguments and the loaded settings into work and output.
 
 pub mod completions;
+pub mod login;
+pub mod logout;
+pub mod status;
 
 use crate::config::Config;
 use crate::env::Env;

@@ -14,3 +14,7 @@ mod support;
 
 /// Help text, completions and man page: the generated files match the CLI definition.
 mod cli;
+
+/// Sign-in, sign-out and status against a fake OAuth issuer; token refresh across tasks and
+/// processes; the token file's safety rules.
+mod login;
