@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use crate::auth::codex::CodexError;
 use crate::auth::{AuthError, LoginError};
 use crate::config::ConfigError;
 use crate::store::StoreError;
@@ -107,6 +108,7 @@ pub fn classify(err: &anyhow::Error) -> Report {
             .and_then(auth_hint)
             .or_else(|| cause.downcast_ref::<LoginError>().map(login_hint))
             .or_else(|| cause.downcast_ref::<StoreError>().map(store_hint))
+            .or_else(|| cause.downcast_ref::<CodexError>().map(codex_hint))
         {
             return Report {
                 exit: EXIT_FAILURE,
@@ -131,6 +133,7 @@ fn auth_hint(e: &AuthError) -> Option<String> {
         }
         AuthError::NoOAuth(_) => Some("check `providers:` in the config".into()),
         AuthError::Store(e) => Some(store_hint(e)),
+        AuthError::Codex { source, .. } => Some(codex_hint(source)),
         AuthError::Task(_) | AuthError::Http(_) => None,
     }
 }
@@ -148,6 +151,24 @@ fn login_hint(e: &LoginError) -> String {
         }
         LoginError::DeviceNotEnabled => "enable device code sign-in in ChatGPT's security settings, or sign in with the browser".into(),
         LoginError::Save(e) => store_hint(e),
+    }
+}
+
+fn codex_hint(e: &CodexError) -> String {
+    match e {
+        CodexError::NoHome | CodexError::NoSession { .. } => {
+            "sign in to the Codex CLI first (`codex login`), set CODEX_HOME, or sign in directly with `bitrouter login openai-codex`".into()
+        }
+        CodexError::ApiKeySession { .. } => {
+            "bitrouter shares ChatGPT sign-ins only: sign in with `bitrouter login openai-codex`".into()
+        }
+        CodexError::Unsupported { .. } => {
+            "bitrouter cannot read that store: sign in with `bitrouter login openai-codex` instead".into()
+        }
+        CodexError::Malformed { .. } | CodexError::Io { .. } => {
+            "sign in to the Codex CLI again (`codex login`), or sign in directly with `bitrouter login openai-codex`".into()
+        }
+        CodexError::Keyring(e) => store_hint(e),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod accounts;
 pub mod callback;
+pub mod codex;
 pub mod device;
 pub mod jwt;
 pub mod oauth;
@@ -44,6 +45,15 @@ pub enum AuthError {
         /// The cause.
         #[source]
         source: Box<oauth::OAuthError>,
+    },
+    /// The linked Codex CLI session could not be read or written.
+    #[error("cannot use the Codex CLI session linked to {} (label {})", .key.provider, .key.label)]
+    Codex {
+        /// The linked credential.
+        key: CredentialKey,
+        /// The cause.
+        #[source]
+        source: codex::CodexError,
     },
     /// The HTTP client could not be built.
     #[error("cannot create the HTTP client")]

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::Context;
 use crate::auth::callback::{self, CallbackServer, FALLBACK_PORT};
+use crate::auth::codex::{self, CodexHome};
 use crate::auth::oauth::{self, OAuthClient};
 use crate::auth::pkce::Pkce;
 use crate::auth::{LoginError, device, http_client, unix_now};
@@ -40,18 +41,28 @@ pub async fn run(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
         )
         .into());
     };
-    if args.import {
-        return Err(UsageError::new(
-            "--import is not available in this build",
-            format!("sign in with `bitrouter login {}`", args.provider),
-        )
-        .into());
-    }
     let store = open_store(ctx, &config)?;
     let http = http_client().context("cannot create the HTTP client")?;
     let client = OAuthClient::new(oauth_config.issuer.clone(), http.clone());
 
-    let credential = if args.device_auth {
+    let method = if args.import {
+        Method::Import
+    } else if args.device_auth {
+        Method::Device
+    } else if args.no_browser {
+        Method::Browser
+    } else {
+        choose_method(&ctx.env)
+    };
+    if method == Method::Import {
+        let home = CodexHome::from_env(&ctx.env)?;
+        let session = home.find()?;
+        let credential = codex::linked_credential(key, &home, &session);
+        let credential = save_login(store.as_ref(), &client, credential).await?;
+        return report_login(ctx, store.as_ref(), &credential);
+    }
+
+    let credential = if method == Method::Device {
         let timeout = login_timeout(&ctx.env, device::DEFAULT_TIMEOUT)?;
         let code = device::request_code(&client, &http).await?;
         say(&device::instructions(&code, timeout));
@@ -111,6 +122,47 @@ pub async fn run(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
     report_login(ctx, store.as_ref(), &credential)
 }
 
+/// How to sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Browser,
+    Import,
+    Device,
+}
+
+/// Without flags, on a terminal, with a Codex CLI session present: ask. Otherwise the browser.
+fn choose_method(env: &Env) -> Method {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Method::Browser;
+    }
+    let Ok(home) = CodexHome::from_env(env) else {
+        return Method::Browser;
+    };
+    let Ok(session) = home.find() else {
+        return Method::Browser;
+    };
+    let who = session
+        .id_claims()
+        .email
+        .unwrap_or_else(|| "a ChatGPT account".to_owned());
+    say(&format!(
+        "The Codex CLI is signed in as {who} ({}). How do you want to sign in?\n  \
+         1) sign in with the browser (a separate session for bitrouter)\n  \
+         2) share the Codex CLI session\n  \
+         3) sign in with a device code\nChoice [1]: ",
+        session.location.describe()
+    ));
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return Method::Browser;
+    }
+    match line.trim() {
+        "2" => Method::Import,
+        "3" => Method::Device,
+        _ => Method::Browser,
+    }
+}
+
 /// Saves a fresh login under its label; when it replaces an older sign-in of ours with another
 /// refresh token, that one is revoked (best effort), as the Codex CLI does.
 async fn save_login(
@@ -152,8 +204,17 @@ fn report_login(
         .plan
         .as_ref()
         .map_or_else(String::new, |p| format!(", plan {p}"));
+    let linked = match (&credential.codex_home, credential.source.is_codex_link()) {
+        (Some(dir), true) => format!(
+            ", linked to the Codex CLI session in {}",
+            CodexHome::at(dir.clone())
+                .location(credential.source)
+                .describe()
+        ),
+        _ => String::new(),
+    };
     ctx.printer.info(format!(
-        "Logged in to {} as {who} (label {}{plan}), stored in {where_}",
+        "Logged in to {} as {who} (label {}{plan}){linked}, stored in {where_}",
         credential.key.provider, credential.key.label
     ));
     Ok(())

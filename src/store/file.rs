@@ -44,6 +44,17 @@ impl Stamp {
     }
 }
 
+impl Stamp {
+    /// Modified within the last two seconds: another writer's in-place rewrite of the same
+    /// length within the filesystem's mtime granularity could hide behind this stamp.
+    fn is_recent(&self) -> bool {
+        self.modified.is_none_or(|m| {
+            m.elapsed()
+                .map_or(true, |age| age < std::time::Duration::from_secs(2))
+        })
+    }
+}
+
 impl FileStore {
     /// A store on the token file at `path` (which need not exist yet).
     #[must_use]
@@ -93,6 +104,7 @@ impl FileStore {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((cached, credentials)) = cache.as_ref()
             && *cached == stamp
+            && !stamp.is_recent()
         {
             return Ok(Arc::clone(credentials));
         }
@@ -251,7 +263,7 @@ fn set_private(file: &std::fs::File) -> std::io::Result<()> {
 }
 
 /// Creates `dir` and its parents; new directories get mode 0700.
-pub(super) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

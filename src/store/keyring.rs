@@ -231,7 +231,7 @@ pub(crate) fn call<T: Send + 'static>(
 }
 
 /// The platform's keyring store.
-fn platform_backend() -> keyring_core::Result<Backend> {
+pub(crate) fn platform_backend() -> keyring_core::Result<Backend> {
     #[cfg(target_os = "linux")]
     {
         let store: Backend = zbus_secret_service_keyring_store::Store::new()?;

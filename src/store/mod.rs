@@ -20,7 +20,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use auto::AutoStore;
 pub use file::FileStore;
-pub use keyring::{KEYRING_SERVICE, KEYRING_TIMEOUT, KeyringStore};
+pub(crate) use file::create_private_dir;
+pub use keyring::{Backend, KEYRING_SERVICE, KEYRING_TIMEOUT, KeyringStore};
+pub(crate) use keyring::{call as keyring_call, platform_backend};
 
 use crate::config::StoreKind;
 use crate::env::Env;
