@@ -117,6 +117,21 @@ fn import_from_auth_json_links_without_copying_tokens() {
     assert_eq!(account["account_id"], "acc-default");
     assert_eq!(account["needs_login"], Value::Null);
     assert_eq!(issuer.counts().refreshes, 0);
+
+    // Logging out unlinks; the Codex CLI session itself is left alone and not revoked.
+    let out = ctx
+        .cmd()
+        .args(["logout", "openai-codex", "--label", "shared"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("unlinked; the Codex CLI session itself is untouched"),
+        "{stderr}"
+    );
+    assert!(ctx.codex_home().join("auth.json").exists());
+    assert_eq!(issuer.counts().revokes, 0);
 }
 
 #[test]

@@ -773,3 +773,48 @@ fn reused_refresh_token_marks_needs_login_and_unauthorized_retry_refreshes_once(
         bitrouter::auth::AuthError::NotLoggedIn { .. }
     ));
 }
+
+#[test]
+fn denied_or_cancelled_sign_in_ends_the_login_with_a_message() {
+    let ctx = TestContext::new();
+    let issuer = FakeIssuer::start();
+    codex_config(&ctx, &issuer, "");
+
+    let mut child = LoginChild::spawn(&ctx, &["login", "openai-codex", "--no-browser"], &[]);
+    let url = authorize_url(&child.wait_line(|l| l.contains("/oauth/authorize?")));
+    let state = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let page = get(&format!(
+        "http://127.0.0.1:{}/auth/callback?state={state}&error=access_denied&error_description=missing_codex_entitlement",
+        redirect_port(&url)
+    ));
+    assert_eq!(page.status, 400);
+    assert_eq!(page.header("connection"), Some("close"));
+    assert!(
+        page.body
+            .contains("Codex is not enabled for your workspace"),
+        "{}",
+        page.body
+    );
+    let (ok, stderr) = child.finish();
+    assert!(!ok);
+    assert!(
+        stderr.contains("error: sign-in was refused: Codex is not enabled"),
+        "{stderr}"
+    );
+
+    let mut child = LoginChild::spawn(&ctx, &["login", "openai-codex", "--no-browser"], &[]);
+    let url = authorize_url(&child.wait_line(|l| l.contains("/oauth/authorize?")));
+    let page = get(&format!("http://127.0.0.1:{}/cancel", redirect_port(&url)));
+    assert_eq!((page.status, page.body.as_str()), (200, "Login cancelled"));
+    let (ok, stderr) = child.finish();
+    assert!(!ok);
+    assert!(stderr.contains("error: login cancelled"), "{stderr}");
+    assert!(!ctx.token_file().exists());
+    assert_eq!(issuer.counts().code_exchanges, 0);
+}
