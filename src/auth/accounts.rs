@@ -617,3 +617,15 @@ fn info(c: &Credential, store: StoreName) -> AccountInfo {
         needs_login: c.needs_login.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_can_be_shared_across_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Accounts>();
+        shareable::<Access>();
+    }
+}

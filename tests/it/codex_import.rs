@@ -1,3 +1,7 @@
+//! `login --import` against a fake CODEX_HOME. Still to do once `serve` exists: an end-to-end
+//! test that runs the real Codex CLI (target/clients) through bitrouter with a linked session
+//! and checks that both keep working across a refresh.
+
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
