@@ -25,6 +25,15 @@ _bitrouter() {
             bitrouter,help)
                 cmd="bitrouter__subcmd__help"
                 ;;
+            bitrouter,login)
+                cmd="bitrouter__subcmd__login"
+                ;;
+            bitrouter,logout)
+                cmd="bitrouter__subcmd__logout"
+                ;;
+            bitrouter,status)
+                cmd="bitrouter__subcmd__status"
+                ;;
             bitrouter__subcmd__help,completions)
                 cmd="bitrouter__subcmd__help__subcmd__completions"
                 ;;
@@ -34,6 +43,15 @@ _bitrouter() {
             bitrouter__subcmd__help,help)
                 cmd="bitrouter__subcmd__help__subcmd__help"
                 ;;
+            bitrouter__subcmd__help,login)
+                cmd="bitrouter__subcmd__help__subcmd__login"
+                ;;
+            bitrouter__subcmd__help,logout)
+                cmd="bitrouter__subcmd__help__subcmd__logout"
+                ;;
+            bitrouter__subcmd__help,status)
+                cmd="bitrouter__subcmd__help__subcmd__status"
+                ;;
             *)
                 ;;
         esac
@@ -41,7 +59,7 @@ _bitrouter() {
 
     case "${cmd}" in
         bitrouter)
-            opts="-v -q -h -V --config --verbose --quiet --help --version connect completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version connect login logout status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -103,7 +121,7 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help)
-            opts="connect completions help"
+            opts="connect login logout status completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,6 +169,110 @@ _bitrouter() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__login)
+            opts="-v -q -h -V --label --no-browser --device-auth --import --api-key-stdin --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__logout)
+            opts="-v -q -h -V --label --all --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__status)
+            opts="-v -q -h -V --json --refresh --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

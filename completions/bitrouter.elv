@@ -28,6 +28,9 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+            cand login 'Sign in to a provider and store the credential under a label'
+            cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
+            cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -44,6 +47,48 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bitrouter;login'= {
+            cand --label 'The account label to store the credential under'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --no-browser 'Print the sign-in URL instead of opening a browser (and accept a pasted redirect URL)'
+            cand --device-auth 'Sign in with a device code (for machines without a browser)'
+            cand --import 'Use the Codex CLI''s existing session ($CODEX_HOME) instead of signing in again'
+            cand --api-key-stdin 'Read an API key from standard input (one line) for a configured API-key provider'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;logout'= {
+            cand --label 'The account label to remove [default: default]'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --all 'Remove every label of the provider'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;status'= {
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --json 'Print one JSON document on stdout'
+            cand --refresh 'Refresh every token that is due first (used by tests; the server refreshes by itself)'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bitrouter;completions'= {
             cand --config 'Read the configuration from this file instead of the default location'
             cand -v 'Show more detail (repeat for more: -vv)'
@@ -57,10 +102,19 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         }
         &'bitrouter;help'= {
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+            cand login 'Sign in to a provider and store the credential under a label'
+            cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
+            cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'bitrouter;help;connect'= {
+        }
+        &'bitrouter;help;login'= {
+        }
+        &'bitrouter;help;logout'= {
+        }
+        &'bitrouter;help;status'= {
         }
         &'bitrouter;help;completions'= {
         }

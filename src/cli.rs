@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::ids::Label;
+use crate::ids::{Label, ProviderId};
 
 /// Use the AI subscriptions and keys you already have from any tool on your machine.
 #[derive(Debug, Parser)]
@@ -37,6 +37,8 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
+  bitrouter login openai-codex --label work
+  bitrouter status
   bitrouter completions zsh > ~/.zfunc/_bitrouter
   bitrouter --config ./bitrouter.yaml completions bash
 
@@ -50,6 +52,15 @@ pub enum Command {
         after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
     )]
     Connect(ConnectArgs),
+    /// Sign in to a provider and store the credential under a label
+    #[command(after_help = LOGIN_EXAMPLES)]
+    Login(LoginArgs),
+    /// Remove a stored credential (and revoke it upstream, best effort)
+    #[command(after_help = LOGOUT_EXAMPLES)]
+    Logout(LogoutArgs),
+    /// Show the stored accounts: provider, label, email, plan, expiry, source and store
+    #[command(after_help = STATUS_EXAMPLES)]
+    Status(StatusArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
 }
@@ -101,6 +112,80 @@ impl Client {
         Client::AnthropicPython,
         Client::Curl,
     ];
+}
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  bitrouter login openai-codex                     # sign in with the browser
+  bitrouter login openai-codex --label work        # a second account beside `default`
+  bitrouter login openai-codex --no-browser        # print the URL; paste the redirect URL if needed
+  bitrouter login openai-codex --device-auth       # on a machine without a browser
+  bitrouter login openai-codex --import            # share the Codex CLI's session
+  echo \"$OPENAI_API_KEY\" | bitrouter login openai --api-key-stdin";
+
+const LOGOUT_EXAMPLES: &str = "\
+Examples:
+  bitrouter logout openai-codex                    # the `default` label
+  bitrouter logout openai-codex --label work
+  bitrouter logout openai-codex --all";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  bitrouter status
+  bitrouter status --json | jq '.accounts[] | select(.needs_login != null)'";
+
+/// Arguments of `bitrouter login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The provider to sign in to, e.g. openai-codex
+    pub provider: ProviderId,
+
+    /// The account label to store the credential under
+    #[arg(long, value_name = "L", default_value = Label::DEFAULT, value_parser = parse_label)]
+    pub label: Label,
+
+    /// Print the sign-in URL instead of opening a browser (and accept a pasted redirect URL)
+    #[arg(long, conflicts_with_all = ["device_auth", "import", "api_key_stdin"])]
+    pub no_browser: bool,
+
+    /// Sign in with a device code (for machines without a browser)
+    #[arg(long, conflicts_with_all = ["import", "api_key_stdin"])]
+    pub device_auth: bool,
+
+    /// Use the Codex CLI's existing session ($CODEX_HOME) instead of signing in again
+    #[arg(long, conflicts_with = "api_key_stdin")]
+    pub import: bool,
+
+    /// Read an API key from standard input (one line) for a configured API-key provider
+    #[arg(long)]
+    pub api_key_stdin: bool,
+}
+
+/// Arguments of `bitrouter logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The provider to sign out of
+    pub provider: ProviderId,
+
+    /// The account label to remove [default: default]
+    #[arg(long, value_name = "L", value_parser = parse_label, conflicts_with = "all")]
+    pub label: Option<Label>,
+
+    /// Remove every label of the provider
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// Arguments of `bitrouter status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Refresh every token that is due first (used by tests; the server refreshes by itself)
+    #[arg(long, hide = true)]
+    pub refresh: bool,
 }
 
 /// Arguments of `bitrouter completions`.

@@ -13,6 +13,9 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 /// Where the Codex CLI keeps its session (default `~/.codex`).
 pub const CODEX_HOME: &str = "CODEX_HOME";
+/// Seconds a login waits for the browser or the device-code approval (default 300 and 900;
+/// mostly for tests and scripts).
+pub const BITROUTER_LOGIN_TIMEOUT: &str = "BITROUTER_LOGIN_TIMEOUT";
 /// The user's home directory.
 pub const HOME: &str = "HOME";
 /// Log filter for diagnostics (`tracing_subscriber::EnvFilter` syntax).

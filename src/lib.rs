@@ -3,6 +3,7 @@
 //! The binary is a thin shell around [`run`]; everything is in this library so that tests and
 //! benchmarks can drive it directly.
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod output;
 pub mod paths;
 pub mod routing;
+pub mod store;
 
 use cli::{Cli, Command};
 use commands::Context;
@@ -34,6 +36,9 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Connect(args) => commands::connect::run(&ctx, &args),
+        Command::Login(args) => commands::login::run(&ctx, &args).await,
+        Command::Logout(args) => commands::logout::run(&ctx, &args).await,
+        Command::Status(args) => commands::status::run(&ctx, &args).await,
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

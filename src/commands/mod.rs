@@ -2,6 +2,9 @@
 
 pub mod completions;
 pub mod connect;
+pub mod login;
+pub mod logout;
+pub mod status;
 
 use crate::config::Config;
 use crate::env::Env;

@@ -16,3 +16,11 @@ mod support;
 mod cli;
 /// The config file through the binary: lookup order, expansion, errors.
 mod config;
+
+/// Sign-in, sign-out and status against a fake OAuth issuer; token refresh across tasks and
+/// processes; the token file's safety rules.
+mod login;
+
+/// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
+/// every use and writing refreshed tokens back.
+mod codex_import;

@@ -6,6 +6,8 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod fake_issuer;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
