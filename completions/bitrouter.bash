@@ -22,11 +22,17 @@ _bitrouter() {
             bitrouter,help)
                 cmd="bitrouter__subcmd__help"
                 ;;
+            bitrouter,serve)
+                cmd="bitrouter__subcmd__serve"
+                ;;
             bitrouter__subcmd__help,completions)
                 cmd="bitrouter__subcmd__help__subcmd__completions"
                 ;;
             bitrouter__subcmd__help,help)
                 cmd="bitrouter__subcmd__help__subcmd__help"
+                ;;
+            bitrouter__subcmd__help,serve)
+                cmd="bitrouter__subcmd__help__subcmd__serve"
                 ;;
             *)
                 ;;
@@ -35,7 +41,7 @@ _bitrouter() {
 
     case "${cmd}" in
         bitrouter)
-            opts="-v -q -h -V --config --verbose --quiet --help --version completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -71,7 +77,7 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help)
-            opts="completions help"
+            opts="serve completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,6 +111,42 @@ _bitrouter() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__serve)
+            opts="-v -q -h -V --listen --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

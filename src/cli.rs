@@ -1,6 +1,7 @@
 //! The command-line definition (clap derive). Pure data: doc comments are the help text, and the
 //! man page and shell completions are generated from this one definition.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -37,6 +38,8 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
+  bitrouter serve
+  bitrouter serve --listen 127.0.0.1:8080
   bitrouter completions zsh > ~/.zfunc/_bitrouter
   bitrouter --config ./bitrouter.yaml completions bash
 
@@ -45,9 +48,30 @@ Configuration: $XDG_CONFIG_HOME/bitrouter/bitrouter.yaml, or --config / $BITROUT
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the local server that routes requests to your accounts and providers
+    Serve(ServeArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
 }
+
+/// Arguments of `bitrouter serve`.
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback
+    /// address needs server.api_key
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  bitrouter serve                            # http://127.0.0.1:4356/v1
+  bitrouter serve --listen 127.0.0.1:8080
+  OPENAI_BASE_URL=http://127.0.0.1:4356/v1 OPENAI_API_KEY=unused aider
+
+Reloads the configuration on SIGHUP and when the file changes; stops on Ctrl-C or SIGTERM,
+letting open streams finish (up to 30 s).";
 
 /// Arguments of `bitrouter completions`.
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod output;
 pub mod paths;
 pub mod routing;
+pub mod server;
 
 use cli::{Cli, Command};
 use commands::Context;
@@ -27,12 +28,13 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
     } else {
         Verbosity::Normal
     };
-    let _ctx = Context {
+    let ctx = Context {
         config_location: paths::config_location(cli.config.clone(), &env),
         env,
         printer: Printer::new(verbosity),
     };
     match cli.command {
+        Command::Serve(args) => commands::serve::run(&ctx, &args).await,
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

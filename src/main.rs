@@ -39,8 +39,11 @@ fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 fn init_tracing(cli: &Cli, env: &Env) {
+    let serving = matches!(cli.command, bitrouter::cli::Command::Serve(_));
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
+        // A server shows one line per request and its lifecycle by default.
+        (false, 0) if serving => "warn,bitrouter::access=info,bitrouter::serve=info",
         (false, 0) => "warn",
         (false, 1) => "info,bitrouter=debug",
         (false, _) => "debug,bitrouter=trace",

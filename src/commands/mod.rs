@@ -1,6 +1,7 @@
 //! The commands: each turns parsed arguments and the loaded settings into work and output.
 
 pub mod completions;
+pub mod serve;
 
 use crate::config::Config;
 use crate::env::Env;

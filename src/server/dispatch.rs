@@ -1,0 +1,921 @@
+//! The request path of the proxy endpoints: read and check the body, resolve the model with the
+//! one resolver, check the local key, then walk the plan — each step, each credential in order —
+//! until an upstream answers. A usage limit cools the account down and tries the next one (never
+//! a re-login); 401 refreshes once and retries once; 429, 5xx, timeouts and connection errors
+//! move to the next step of a `routes` chain; errors the client caused are answered at once.
+//!
+//! Providers that speak the inbound API get the body natively (only `model` replaced; Codex
+//! bodies shaped to the backend's rules). A request in another API is the translation seam:
+//! [`untranslated`] answers it with a clear 400 until the translate module is plugged in there.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::access_log::LogCell;
+use super::accounts::unix_now;
+use super::codex;
+use super::credentials::{Access, CredentialError};
+use super::error::{ApiError, Flavor};
+use super::ratelimit::Snapshot;
+use super::relay::{self, Peek};
+use super::security;
+use super::state::AppState;
+use super::upstream::{endpoint, transport_error};
+use crate::config::{Api, AuthMode, Authorization, Config, ProviderConfig, ProviderKind, Strategy};
+use crate::ids::{Label, ProviderId};
+use crate::routing::{Credential, Plan, Resolver, RouteError, Target};
+
+/// The most of an upstream error body that is read.
+const MAX_ERROR_BODY: usize = 256 * 1024;
+
+/// The API a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+}
+
+impl Inbound {
+    /// The wire API this is.
+    #[must_use]
+    pub fn api(self) -> Api {
+        match self {
+            Inbound::Responses => Api::OpenaiResponses,
+            Inbound::ChatCompletions => Api::OpenaiChat,
+            Inbound::Messages | Inbound::CountTokens => Api::AnthropicMessages,
+        }
+    }
+
+    /// The error envelope its clients understand.
+    #[must_use]
+    pub fn flavor(self) -> Flavor {
+        match self {
+            Inbound::Responses | Inbound::ChatCompletions => Flavor::OpenAi,
+            Inbound::Messages | Inbound::CountTokens => Flavor::Anthropic,
+        }
+    }
+
+    /// The local route.
+    #[must_use]
+    pub fn route(self) -> &'static str {
+        match self {
+            Inbound::Responses => "/v1/responses",
+            Inbound::ChatCompletions => "/v1/chat/completions",
+            Inbound::Messages => "/v1/messages",
+            Inbound::CountTokens => "/v1/messages/count_tokens",
+        }
+    }
+
+    /// The path appended to a native provider's `base_url`.
+    fn upstream_path(self) -> &'static str {
+        match self {
+            Inbound::Responses => "responses",
+            Inbound::ChatCompletions => "chat/completions",
+            Inbound::Messages => "messages",
+            Inbound::CountTokens => "messages/count_tokens",
+        }
+    }
+}
+
+/// The translation seam: a provider that does not speak the inbound API. Until the translate
+/// module is plugged in here (Chat Completions / Anthropic Messages ⇄ Responses for
+/// `openai-codex`, and between generic APIs), the answer is a clear 400.
+#[must_use]
+pub fn untranslated(inbound: Inbound, provider: &ProviderConfig) -> ApiError {
+    let speaks: Vec<&str> = provider.apis().iter().map(|a| a.as_str()).collect();
+    ApiError::bad_request(
+        "unsupported_api",
+        format!(
+            "{} cannot serve {} ({}) yet: it speaks {}, and translation between these APIs is not available in this build",
+            provider.id,
+            inbound.route(),
+            inbound.api().as_str(),
+            speaks.join(", ")
+        ),
+    )
+}
+
+/// Handles one proxy request; every error becomes the inbound API's error envelope.
+pub async fn handle(state: Arc<AppState>, inbound: Inbound, req: Request) -> Response {
+    match run(&state, inbound, req).await {
+        Ok(response) => response,
+        Err(err) => err.into_response_as(inbound.flavor()),
+    }
+}
+
+/// What served a request, for the `x-bitrouter-*` headers and the log.
+#[derive(Debug, Clone)]
+struct Served {
+    provider: ProviderId,
+    model: String,
+    account: String,
+}
+
+impl Served {
+    fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            ("x-bitrouter-provider", self.provider.as_str()),
+            ("x-bitrouter-account", self.account.as_str()),
+            ("x-bitrouter-model", self.model.as_str()),
+        ] {
+            if let Ok(v) = HeaderValue::try_from(value) {
+                h.insert(HeaderName::from_static(name), v);
+            }
+        }
+        h
+    }
+}
+
+/// Whose credential an attempt carries.
+enum Auth {
+    /// A stored account.
+    Account { label: Label, access: Access },
+    /// The `api_key` from the config.
+    Configured(SecretString),
+    /// The client's own (passthrough).
+    Client,
+    /// None at all.
+    Nothing,
+}
+
+impl Auth {
+    fn name(&self) -> String {
+        match self {
+            Auth::Account { label, .. } => label.to_string(),
+            Auth::Configured(_) => "config".to_owned(),
+            Auth::Client => "client".to_owned(),
+            Auth::Nothing => "none".to_owned(),
+        }
+    }
+
+    fn label(&self) -> Option<&Label> {
+        match self {
+            Auth::Account { label, .. } => Some(label),
+            Auth::Configured(_) | Auth::Client | Auth::Nothing => None,
+        }
+    }
+}
+
+/// What went wrong on the way, to answer honestly when nothing succeeded.
+#[derive(Default)]
+struct Failures {
+    /// The last upstream failure (status or transport).
+    upstream: Option<ApiError>,
+    /// The earliest reset of the accounts found cooling down.
+    cooling: Option<i64>,
+    /// The first other problem (no translation, login needed).
+    other: Option<ApiError>,
+    /// What was tried last.
+    served: Option<Served>,
+}
+
+impl Failures {
+    fn cool(&mut self, until: i64) {
+        self.cooling = Some(self.cooling.map_or(until, |t| t.min(until)));
+    }
+
+    fn other(&mut self, err: ApiError) {
+        if self.other.is_none() {
+            self.other = Some(err);
+        }
+    }
+
+    fn into_error(self, now: i64) -> ApiError {
+        let mut err = if let Some(err) = self.upstream {
+            err
+        } else if let Some(until) = self.cooling {
+            let wait = u64::try_from((until - now).max(1)).unwrap_or(1);
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "usage_limit_reached",
+                Some("usage_limit_reached"),
+                format!(
+                    "every account that could serve this request has hit its usage limit; the first resets in {wait} s"
+                ),
+            );
+            if let Some(other) = &self.other {
+                err.message = format!("{}; also: {}", err.message, other.message);
+            }
+            err.retry_after = Some(wait);
+            err
+        } else if let Some(err) = self.other {
+            err
+        } else {
+            ApiError::bad_gateway("no_route", "no provider could serve this request")
+        };
+        if let Some(served) = &self.served {
+            err.headers.extend(served.headers());
+        }
+        err
+    }
+}
+
+async fn run(state: &AppState, inbound: Inbound, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let log = parts
+        .extensions
+        .get::<LogCell>()
+        .cloned()
+        .unwrap_or_default();
+    let headers = parts.headers;
+    let config = state.config();
+
+    if let Some(key) = &config.server.api_key
+        && !security::has_local_key(&headers, key, true)
+    {
+        return Err(missing_key());
+    }
+    check_content_type(&headers)?;
+    let bytes = read_body(body, &headers, config.server.max_body_bytes).await?;
+    let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    let model = json
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_model",
+                "missing `model`: name the model to use, e.g. `openai-codex:gpt-6.1-sol`",
+            )
+        })?
+        .to_owned();
+    log.update(|f| f.model = Some(model.clone()));
+    let header_account = match headers.get(security::ACCOUNT_HEADER) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::bad_request("invalid_account", "x-bitrouter-account is not valid text")
+        })?),
+        None => None,
+    };
+
+    let inventory = state.inventory(&config);
+    let plan = Resolver::new(&config, &inventory)
+        .resolve(&model, header_account)
+        .map_err(route_error)?;
+    check_local_key(&config, &plan, &headers)?;
+    walk(state, &config, &plan, inbound, &headers, &json, &log).await
+}
+
+fn missing_key() -> ApiError {
+    ApiError::unauthorized(
+        "missing or wrong bitrouter key: send it in x-bitrouter-key (or Authorization: Bearer / x-api-key)",
+    )
+}
+
+/// With a passthrough target, `Authorization`/`x-api-key` hold the client's own upstream
+/// credential, so only `x-bitrouter-key` counts as the local key.
+fn check_local_key(config: &Config, plan: &Plan, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = &config.server.api_key else {
+        return Ok(());
+    };
+    let passthrough = plan.steps.iter().any(|s| {
+        config
+            .provider(&s.target.provider)
+            .is_some_and(|p| p.auth_mode == AuthMode::Passthrough)
+    });
+    if security::has_local_key(headers, key, !passthrough) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(
+            "missing or wrong bitrouter key: this model goes to a passthrough provider, so send the bitrouter key in x-bitrouter-key",
+        ))
+    }
+}
+
+fn route_error(err: RouteError) -> ApiError {
+    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let (kind, code) = match &err {
+        RouteError::EmptyModel => ("invalid_request_error", "missing_model"),
+        RouteError::UnknownProvider { .. } => ("not_found_error", "unknown_provider"),
+        RouteError::BadLabel(_) => ("invalid_request_error", "invalid_account"),
+        RouteError::UnknownAccount { .. } => ("not_found_error", "unknown_account"),
+        RouteError::NotLoggedIn { .. } => ("authentication_error", "not_logged_in"),
+        RouteError::ConflictingAccounts { .. } => ("invalid_request_error", "conflicting_accounts"),
+        RouteError::Ambiguous { .. } => ("invalid_request_error", "ambiguous_model"),
+        RouteError::RouteLoop(_) => ("server_error", "route_loop"),
+    };
+    ApiError::new(status, kind, Some(code), format!("{err} ({})", err.hint()))
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
+        None => Ok(()),
+        Some(Ok(ct)) if ct.to_ascii_lowercase().contains("json") => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_content_type",
+            "send the request body as JSON with content-type: application/json",
+        )),
+    }
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            Some("request_too_large"),
+            format!("the request body is larger than server.max_body_bytes ({limit} bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("invalid_body", "the request body could not be read")
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// The credentials to try for a target, in order (rotated for `round-robin`).
+fn candidates(state: &AppState, provider: &ProviderConfig, target: &Target) -> Vec<Credential> {
+    let mut list = target.credentials.clone();
+    if provider.strategy == Strategy::RoundRobin && !target.pinned && list.len() > 1 {
+        let n = list.len();
+        list.rotate_left(state.book.next_rotation(&provider.id) % n);
+    }
+    list
+}
+
+/// The body for this provider: Codex bodies shaped, all with the target's model.
+fn prepare_body(
+    provider: &ProviderConfig,
+    json: &Value,
+    model: &str,
+) -> Result<(Value, bool), ApiError> {
+    let mut body = json.clone();
+    if let Value::Object(fields) = &mut body {
+        fields.insert("model".into(), Value::String(model.to_owned()));
+    }
+    match provider.kind {
+        ProviderKind::OpenaiCodex { .. } => {
+            let shaped = codex::shape_body(body)?;
+            Ok((shaped.body, shaped.client_stream))
+        }
+        ProviderKind::Generic { .. } => {
+            let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+            Ok((body, stream))
+        }
+    }
+}
+
+fn credential_error(provider: &ProviderId, label: &Label, err: CredentialError) -> ApiError {
+    match err {
+        CredentialError::NotLoggedIn(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            Some("not_logged_in"),
+            format!(
+                "{provider} account `{label}` is not logged in; run `bitrouter login {provider} --label {label}`"
+            ),
+        ),
+        CredentialError::NeedsLogin(message) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            Some("login_required"),
+            message,
+        ),
+        CredentialError::Transient(message) => ApiError::bad_gateway(
+            "credentials_unavailable",
+            format!("cannot use {provider} account `{label}`: {message}"),
+        ),
+    }
+}
+
+fn sensitive(value: String) -> Option<HeaderValue> {
+    let mut v = HeaderValue::try_from(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// The request headers for one attempt.
+fn upstream_headers(
+    provider: &ProviderConfig,
+    inbound: &HeaderMap,
+    body: &Value,
+    auth: &Auth,
+    local_key: Option<&SecretString>,
+) -> HeaderMap {
+    let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
+    let mut out = if is_codex {
+        codex::request_headers(inbound, body)
+    } else {
+        let mut h =
+            security::forwardable_request_headers(inbound, matches!(auth, Auth::Client), local_key);
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h
+    };
+    let style = match &provider.kind {
+        ProviderKind::OpenaiCodex { .. } => Authorization::Bearer,
+        ProviderKind::Generic { authorization, .. } => *authorization,
+    };
+    let mut attach = |secret: &str| {
+        let (name, value) = match style {
+            Authorization::Bearer => (header::AUTHORIZATION, format!("Bearer {secret}")),
+            Authorization::XApiKey => (HeaderName::from_static("x-api-key"), secret.to_owned()),
+        };
+        if let Some(v) = sensitive(value) {
+            out.insert(name, v);
+        }
+    };
+    match auth {
+        Auth::Account { access, .. } => {
+            attach(access.token.expose_secret());
+            if is_codex
+                && let Some(id) = access
+                    .account_id
+                    .as_deref()
+                    .and_then(|a| HeaderValue::try_from(a).ok())
+            {
+                out.insert(HeaderName::from_static("chatgpt-account-id"), id);
+            }
+        }
+        Auth::Configured(key) => attach(key.expose_secret()),
+        Auth::Client if is_codex => {
+            for name in ["authorization", "chatgpt-account-id"] {
+                for value in inbound.get_all(name) {
+                    if !security::is_local_key(value.as_bytes(), local_key) {
+                        let mut v = value.clone();
+                        v.set_sensitive(true);
+                        out.append(HeaderName::from_static(name), v);
+                    }
+                }
+            }
+        }
+        Auth::Client | Auth::Nothing => {}
+    }
+    for (name, value) in &provider.headers {
+        out.insert(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Upstream headers worth relaying on an error answer (`x-*` such as `x-codex-*` and request
+/// ids, and `retry-after`).
+fn error_meta(upstream: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in upstream {
+        let n = name.as_str();
+        if (n.starts_with("x-") && !security::is_bitrouter_header(name)) || n == "retry-after" {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+async fn read_error_body(resp: reqwest::Response) -> Bytes {
+    let mut stream = resp.bytes_stream();
+    let mut buf = BytesMut::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = MAX_ERROR_BODY.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    buf.freeze()
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// A native upstream's error as the client's API shapes it (`{"error":{…}}` or Anthropic's).
+fn generic_error(provider: &ProviderId, status: StatusCode, body: &[u8]) -> ApiError {
+    let mut err = codex::upstream_error(provider.as_str(), status, body, true);
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        err.message = format!("{provider} answered {status}: {}", err.message);
+    }
+    err
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "the failover walk reads best as one loop over steps and credentials"
+)]
+async fn walk(
+    state: &AppState,
+    config: &Config,
+    plan: &Plan,
+    inbound: Inbound,
+    headers: &HeaderMap,
+    json: &Value,
+    log: &LogCell,
+) -> Result<Response, ApiError> {
+    let local_key = config.server.api_key.as_ref();
+    let mut failures = Failures::default();
+    'steps: for step in &plan.steps {
+        let target = &step.target;
+        let Some(provider) = config.provider(&target.provider) else {
+            continue;
+        };
+        if !provider.apis().contains(&inbound.api()) {
+            failures.other(untranslated(inbound, provider));
+            continue;
+        }
+        let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
+        let (body, client_stream) = prepare_body(provider, json, &target.model)?;
+        let body_bytes = Bytes::from(body.to_string());
+        let client_auth = provider.auth_mode == AuthMode::Passthrough
+            && security::has_client_credentials(headers, local_key);
+        let list = if client_auth {
+            vec![None]
+        } else {
+            candidates(state, provider, target)
+                .into_iter()
+                .map(Some)
+                .collect()
+        };
+        let http = state.clients.get(provider.timeouts)?;
+        let url = endpoint(&provider.base_url, inbound.upstream_path());
+
+        'creds: for credential in list {
+            let now = unix_now();
+            let mut auth = match credential {
+                None => Auth::Client,
+                Some(Credential::Account(label)) => {
+                    if let Some(until) = state.book.cooling_until(&provider.id, &label, now) {
+                        tracing::debug!(provider = %provider.id, account = %label, until, "skipping an account that is cooling down");
+                        failures.cool(until);
+                        continue;
+                    }
+                    match state.credentials.access(&provider.id, &label).await {
+                        Ok(access) => Auth::Account { label, access },
+                        Err(e) => {
+                            failures.other(credential_error(&provider.id, &label, e));
+                            continue;
+                        }
+                    }
+                }
+                Some(Credential::ConfiguredKey) => match &provider.api_key {
+                    Some(key) => Auth::Configured(key.clone()),
+                    None => Auth::Nothing,
+                },
+                Some(Credential::None) => Auth::Nothing,
+            };
+            let mut refreshed = false;
+            loop {
+                let served = Served {
+                    provider: provider.id.clone(),
+                    model: target.model.clone(),
+                    account: auth.name(),
+                };
+                failures.served = Some(served.clone());
+                let out_headers = upstream_headers(provider, headers, &body, &auth, local_key);
+                let sent = http
+                    .post(url.clone())
+                    .headers(out_headers)
+                    .body(body_bytes.clone())
+                    .send()
+                    .await;
+                let resp = match sent {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        let err = transport_error(provider.id.as_str(), &e);
+                        tracing::debug!(provider = %provider.id, "upstream transport failure: {}", err.message);
+                        failures.upstream = Some(err);
+                        continue 'steps;
+                    }
+                };
+                let status = resp.status();
+                let now = unix_now();
+                if is_codex
+                    && let Some(label) = auth.label()
+                    && let Some(snapshot) = Snapshot::from_headers(resp.headers(), now)
+                {
+                    state
+                        .book
+                        .record_snapshot(&provider.id, label, snapshot, now);
+                }
+
+                if status == StatusCode::UNAUTHORIZED
+                    && !refreshed
+                    && let Auth::Account { label, access } = &auth
+                {
+                    refreshed = true;
+                    drop(resp);
+                    match state
+                        .credentials
+                        .refresh_after_unauthorized(&provider.id, label, &access.token)
+                        .await
+                    {
+                        Ok(access) => {
+                            auth = Auth::Account {
+                                label: label.clone(),
+                                access,
+                            };
+                            continue;
+                        }
+                        Err(e) => {
+                            failures.other(credential_error(&provider.id, label, e));
+                            continue 'creds;
+                        }
+                    }
+                }
+
+                if status.is_success() {
+                    let answer = if is_codex {
+                        let relay_headers = security::relayable_response_headers(resp.headers());
+                        match relay::peek(resp.bytes_stream().boxed(), provider.id.as_str()).await {
+                            Peek::Committed(committed) => {
+                                codex_answer(committed, relay_headers, client_stream, &served, log)
+                                    .await
+                            }
+                            Peek::UsageLimit(limit) => {
+                                let until = limit.until(now);
+                                if let Some(label) = auth.label() {
+                                    tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
+                                    state.book.cool_down(&provider.id, label, until, now);
+                                    failures.cool(until);
+                                    continue 'creds;
+                                }
+                                failures.cool(until);
+                                continue 'steps;
+                            }
+                            Peek::Broken(err) => {
+                                failures.upstream = Some(err);
+                                continue 'steps;
+                            }
+                        }
+                    } else {
+                        Ok(native_answer(resp, inbound, &served, log))
+                    };
+                    if let Some(label) = auth.label() {
+                        state.book.succeeded(&provider.id, label, now);
+                    }
+                    log.update(|f| {
+                        f.provider = Some(served.provider.to_string());
+                        f.account = Some(served.account.clone());
+                    });
+                    return answer.map_err(|mut e| {
+                        e.headers.extend(served.headers());
+                        e
+                    });
+                }
+
+                let meta = error_meta(resp.headers());
+                let error_body = read_error_body(resp).await;
+                log.update(|f| {
+                    f.provider = Some(served.provider.to_string());
+                    f.account = Some(served.account.clone());
+                });
+                if is_codex && let Some(limit) = codex::usage_limit_in_answer(status, &error_body) {
+                    let until = limit.until(now);
+                    failures.cool(until);
+                    if let Some(label) = auth.label() {
+                        tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
+                        state.book.cool_down(&provider.id, label, until, now);
+                        continue 'creds;
+                    }
+                    continue 'steps;
+                }
+                let mut err = if is_codex {
+                    codex::upstream_error(provider.id.as_str(), status, &error_body, client_auth)
+                } else {
+                    generic_error(&provider.id, status, &error_body)
+                };
+                err.headers.extend(meta);
+                if status == StatusCode::UNAUTHORIZED && auth.label().is_some() {
+                    // Refreshed and still refused: this account needs a new login; others may work.
+                    if let Some(label) = auth.label() {
+                        err = ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            "authentication_error",
+                            Some("login_required"),
+                            format!(
+                                "{} refused account `{label}` even after a refresh; run `bitrouter login {} --label {label}`",
+                                provider.id, provider.id
+                            ),
+                        );
+                    }
+                    failures.other(err);
+                    continue 'creds;
+                }
+                if retryable(status) {
+                    tracing::debug!(provider = %provider.id, status = status.as_u16(), "upstream failed; trying the next route entry");
+                    failures.upstream = Some(err);
+                    continue 'steps;
+                }
+                if !is_codex {
+                    // A native upstream's own client error passes through verbatim.
+                    return Ok(verbatim(status, &meta_with_type(&err), error_body, &served));
+                }
+                err.headers.extend(served.headers());
+                return Err(err);
+            }
+        }
+    }
+    Err(failures.into_error(unix_now()))
+}
+
+fn meta_with_type(err: &ApiError) -> HeaderMap {
+    let mut h = (*err.headers).clone();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h
+}
+
+fn verbatim(status: StatusCode, headers: &HeaderMap, body: Bytes, served: &Served) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().extend(headers.clone());
+    response.headers_mut().extend(served.headers());
+    response
+}
+
+/// A committed Codex stream as the client asked for it: relayed as SSE, or aggregated to JSON.
+async fn codex_answer(
+    committed: relay::Committed,
+    mut headers: HeaderMap,
+    client_stream: bool,
+    served: &Served,
+    log: &LogCell,
+) -> Result<Response, ApiError> {
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_ENCODING);
+    headers.extend(served.headers());
+    let provider = served.provider.as_str();
+    if client_stream {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let mut response = Response::new(Body::from_stream(relay::relay(
+            committed,
+            provider,
+            log.clone(),
+        )));
+        *response.headers_mut() = headers;
+        return Ok(response);
+    }
+    let value = relay::aggregate(committed, provider, log).await?;
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = Response::new(Body::from(value.to_string()));
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// A native upstream's success, relayed as it arrives.
+fn native_answer(
+    resp: reqwest::Response,
+    inbound: Inbound,
+    served: &Served,
+    log: &LogCell,
+) -> Response {
+    let status = resp.status();
+    let mut headers = security::relayable_response_headers(resp.headers());
+    headers.extend(served.headers());
+    let sse = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let body = relay::relay_raw(
+        resp.bytes_stream().boxed(),
+        sse,
+        inbound.flavor(),
+        served.provider.as_str(),
+        log.clone(),
+    );
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, &Env::default()).unwrap()
+    }
+
+    #[test]
+    fn codex_headers_carry_the_stored_credential_and_drop_the_clients() {
+        let config = config("");
+        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
+        let mut inbound = HeaderMap::new();
+        inbound.insert("authorization", HeaderValue::from_static("Bearer client"));
+        inbound.insert("chatgpt-account-id", HeaderValue::from_static("client-acc"));
+        let auth = Auth::Account {
+            label: "work".parse().unwrap(),
+            access: Access {
+                token: SecretString::from("stored"),
+                account_id: Some("acc-1".into()),
+            },
+        };
+        let h = upstream_headers(provider, &inbound, &serde_json::json!({}), &auth, None);
+        assert_eq!(h["authorization"], "Bearer stored");
+        assert!(h["authorization"].is_sensitive());
+        assert_eq!(h["chatgpt-account-id"], "acc-1");
+        assert_eq!(h.get_all("authorization").iter().count(), 1);
+    }
+
+    #[test]
+    fn passthrough_forwards_the_clients_credential() {
+        let config = config("providers:\n  openai-codex:\n    auth_mode: passthrough\n");
+        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
+        let mut inbound = HeaderMap::new();
+        inbound.insert("authorization", HeaderValue::from_static("Bearer client"));
+        inbound.insert("chatgpt-account-id", HeaderValue::from_static("client-acc"));
+        let h = upstream_headers(
+            provider,
+            &inbound,
+            &serde_json::json!({}),
+            &Auth::Client,
+            None,
+        );
+        assert_eq!(h["authorization"], "Bearer client");
+        assert_eq!(h["chatgpt-account-id"], "client-acc");
+    }
+
+    #[test]
+    fn generic_override_uses_the_configured_style_and_header_overrides() {
+        let config = config(
+            "providers:\n  anth:\n    base_url: https://api.anthropic.com/v1\n    api: anthropic_messages\n    authorization: x-api-key\n    api_key: k\n    headers: {anthropic-version: '2023-06-01'}\n",
+        );
+        let provider = config.provider(&"anth".parse().unwrap()).unwrap();
+        let mut inbound = HeaderMap::new();
+        inbound.insert("x-api-key", HeaderValue::from_static("client-key"));
+        inbound.insert("anthropic-version", HeaderValue::from_static("2020-01-01"));
+        let h = upstream_headers(
+            provider,
+            &inbound,
+            &serde_json::json!({}),
+            &Auth::Configured(SecretString::from("k")),
+            None,
+        );
+        assert_eq!(h["x-api-key"], "k");
+        assert_eq!(h.get_all("x-api-key").iter().count(), 1);
+        assert_eq!(h["anthropic-version"], "2023-06-01");
+        assert!(h.get("authorization").is_none());
+    }
+
+    #[test]
+    fn all_cooling_is_a_429_with_retry_after() {
+        let mut f = Failures::default();
+        f.cool(200);
+        f.cool(150);
+        let e = f.into_error(100);
+        assert_eq!(e.status, 429);
+        assert_eq!(e.retry_after, Some(50));
+    }
+
+    #[test]
+    fn an_upstream_failure_wins_over_cooling() {
+        let mut f = Failures::default();
+        f.cool(200);
+        f.upstream = Some(ApiError::bad_gateway("upstream_503", "down"));
+        assert_eq!(f.into_error(100).status, 502);
+    }
+
+    #[test]
+    fn untranslated_names_provider_and_api() {
+        let config = config("");
+        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
+        let e = untranslated(Inbound::Messages, provider);
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("openai-codex"));
+        assert!(e.message.contains("/v1/messages"));
+        assert!(e.message.contains("openai_responses"));
+    }
+}
