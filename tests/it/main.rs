@@ -14,3 +14,7 @@ mod support;
 
 /// Help text, completions and man page: the generated files match the CLI definition.
 mod cli;
+/// The real Codex CLI driven through `bitrouter serve`.
+mod codex_cli;
+/// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
+mod serve;

@@ -6,6 +6,9 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod fake_upstream;
+pub mod serve;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
