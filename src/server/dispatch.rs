@@ -702,7 +702,9 @@ async fn walk(
                     continue 'steps;
                 }
                 let mut err = if is_codex {
-                    codex::upstream_error(provider.id.as_str(), status, &error_body, client_auth)
+                    // Without a credential of ours, a 401/403 is the upstream's own answer.
+                    let not_ours = client_auth || matches!(auth, Auth::Nothing);
+                    codex::upstream_error(provider.id.as_str(), status, &error_body, not_ours)
                 } else {
                     generic_error(&provider.id, status, &error_body)
                 };

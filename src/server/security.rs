@@ -197,9 +197,18 @@ pub fn forwardable_request_headers(
     keep_credentials: bool,
     local_key: Option<&SecretString>,
 ) -> HeaderMap {
+    // Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+    let listed: Vec<String> = inbound
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
     let mut out = HeaderMap::new();
     for (name, value) in inbound {
         let drop = is_hop_by_hop(name)
+            || listed.iter().any(|t| t == name.as_str())
             || is_bitrouter_header(name)
             || matches!(
                 name.as_str(),
@@ -308,7 +317,8 @@ mod tests {
     fn forwarding_strips_hop_by_hop_credentials_and_own_headers() {
         let mut h = HeaderMap::new();
         for (k, v) in [
-            ("connection", "keep-alive"),
+            ("connection", "keep-alive, x-private-hop"),
+            ("x-private-hop", "1"),
             ("host", "127.0.0.1:4356"),
             ("content-length", "10"),
             ("authorization", "Bearer client"),

@@ -36,7 +36,18 @@ impl SseEvent {
     }
 }
 
-/// Accumulates bytes and yields complete events.
+/// One framed block of the stream: its exact bytes (separator included) and the event it holds
+/// (`None` for comment-only blocks such as `: keepalive`, and for raw pass-through after an
+/// oversized event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The bytes as received.
+    pub raw: bytes::Bytes,
+    /// The parsed event.
+    pub event: Option<SseEvent>,
+}
+
+/// Accumulates bytes and yields complete blocks.
 #[derive(Debug, Default)]
 pub struct SseReader {
     buffer: Vec<u8>,
@@ -50,7 +61,7 @@ impl SseReader {
         SseReader::default()
     }
 
-    /// Whether an event grew past the size limit (framing is then abandoned).
+    /// Whether an event grew past the size limit; from then on bytes pass through unparsed.
     #[must_use]
     pub fn overflowed(&self) -> bool {
         self.overflowed
@@ -58,28 +69,59 @@ impl SseReader {
 
     /// Feeds bytes, returning the events they complete.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        self.feed_blocks(chunk)
+            .into_iter()
+            .filter_map(|b| b.event)
+            .collect()
+    }
+
+    /// Feeds bytes, returning the blocks they complete.
+    pub fn feed_blocks(&mut self, chunk: &[u8]) -> Vec<Block> {
         if self.overflowed {
-            return Vec::new();
+            return vec![Block {
+                raw: bytes::Bytes::copy_from_slice(chunk),
+                event: None,
+            }];
         }
         self.buffer.extend_from_slice(chunk);
-        let mut events = Vec::new();
-        while let Some((end, sep)) = find_boundary(&self.buffer) {
-            let block: Vec<u8> = self.buffer.drain(..end + sep).collect();
-            if let Some(event) = parse_block(&block[..end]) {
-                events.push(event);
-            }
+        let mut blocks = Vec::new();
+        let mut start = 0;
+        while let Some((end, sep)) = find_boundary(&self.buffer[start..]) {
+            let block = &self.buffer[start..start + end];
+            blocks.push(Block {
+                raw: bytes::Bytes::copy_from_slice(&self.buffer[start..start + end + sep]),
+                event: parse_block(block),
+            });
+            start += end + sep;
         }
+        self.buffer.drain(..start);
         if self.buffer.len() > MAX_EVENT_BYTES {
-            self.buffer = Vec::new();
             self.overflowed = true;
+            blocks.push(Block {
+                raw: bytes::Bytes::from(std::mem::take(&mut self.buffer)),
+                event: None,
+            });
         }
-        events
+        blocks
     }
 
     /// The last event when the stream ended without a blank line after it.
     pub fn finish(&mut self) -> Option<SseEvent> {
         let block = std::mem::take(&mut self.buffer);
         parse_block(&block)
+    }
+
+    /// The bytes of an unfinished block, when the stream ended without a blank line after it.
+    pub fn take_rest(&mut self) -> Option<Block> {
+        if self.buffer.is_empty() {
+            return None;
+        }
+        let raw = std::mem::take(&mut self.buffer);
+        let event = parse_block(&raw);
+        Some(Block {
+            raw: bytes::Bytes::from(raw),
+            event,
+        })
     }
 }
 
@@ -188,6 +230,20 @@ mod tests {
         let mut r = SseReader::new();
         assert!(r.feed(b"data: x").is_empty());
         assert_eq!(r.finish().map(|e| e.data), Some("x".to_owned()));
+    }
+
+    #[test]
+    fn blocks_keep_their_exact_bytes_and_comments() {
+        let mut r = SseReader::new();
+        let blocks = r.feed_blocks(b": keepalive\n\nevent: a\ndata: 1\n\nevent: b\nda");
+        assert_eq!(blocks.len(), 2);
+        assert_eq!(&blocks[0].raw[..], b": keepalive\n\n");
+        assert_eq!(blocks[0].event, None);
+        assert_eq!(&blocks[1].raw[..], b"event: a\ndata: 1\n\n");
+        let blocks = r.feed_blocks(b"ta: 2\n\n");
+        assert_eq!(&blocks[0].raw[..], b"event: b\ndata: 2\n\n");
+        assert_eq!(blocks[0].event.as_ref().unwrap().data, "2");
+        assert!(r.take_rest().is_none());
     }
 
     #[test]

@@ -18,3 +18,5 @@ mod cli;
 mod codex_cli;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
+/// The `openai` Python SDK against `bitrouter serve`.
+mod serve_sdk;

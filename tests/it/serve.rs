@@ -1137,3 +1137,127 @@ async fn serve_prints_setup_and_refuses_an_open_listen_without_a_key() {
     assert!(stderr.contains("server.api_key"), "{stderr}");
     assert!(stderr.contains("hint:"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_round_robin_rotates_the_starting_account() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    seed_tokens(
+        &ctx,
+        &[
+            work_token(),
+            Token {
+                provider: "openai-codex",
+                label: "personal",
+                token: "tok-personal",
+                account_id: None,
+            },
+        ],
+    );
+    let server = start(
+        &ctx,
+        &codex_config(
+            &fake,
+            "    accounts: [work, personal]\n    strategy: round-robin\n",
+        ),
+    )
+    .await;
+    for _ in 0..4 {
+        let resp = post(
+            &server,
+            "/v1/responses",
+            &json!({"model": "gpt-6-luna", "input": "hi", "stream": true}),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+        resp.text().await.unwrap();
+    }
+    assert_eq!(
+        fake.post_bearers(),
+        vec!["tok-work", "tok-personal", "tok-work", "tok-personal"]
+    );
+
+    // A pinned account is used as asked.
+    let resp = http_client()
+        .post(format!("{}/v1/responses", server.url()))
+        .header("x-bitrouter-account", "personal")
+        .json(&json!({"model": "gpt-6-luna", "input": "hi", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&resp, "x-bitrouter-account"), "personal");
+    resp.text().await.unwrap();
+    let resp = post(
+        &server,
+        "/v1/responses",
+        &json!({"model": "openai-codex@work:gpt-6-luna", "input": "hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(header(&resp, "x-bitrouter-account"), "work");
+    resp.text().await.unwrap();
+    let resp = post(
+        &server,
+        "/v1/responses",
+        &json!({"model": "openai-codex@nobody:gpt-6-luna", "input": "hi"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_forwards_anthropic_messages_natively() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    let config = format!(
+        "providers:\n  anth:\n    base_url: {}/anth/v1\n    api: anthropic_messages\n    authorization: x-api-key\n    api_key: sk-ant-config\n    models: [claude-test]\n",
+        fake.url()
+    );
+    let server = start(&ctx, &config).await;
+    let resp = http_client()
+        .post(format!("{}/v1/messages", server.url()))
+        .header("x-api-key", "client-key-ignored")
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "anth:claude-test", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-bitrouter-provider"), "anth");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["content"][0]["text"], DEFAULT_TEXT);
+    let req = &fake.posts()[0];
+    assert_eq!(req.path, "/anth/v1/messages");
+    assert_eq!(req.header("x-api-key").as_deref(), Some("sk-ant-config"));
+    assert_eq!(
+        req.header("anthropic-version").as_deref(),
+        Some("2023-06-01")
+    );
+    assert_eq!(req.header("authorization"), None);
+    assert_eq!(req.json()["model"], "claude-test");
+    assert_eq!(req.json()["max_tokens"], 16);
+
+    // Upstream trouble on /v1/messages is answered in Anthropic's shape.
+    fake.push(Reply::json(
+        529,
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+    ));
+    let resp = post(
+        &server,
+        "/v1/messages",
+        &json!({"model": "claude-test", "max_tokens": 16, "messages": []}),
+    )
+    .await;
+    assert_eq!(resp.status(), 502);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Overloaded")
+    );
+}
