@@ -128,13 +128,54 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         .map(|h| h.to_str().unwrap_or("\u{fffd}"));
     let checked = security::check_host(host, state.local_addr)
         .and_then(|()| security::check_origin(origin, &config.server.allowed_origins));
+    let allowed_origin = origin
+        .filter(|_| checked.is_ok())
+        .and_then(|o| header::HeaderValue::try_from(o).ok());
     match checked {
-        Ok(()) => next.run(req).await,
+        Ok(()) => match allowed_origin {
+            // A page on an allowed origin: answer the CORS preflight, and let it read answers.
+            Some(origin) if req.method() == Method::OPTIONS => preflight(&origin, req.headers()),
+            Some(origin) => {
+                let mut response = next.run(req).await;
+                let headers = response.headers_mut();
+                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                headers.insert(header::VARY, header::HeaderValue::from_static("origin"));
+                headers.insert(
+                    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                    header::HeaderValue::from_static(EXPOSED),
+                );
+                response
+            }
+            None => next.run(req).await,
+        },
         Err(err) => {
             tracing::debug!(path = %req.uri().path(), "refused: {}", err.message);
             err.into_response_as(flavor_of(req.uri().path()))
         }
     }
+}
+
+/// Response headers a page on an allowed origin may read.
+const EXPOSED: &str = "x-bitrouter-provider, x-bitrouter-account, x-bitrouter-model, retry-after";
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight(origin: &header::HeaderValue, request: &HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        header::HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    if let Some(asked) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        header::HeaderValue::from_static("600"),
+    );
+    headers.insert(header::VARY, header::HeaderValue::from_static("origin"));
+    response
 }
 
 fn flavor_of(path: &str) -> Flavor {

@@ -744,8 +744,43 @@ async fn serve_refuses_foreign_hosts_origins_and_missing_keys() {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200, "{name}");
+        assert_eq!(
+            header(&resp, "access-control-allow-origin"),
+            "http://localhost:3000"
+        );
         resp.text().await.unwrap();
     }
+    // A page on an allowed origin gets CORS answers; others are refused before any work.
+    let resp = client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, x-bitrouter-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(
+        header(&resp, "access-control-allow-origin"),
+        "http://localhost:3000"
+    );
+    assert_eq!(
+        header(&resp, "access-control-allow-headers"),
+        "content-type, x-bitrouter-key"
+    );
+    let resp = client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(header(&resp, "access-control-allow-origin"), "");
+
     // The local key never travels upstream.
     for req in fake.posts() {
         for (_, value) in &req.headers {
@@ -1260,4 +1295,32 @@ async fn serve_forwards_anthropic_messages_natively() {
             .unwrap()
             .contains("Overloaded")
     );
+}
+
+/// Nagle's algorithm meeting delayed ACKs adds ~40 ms per request on a reused connection
+/// (DEPENDENCIES.md §7); with TCP_NODELAY on both sides a keep-alive client sees a few ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_keeps_keepalive_requests_fast() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    seed_tokens(&ctx, &[work_token()]);
+    let server = start(&ctx, &codex_config(&fake, "")).await;
+    let client = http_client();
+    let url = format!("{}/v1/responses", server.url());
+    let mut times = Vec::new();
+    for i in 0..40 {
+        let body = json!({"model": "gpt-6-luna", "input": "hi", "stream": i % 2 == 0});
+        let started = std::time::Instant::now();
+        let resp = client.post(&url).json(&body).send().await.unwrap();
+        resp.text().await.unwrap();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let p90 = times[times.len() * 9 / 10];
+    eprintln!(
+        "keep-alive median {:?}, p90 {p90:?}, max {:?}",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    assert!(p90 < Duration::from_millis(35), "p90 {p90:?}");
 }
