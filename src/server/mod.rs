@@ -1,5 +1,5 @@
 //! The local server behind `bitrouter serve`: the route table, the checks every request passes
-//! (Host, Origin), `/health`, `/v1/models`, the proxy endpoints (in [`dispatch`]) and serving
+//! (Host, Origin), `/health`, `/v1/models`, the proxy endpoints (in `dispatch`) and serving
 //! with `TCP_NODELAY` and a bounded graceful shutdown.
 
 mod access_log;
