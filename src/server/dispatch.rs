@@ -10,31 +10,30 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::access_log::LogCell;
 use super::accounts::unix_now;
+use super::answer::{codex_answer, meta_with_type, native_answer, verbatim};
 use super::codex;
-use super::credentials::{Access, CredentialError};
 use super::error::{ApiError, Flavor};
+use super::intake::{check_content_type, check_local_key, missing_key, read_body, route_error};
+use super::outbound::{
+    Auth, Served, credential_error, error_meta, read_error_body, upstream_headers,
+};
 use super::ratelimit::Snapshot;
 use super::relay::{self, Peek};
 use super::security;
 use super::state::AppState;
 use super::upstream::{endpoint, transport_error};
-use crate::config::{Api, AuthMode, Authorization, Config, ProviderConfig, ProviderKind, Strategy};
-use crate::ids::{Label, ProviderId};
-use crate::routing::{Credential, Plan, Resolver, RouteError, Target};
-
-/// The most of an upstream error body that is read.
-const MAX_ERROR_BODY: usize = 256 * 1024;
+use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
+use crate::ids::ProviderId;
+use crate::routing::{Credential, Plan, Resolver, Target};
 
 /// The API a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,60 +113,6 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound, req: Request) -> Res
     match run(&state, inbound, req).await {
         Ok(response) => response,
         Err(err) => err.into_response_as(inbound.flavor()),
-    }
-}
-
-/// What served a request, for the `x-bitrouter-*` headers and the log.
-#[derive(Debug, Clone)]
-struct Served {
-    provider: ProviderId,
-    model: String,
-    account: String,
-}
-
-impl Served {
-    fn headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (name, value) in [
-            ("x-bitrouter-provider", self.provider.as_str()),
-            ("x-bitrouter-account", self.account.as_str()),
-            ("x-bitrouter-model", self.model.as_str()),
-        ] {
-            if let Ok(v) = HeaderValue::try_from(value) {
-                h.insert(HeaderName::from_static(name), v);
-            }
-        }
-        h
-    }
-}
-
-/// Whose credential an attempt carries.
-enum Auth {
-    /// A stored account.
-    Account { label: Label, access: Access },
-    /// The `api_key` from the config.
-    Configured(SecretString),
-    /// The client's own (passthrough).
-    Client,
-    /// None at all.
-    Nothing,
-}
-
-impl Auth {
-    fn name(&self) -> String {
-        match self {
-            Auth::Account { label, .. } => label.to_string(),
-            Auth::Configured(_) => "config".to_owned(),
-            Auth::Client => "client".to_owned(),
-            Auth::Nothing => "none".to_owned(),
-        }
-    }
-
-    fn label(&self) -> Option<&Label> {
-        match self {
-            Auth::Account { label, .. } => Some(label),
-            Auth::Configured(_) | Auth::Client | Auth::Nothing => None,
-        }
     }
 }
 
@@ -274,88 +219,6 @@ async fn run(state: &AppState, inbound: Inbound, req: Request) -> Result<Respons
     walk(state, &config, &plan, inbound, &headers, &json, &log).await
 }
 
-fn missing_key() -> ApiError {
-    ApiError::unauthorized(
-        "missing or wrong bitrouter key: send it in x-bitrouter-key (or Authorization: Bearer / x-api-key)",
-    )
-}
-
-/// With a passthrough target, `Authorization`/`x-api-key` hold the client's own upstream
-/// credential, so only `x-bitrouter-key` counts as the local key.
-fn check_local_key(config: &Config, plan: &Plan, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(key) = &config.server.api_key else {
-        return Ok(());
-    };
-    let passthrough = plan.steps.iter().any(|s| {
-        config
-            .provider(&s.target.provider)
-            .is_some_and(|p| p.auth_mode == AuthMode::Passthrough)
-    });
-    if security::has_local_key(headers, key, !passthrough) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized(
-            "missing or wrong bitrouter key: this model goes to a passthrough provider, so send the bitrouter key in x-bitrouter-key",
-        ))
-    }
-}
-
-fn route_error(err: RouteError) -> ApiError {
-    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let (kind, code) = match &err {
-        RouteError::EmptyModel => ("invalid_request_error", "missing_model"),
-        RouteError::UnknownProvider { .. } => ("not_found_error", "unknown_provider"),
-        RouteError::BadLabel(_) => ("invalid_request_error", "invalid_account"),
-        RouteError::UnknownAccount { .. } => ("not_found_error", "unknown_account"),
-        RouteError::NotLoggedIn { .. } => ("authentication_error", "not_logged_in"),
-        RouteError::ConflictingAccounts { .. } => ("invalid_request_error", "conflicting_accounts"),
-        RouteError::Ambiguous { .. } => ("invalid_request_error", "ambiguous_model"),
-        RouteError::RouteLoop(_) => ("server_error", "route_loop"),
-    };
-    ApiError::new(status, kind, Some(code), format!("{err} ({})", err.hint()))
-}
-
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
-        None => Ok(()),
-        Some(Ok(ct)) if ct.to_ascii_lowercase().contains("json") => Ok(()),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_content_type",
-            "send the request body as JSON with content-type: application/json",
-        )),
-    }
-}
-
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
-            Some("request_too_large"),
-            format!("the request body is larger than server.max_body_bytes ({limit} bytes)"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::bad_request("invalid_body", "the request body could not be read")
-        })?;
-        if buf.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
 /// The credentials to try for a target, in order (rotated for `round-robin`).
 fn candidates(state: &AppState, provider: &ProviderConfig, target: &Target) -> Vec<Credential> {
     let mut list = target.credentials.clone();
@@ -386,126 +249,6 @@ fn prepare_body(
             Ok((body, stream))
         }
     }
-}
-
-fn credential_error(provider: &ProviderId, label: &Label, err: CredentialError) -> ApiError {
-    match err {
-        CredentialError::NotLoggedIn(_) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            Some("not_logged_in"),
-            format!(
-                "{provider} account `{label}` is not logged in; run `bitrouter login {provider} --label {label}`"
-            ),
-        ),
-        CredentialError::NeedsLogin(message) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            Some("login_required"),
-            message,
-        ),
-        CredentialError::Transient(message) => ApiError::bad_gateway(
-            "credentials_unavailable",
-            format!("cannot use {provider} account `{label}`: {message}"),
-        ),
-    }
-}
-
-fn sensitive(value: String) -> Option<HeaderValue> {
-    let mut v = HeaderValue::try_from(value).ok()?;
-    v.set_sensitive(true);
-    Some(v)
-}
-
-/// The request headers for one attempt.
-fn upstream_headers(
-    provider: &ProviderConfig,
-    inbound: &HeaderMap,
-    body: &Value,
-    auth: &Auth,
-    local_key: Option<&SecretString>,
-) -> HeaderMap {
-    let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
-    let mut out = if is_codex {
-        codex::request_headers(inbound, body)
-    } else {
-        let mut h =
-            security::forwardable_request_headers(inbound, matches!(auth, Auth::Client), local_key);
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h
-    };
-    let style = match &provider.kind {
-        ProviderKind::OpenaiCodex { .. } => Authorization::Bearer,
-        ProviderKind::Generic { authorization, .. } => *authorization,
-    };
-    let mut attach = |secret: &str| {
-        let (name, value) = match style {
-            Authorization::Bearer => (header::AUTHORIZATION, format!("Bearer {secret}")),
-            Authorization::XApiKey => (HeaderName::from_static("x-api-key"), secret.to_owned()),
-        };
-        if let Some(v) = sensitive(value) {
-            out.insert(name, v);
-        }
-    };
-    match auth {
-        Auth::Account { access, .. } => {
-            attach(access.token.expose_secret());
-            if is_codex
-                && let Some(id) = access
-                    .account_id
-                    .as_deref()
-                    .and_then(|a| HeaderValue::try_from(a).ok())
-            {
-                out.insert(HeaderName::from_static("chatgpt-account-id"), id);
-            }
-        }
-        Auth::Configured(key) => attach(key.expose_secret()),
-        Auth::Client if is_codex => {
-            for name in ["authorization", "chatgpt-account-id"] {
-                for value in inbound.get_all(name) {
-                    if !security::is_local_key(value.as_bytes(), local_key) {
-                        let mut v = value.clone();
-                        v.set_sensitive(true);
-                        out.append(HeaderName::from_static(name), v);
-                    }
-                }
-            }
-        }
-        Auth::Client | Auth::Nothing => {}
-    }
-    for (name, value) in &provider.headers {
-        out.insert(name.clone(), value.clone());
-    }
-    out
-}
-
-/// Upstream headers worth relaying on an error answer (`x-*` such as `x-codex-*` and request
-/// ids, and `retry-after`).
-fn error_meta(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for (name, value) in upstream {
-        let n = name.as_str();
-        if (n.starts_with("x-") && !security::is_bitrouter_header(name)) || n == "retry-after" {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    out
-}
-
-async fn read_error_body(resp: reqwest::Response) -> Bytes {
-    let mut stream = resp.bytes_stream();
-    let mut buf = BytesMut::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = MAX_ERROR_BODY.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= MAX_ERROR_BODY {
-            break;
-        }
-    }
-    buf.freeze()
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -742,86 +485,6 @@ async fn walk(
     Err(failures.into_error(unix_now()))
 }
 
-fn meta_with_type(err: &ApiError) -> HeaderMap {
-    let mut h = (*err.headers).clone();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h
-}
-
-fn verbatim(status: StatusCode, headers: &HeaderMap, body: Bytes, served: &Served) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().extend(headers.clone());
-    response.headers_mut().extend(served.headers());
-    response
-}
-
-/// A committed Codex stream as the client asked for it: relayed as SSE, or aggregated to JSON.
-async fn codex_answer(
-    committed: relay::Committed,
-    mut headers: HeaderMap,
-    client_stream: bool,
-    served: &Served,
-    log: &LogCell,
-) -> Result<Response, ApiError> {
-    headers.remove(header::CONTENT_TYPE);
-    headers.remove(header::CONTENT_ENCODING);
-    headers.extend(served.headers());
-    let provider = served.provider.as_str();
-    if client_stream {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let mut response = Response::new(Body::from_stream(relay::relay(
-            committed,
-            provider,
-            log.clone(),
-        )));
-        *response.headers_mut() = headers;
-        return Ok(response);
-    }
-    let value = relay::aggregate(committed, provider, log).await?;
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let mut response = Response::new(Body::from(value.to_string()));
-    *response.headers_mut() = headers;
-    Ok(response)
-}
-
-/// A native upstream's success, relayed as it arrives.
-fn native_answer(
-    resp: reqwest::Response,
-    inbound: Inbound,
-    served: &Served,
-    log: &LogCell,
-) -> Response {
-    let status = resp.status();
-    let mut headers = security::relayable_response_headers(resp.headers());
-    headers.extend(served.headers());
-    let sse = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let body = relay::relay_raw(
-        resp.bytes_stream().boxed(),
-        sse,
-        inbound.flavor(),
-        served.provider.as_str(),
-        log.clone(),
-    );
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -829,67 +492,6 @@ mod tests {
 
     fn config(text: &str) -> Config {
         Config::parse(text, &Env::default()).unwrap()
-    }
-
-    #[test]
-    fn codex_headers_carry_the_stored_credential_and_drop_the_clients() {
-        let config = config("");
-        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
-        let mut inbound = HeaderMap::new();
-        inbound.insert("authorization", HeaderValue::from_static("Bearer client"));
-        inbound.insert("chatgpt-account-id", HeaderValue::from_static("client-acc"));
-        let auth = Auth::Account {
-            label: "work".parse().unwrap(),
-            access: Access {
-                token: SecretString::from("stored"),
-                account_id: Some("acc-1".into()),
-            },
-        };
-        let h = upstream_headers(provider, &inbound, &serde_json::json!({}), &auth, None);
-        assert_eq!(h["authorization"], "Bearer stored");
-        assert!(h["authorization"].is_sensitive());
-        assert_eq!(h["chatgpt-account-id"], "acc-1");
-        assert_eq!(h.get_all("authorization").iter().count(), 1);
-    }
-
-    #[test]
-    fn passthrough_forwards_the_clients_credential() {
-        let config = config("providers:\n  openai-codex:\n    auth_mode: passthrough\n");
-        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
-        let mut inbound = HeaderMap::new();
-        inbound.insert("authorization", HeaderValue::from_static("Bearer client"));
-        inbound.insert("chatgpt-account-id", HeaderValue::from_static("client-acc"));
-        let h = upstream_headers(
-            provider,
-            &inbound,
-            &serde_json::json!({}),
-            &Auth::Client,
-            None,
-        );
-        assert_eq!(h["authorization"], "Bearer client");
-        assert_eq!(h["chatgpt-account-id"], "client-acc");
-    }
-
-    #[test]
-    fn generic_override_uses_the_configured_style_and_header_overrides() {
-        let config = config(
-            "providers:\n  anth:\n    base_url: https://api.anthropic.com/v1\n    api: anthropic_messages\n    authorization: x-api-key\n    api_key: k\n    headers: {anthropic-version: '2023-06-01'}\n",
-        );
-        let provider = config.provider(&"anth".parse().unwrap()).unwrap();
-        let mut inbound = HeaderMap::new();
-        inbound.insert("x-api-key", HeaderValue::from_static("client-key"));
-        inbound.insert("anthropic-version", HeaderValue::from_static("2020-01-01"));
-        let h = upstream_headers(
-            provider,
-            &inbound,
-            &serde_json::json!({}),
-            &Auth::Configured(SecretString::from("k")),
-            None,
-        );
-        assert_eq!(h["x-api-key"], "k");
-        assert_eq!(h.get_all("x-api-key").iter().count(), 1);
-        assert_eq!(h["anthropic-version"], "2023-06-01");
-        assert!(h.get("authorization").is_none());
     }
 
     #[test]

@@ -5,11 +5,14 @@
 mod access_log;
 pub mod accounts;
 mod aggregate;
+mod answer;
 mod codex;
 pub mod credentials;
 mod dispatch;
 mod error;
+mod intake;
 mod models;
+mod outbound;
 mod ratelimit;
 mod relay;
 pub mod reload;
