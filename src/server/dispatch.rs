@@ -40,6 +40,8 @@ use crate::routing::{Credential, Plan, Resolver, Target};
 pub enum Inbound {
     /// `POST /v1/responses`.
     Responses,
+    /// `POST /v1/responses/compact` (the Codex CLI's remote compaction; JSON, not a stream).
+    Compact,
     /// `POST /v1/chat/completions`.
     ChatCompletions,
     /// `POST /v1/messages`.
@@ -53,7 +55,7 @@ impl Inbound {
     #[must_use]
     pub fn api(self) -> Api {
         match self {
-            Inbound::Responses => Api::OpenaiResponses,
+            Inbound::Responses | Inbound::Compact => Api::OpenaiResponses,
             Inbound::ChatCompletions => Api::OpenaiChat,
             Inbound::Messages | Inbound::CountTokens => Api::AnthropicMessages,
         }
@@ -63,7 +65,7 @@ impl Inbound {
     #[must_use]
     pub fn flavor(self) -> Flavor {
         match self {
-            Inbound::Responses | Inbound::ChatCompletions => Flavor::OpenAi,
+            Inbound::Responses | Inbound::Compact | Inbound::ChatCompletions => Flavor::OpenAi,
             Inbound::Messages | Inbound::CountTokens => Flavor::Anthropic,
         }
     }
@@ -73,6 +75,7 @@ impl Inbound {
     pub fn route(self) -> &'static str {
         match self {
             Inbound::Responses => "/v1/responses",
+            Inbound::Compact => "/v1/responses/compact",
             Inbound::ChatCompletions => "/v1/chat/completions",
             Inbound::Messages => "/v1/messages",
             Inbound::CountTokens => "/v1/messages/count_tokens",
@@ -83,6 +86,7 @@ impl Inbound {
     fn upstream_path(self) -> &'static str {
         match self {
             Inbound::Responses => "responses",
+            Inbound::Compact => "responses/compact",
             Inbound::ChatCompletions => "chat/completions",
             Inbound::Messages => "messages",
             Inbound::CountTokens => "messages/count_tokens",
@@ -230,25 +234,17 @@ fn candidates(state: &AppState, provider: &ProviderConfig, target: &Target) -> V
 }
 
 /// The body for this provider: Codex bodies shaped, all with the target's model.
-fn prepare_body(
-    provider: &ProviderConfig,
-    json: &Value,
-    model: &str,
-) -> Result<(Value, bool), ApiError> {
+fn prepare_body(json: &Value, model: &str, codex_stream: bool) -> Result<(Value, bool), ApiError> {
     let mut body = json.clone();
     if let Value::Object(fields) = &mut body {
         fields.insert("model".into(), Value::String(model.to_owned()));
     }
-    match provider.kind {
-        ProviderKind::OpenaiCodex { .. } => {
-            let shaped = codex::shape_body(body)?;
-            Ok((shaped.body, shaped.client_stream))
-        }
-        ProviderKind::Generic { .. } => {
-            let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
-            Ok((body, stream))
-        }
+    if codex_stream {
+        let shaped = codex::shape_body(body)?;
+        return Ok((shaped.body, shaped.client_stream));
     }
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    Ok((body, stream))
 }
 
 fn retryable(status: StatusCode) -> bool {
@@ -289,7 +285,9 @@ async fn walk(
             continue;
         }
         let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
-        let (body, client_stream) = prepare_body(provider, json, &target.model)?;
+        // Responses to the Codex backend are shaped and streamed; its compaction is plain JSON.
+        let codex_stream = is_codex && inbound == Inbound::Responses;
+        let (body, client_stream) = prepare_body(json, &target.model, codex_stream)?;
         let body_bytes = Bytes::from(body.to_string());
         let client_auth = provider.auth_mode == AuthMode::Passthrough
             && security::has_client_credentials(headers, local_key);
@@ -336,7 +334,13 @@ async fn walk(
                     account: auth.name(),
                 };
                 failures.served = Some(served.clone());
-                let out_headers = upstream_headers(provider, headers, &body, &auth, local_key);
+                let mut out_headers = upstream_headers(provider, headers, &body, &auth, local_key);
+                if is_codex && !codex_stream {
+                    out_headers.insert(
+                        axum::http::header::ACCEPT,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    );
+                }
                 let sent = http
                     .post(url.clone())
                     .headers(out_headers)
@@ -389,7 +393,7 @@ async fn walk(
                 }
 
                 if status.is_success() {
-                    let answer = if is_codex {
+                    let answer = if codex_stream {
                         let relay_headers = security::relayable_response_headers(resp.headers());
                         match relay::peek(resp.bytes_stream().boxed(), provider.id.as_str()).await {
                             Peek::Committed(committed) => {

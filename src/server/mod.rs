@@ -46,7 +46,7 @@ pub use state::AppState;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The routes, for the 404 message.
-const ROUTES: &str = "POST /v1/responses, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health";
+const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health";
 
 /// The router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -64,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/chat/completions",
             post(proxy(Inbound::ChatCompletions)),
         )
+        .route("/v1/responses/compact", post(proxy(Inbound::Compact)))
         .route("/v1/messages", post(proxy(Inbound::Messages)))
         .route(
             "/v1/messages/count_tokens",

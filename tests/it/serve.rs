@@ -965,6 +965,32 @@ async fn serve_health_unknown_paths_and_request_errors() {
         "unknown_provider"
     );
 
+    // Remote compaction (Codex CLI) is forwarded as JSON, unshaped, with the stored sign-in.
+    let resp = post(
+        &server,
+        "/v1/responses/compact",
+        &json!({"model": "gpt-6-luna", "input": [], "instructions": "x"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-bitrouter-account"), "work");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["output"][0]["content"][0]["text"], "compacted summary");
+    let compact = fake.posts().pop().unwrap();
+    assert_eq!(compact.path, "/backend-api/codex/responses/compact");
+    assert_eq!(
+        compact.header("authorization").as_deref(),
+        Some("Bearer tok-work")
+    );
+    assert_eq!(
+        compact.header("accept").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        compact.json(),
+        json!({"model": "gpt-6-luna", "input": [], "instructions": "x"})
+    );
+
     // Another API to openai-codex: the translation seam answers clearly (Anthropic-shaped).
     let resp = post(&server, "/v1/messages", &json!({"model": "gpt-6-luna", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})).await;
     assert_eq!(resp.status(), 400);
@@ -975,7 +1001,11 @@ async fn serve_health_unknown_paths_and_request_errors() {
         message.contains("openai-codex") && message.contains("/v1/messages"),
         "{message}"
     );
-    assert!(fake.posts().is_empty());
+    assert_eq!(
+        fake.posts().len(),
+        1,
+        "only the compaction reached the backend"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -315,6 +315,12 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
 
 fn default_reply(req: &Recorded) -> Reply {
     let body = req.json();
+    if req.path.ends_with("/responses/compact") {
+        return Reply::json(
+            200,
+            json!({"output": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "compacted summary"}]}]}),
+        );
+    }
     if req.path.ends_with("/responses") {
         return Reply::sse(answer_events(DEFAULT_TEXT));
     }
