@@ -30,26 +30,13 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in to a provider and store the credential under a label')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source and store')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
+            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'bitrouter;connect' {
-            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model id the setup uses')
-            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'The address bitrouter serves on (default: server.listen from the config)')
-            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
-            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
-            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
-            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'bitrouter;login' {
@@ -97,6 +84,33 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'bitrouter;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback address needs server.api_key')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;connect' {
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model id the setup uses')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'The address bitrouter serves on (default: server.listen from the config)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'bitrouter;completions' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
@@ -110,15 +124,13 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             break
         }
         'bitrouter;help' {
-            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in to a provider and store the credential under a label')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source and store')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
+            [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
-            break
-        }
-        'bitrouter;help;connect' {
             break
         }
         'bitrouter;help;login' {
@@ -128,6 +140,12 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             break
         }
         'bitrouter;help;status' {
+            break
+        }
+        'bitrouter;help;serve' {
+            break
+        }
+        'bitrouter;help;connect' {
             break
         }
         'bitrouter;help;completions' {

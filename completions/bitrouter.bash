@@ -31,6 +31,9 @@ _bitrouter() {
             bitrouter,logout)
                 cmd="bitrouter__subcmd__logout"
                 ;;
+            bitrouter,serve)
+                cmd="bitrouter__subcmd__serve"
+                ;;
             bitrouter,status)
                 cmd="bitrouter__subcmd__status"
                 ;;
@@ -49,6 +52,9 @@ _bitrouter() {
             bitrouter__subcmd__help,logout)
                 cmd="bitrouter__subcmd__help__subcmd__logout"
                 ;;
+            bitrouter__subcmd__help,serve)
+                cmd="bitrouter__subcmd__help__subcmd__serve"
+                ;;
             bitrouter__subcmd__help,status)
                 cmd="bitrouter__subcmd__help__subcmd__status"
                 ;;
@@ -59,7 +65,7 @@ _bitrouter() {
 
     case "${cmd}" in
         bitrouter)
-            opts="-v -q -h -V --config --verbose --quiet --help --version connect login logout status completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version login logout status serve connect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -121,7 +127,7 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help)
-            opts="connect login logout status completions help"
+            opts="login logout status serve connect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -204,6 +210,20 @@ _bitrouter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bitrouter__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bitrouter__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -248,6 +268,28 @@ _bitrouter() {
             fi
             case "${prev}" in
                 --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__serve)
+            opts="-v -q -h -V --listen --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

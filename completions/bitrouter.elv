@@ -27,25 +27,13 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand login 'Sign in to a provider and store the credential under a label'
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
             cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+            cand serve 'Run the local server that routes requests to your accounts and providers'
+            cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'bitrouter;connect'= {
-            cand --model 'The model id the setup uses'
-            cand --listen 'The address bitrouter serves on (default: server.listen from the config)'
-            cand --config 'Read the configuration from this file instead of the default location'
-            cand -v 'Show more detail (repeat for more: -vv)'
-            cand --verbose 'Show more detail (repeat for more: -vv)'
-            cand -q 'Print only errors'
-            cand --quiet 'Print only errors'
-            cand -h 'Print help (see more with ''--help'')'
-            cand --help 'Print help (see more with ''--help'')'
-            cand -V 'Print version'
-            cand --version 'Print version'
         }
         &'bitrouter;login'= {
             cand --label 'The account label to store the credential under'
@@ -89,6 +77,31 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bitrouter;serve'= {
+            cand --listen 'Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback address needs server.api_key'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;connect'= {
+            cand --model 'The model id the setup uses'
+            cand --listen 'The address bitrouter serves on (default: server.listen from the config)'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bitrouter;completions'= {
             cand --config 'Read the configuration from this file instead of the default location'
             cand -v 'Show more detail (repeat for more: -vv)'
@@ -101,20 +114,23 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand --version 'Print version'
         }
         &'bitrouter;help'= {
-            cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand login 'Sign in to a provider and store the credential under a label'
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
             cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+            cand serve 'Run the local server that routes requests to your accounts and providers'
+            cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
-        }
-        &'bitrouter;help;connect'= {
         }
         &'bitrouter;help;login'= {
         }
         &'bitrouter;help;logout'= {
         }
         &'bitrouter;help;status'= {
+        }
+        &'bitrouter;help;serve'= {
+        }
+        &'bitrouter;help;connect'= {
         }
         &'bitrouter;help;completions'= {
         }

@@ -29,19 +29,13 @@ complete -c bitrouter -n "__fish_bitrouter_needs_command" -s v -l verbose -d 'Sh
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -s h -l help -d 'Print help'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -s V -l version -d 'Print version'
-complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l model -d 'The model id the setup uses' -r
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l listen -d 'The address bitrouter serves on (default: server.listen from the config)' -r
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l config -d 'Read the configuration from this file instead of the default location' -r -F
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s q -l quiet -d 'Print only errors'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s V -l version -d 'Print version'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand login" -l label -d 'The account label to store the credential under' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand login" -l config -d 'Read the configuration from this file instead of the default location' -r -F
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand login" -l no-browser -d 'Print the sign-in URL instead of opening a browser (and accept a pasted redirect URL)'
@@ -66,14 +60,28 @@ complete -c bitrouter -n "__fish_bitrouter_using_subcommand status" -s v -l verb
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand status" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand status" -s h -l help -d 'Print help'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand status" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -l listen -d 'Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback address needs server.api_key' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l model -d 'The model id the setup uses' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l listen -d 'The address bitrouter serves on (default: server.listen from the config)' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s V -l version -d 'Print version'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -l config -d 'Read the configuration from this file instead of the default location' -r -F
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect login logout status completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect login logout status completions help" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect login logout status completions help" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect login logout status completions help" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect login logout status completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from connect login logout status completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,6 +1,7 @@
 //! The command-line definition (clap derive). Pure data: doc comments are the help text, and the
 //! man page and shell completions are generated from this one definition.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -39,6 +40,8 @@ const EXAMPLES: &str = "\
 Examples:
   bitrouter login openai-codex --label work
   bitrouter status
+  bitrouter serve
+  bitrouter serve --listen 127.0.0.1:8080
   bitrouter completions zsh > ~/.zfunc/_bitrouter
   bitrouter --config ./bitrouter.yaml completions bash
 
@@ -47,11 +50,6 @@ Configuration: $XDG_CONFIG_HOME/bitrouter/bitrouter.yaml, or --config / $BITROUT
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter
-    #[command(
-        after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
-    )]
-    Connect(ConnectArgs),
     /// Sign in to a provider and store the credential under a label
     #[command(after_help = LOGIN_EXAMPLES)]
     Login(LoginArgs),
@@ -61,6 +59,13 @@ pub enum Command {
     /// Show the stored accounts: provider, label, email, plan, expiry, source and store
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+    /// Run the local server that routes requests to your accounts and providers
+    Serve(ServeArgs),
+    /// Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter
+    #[command(
+        after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
+    )]
+    Connect(ConnectArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
 }
@@ -187,6 +192,24 @@ pub struct StatusArgs {
     #[arg(long, hide = true)]
     pub refresh: bool,
 }
+/// Arguments of `bitrouter serve`.
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_EXAMPLES)]
+pub struct ServeArgs {
+    /// Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback
+    /// address needs server.api_key
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  bitrouter serve                            # http://127.0.0.1:4356/v1
+  bitrouter serve --listen 127.0.0.1:8080
+  OPENAI_BASE_URL=http://127.0.0.1:4356/v1 OPENAI_API_KEY=unused aider
+
+Reloads the configuration on SIGHUP and when the file changes; stops on Ctrl-C or SIGTERM,
+letting open streams finish (up to 30 s).";
 
 /// Arguments of `bitrouter completions`.
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod output;
 pub mod paths;
 pub mod routing;
+pub mod server;
 pub mod store;
 
 use cli::{Cli, Command};
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
         Command::Login(args) => commands::login::run(&ctx, &args).await,
         Command::Logout(args) => commands::logout::run(&ctx, &args).await,
         Command::Status(args) => commands::status::run(&ctx, &args).await,
+        Command::Serve(args) => commands::serve::run(&ctx, &args).await,
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

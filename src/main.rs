@@ -1,7 +1,7 @@
 //! The `bitrouter` binary: parse the command line, set up diagnostics, run, and turn any error
 //! into one `error:` line, an optional `hint:` line and an exit status.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -39,8 +39,11 @@ fn report(err: &anyhow::Error) -> ExitCode {
 }
 
 fn init_tracing(cli: &Cli, env: &Env) {
+    let serving = matches!(cli.command, bitrouter::cli::Command::Serve(_));
     let default = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
+        // A server shows one line per request and its lifecycle by default.
+        (false, 0) if serving => "warn,bitrouter::access=info,bitrouter::serve=info",
         (false, 0) => "warn",
         (false, 1) => "info,bitrouter=debug",
         (false, _) => "debug,bitrouter=trace",
@@ -52,6 +55,8 @@ fn init_tracing(cli: &Cli, env: &Env) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No colour codes in logs piped to a file (a server's stderr often is).
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

@@ -2,6 +2,7 @@
 //! `openai-codex`, an API key from stdin for configured key providers; the credential is saved
 //! under its label and the one success line says who signed in and where it was stored.
 
+use super::open_store;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -292,18 +293,6 @@ pub(crate) fn provider_config<'c>(
             ),
         )
     })
-}
-
-/// Opens the configured store, printing the `auto` fallback notice once.
-pub(crate) fn open_store(
-    ctx: &Context,
-    config: &Config,
-) -> anyhow::Result<Arc<dyn CredentialStore>> {
-    let store = store::open(config.store, &ctx.env)?;
-    if let Some(notice) = store.notice() {
-        ctx.printer.warn(notice);
-    }
-    Ok(store)
 }
 
 /// `$BITROUTER_LOGIN_TIMEOUT` seconds, else `default`.

@@ -6,7 +6,7 @@
 use anyhow::Context as _;
 
 use super::Context;
-use super::login::open_store;
+use super::open_store;
 use crate::auth::http_client;
 use crate::auth::oauth::OAuthClient;
 use crate::cli::LogoutArgs;

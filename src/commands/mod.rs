@@ -4,12 +4,16 @@ pub mod completions;
 pub mod connect;
 pub mod login;
 pub mod logout;
+pub mod serve;
 pub mod status;
+
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::env::Env;
 use crate::output::Printer;
 use crate::paths;
+use crate::store::{self, CredentialStore};
 
 /// What every command gets: the environment snapshot, the printer and the config location.
 #[derive(Debug)]
@@ -27,4 +31,16 @@ impl Context {
     pub fn load_config(&self) -> Result<Config, crate::config::ConfigError> {
         Config::load(&self.config_location, &self.env)
     }
+}
+
+/// Opens the configured store, printing the `auto` fallback notice once.
+pub(crate) fn open_store(
+    ctx: &Context,
+    config: &Config,
+) -> anyhow::Result<Arc<dyn CredentialStore>> {
+    let store = store::open(config.store, &ctx.env)?;
+    if let Some(notice) = store.notice() {
+        ctx.printer.warn(notice);
+    }
+    Ok(store)
 }

@@ -3,7 +3,7 @@
 //! JSON document. Never a token.
 
 use super::Context;
-use super::login::open_store;
+use super::open_store;
 use crate::auth::{AccountInfo, Accounts, AuthError, unix_now};
 use crate::cli::StatusArgs;
 use crate::store::CredentialKey;

@@ -21,6 +21,12 @@ mod config;
 /// processes; the token file's safety rules.
 mod login;
 
+/// The real Codex CLI driven through `bitrouter serve`.
+mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
 /// every use and writing refreshed tokens back.
 mod codex_import;
+/// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
+mod serve;
+/// The `openai` Python SDK against `bitrouter serve`.
+mod serve_sdk;

@@ -7,6 +7,8 @@
 )]
 
 pub mod fake_issuer;
+pub mod fake_upstream;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,529 @@
+//! The request path of the proxy endpoints: read and check the body, resolve the model with the
+//! one resolver, check the local key, then walk the plan — each step, each credential in order —
+//! until an upstream answers. A usage limit cools the account down and tries the next one (never
+//! a re-login); 401 refreshes once and retries once; 429, 5xx, timeouts and connection errors
+//! move to the next step of a `routes` chain; errors the client caused are answered at once.
+//!
+//! Providers that speak the inbound API get the body natively (only `model` replaced; Codex
+//! bodies shaped to the backend's rules). A request in another API is the translation seam:
+//! [`untranslated`] answers it with a clear 400 until the translate module is plugged in there.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::access_log::LogCell;
+use super::accounts::unix_now;
+use super::answer::{codex_answer, meta_with_type, native_answer, verbatim};
+use super::codex;
+use super::error::{ApiError, Flavor};
+use super::intake::{check_content_type, check_local_key, missing_key, read_body, route_error};
+use super::outbound::{
+    Auth, Served, credential_error, error_meta, read_error_body, upstream_headers,
+};
+use super::ratelimit::Snapshot;
+use super::relay::{self, Peek};
+use super::security;
+use super::state::AppState;
+use super::upstream::{endpoint, transport_error};
+use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
+use crate::ids::ProviderId;
+use crate::routing::{Credential, Plan, Resolver, Target};
+
+/// The API a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// `POST /v1/responses`.
+    Responses,
+    /// `POST /v1/responses/compact` (the Codex CLI's remote compaction; JSON, not a stream).
+    Compact,
+    /// `POST /v1/chat/completions`.
+    ChatCompletions,
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+}
+
+impl Inbound {
+    /// The wire API this is.
+    #[must_use]
+    pub fn api(self) -> Api {
+        match self {
+            Inbound::Responses | Inbound::Compact => Api::OpenaiResponses,
+            Inbound::ChatCompletions => Api::OpenaiChat,
+            Inbound::Messages | Inbound::CountTokens => Api::AnthropicMessages,
+        }
+    }
+
+    /// The error envelope its clients understand.
+    #[must_use]
+    pub fn flavor(self) -> Flavor {
+        match self {
+            Inbound::Responses | Inbound::Compact | Inbound::ChatCompletions => Flavor::OpenAi,
+            Inbound::Messages | Inbound::CountTokens => Flavor::Anthropic,
+        }
+    }
+
+    /// The local route.
+    #[must_use]
+    pub fn route(self) -> &'static str {
+        match self {
+            Inbound::Responses => "/v1/responses",
+            Inbound::Compact => "/v1/responses/compact",
+            Inbound::ChatCompletions => "/v1/chat/completions",
+            Inbound::Messages => "/v1/messages",
+            Inbound::CountTokens => "/v1/messages/count_tokens",
+        }
+    }
+
+    /// The path appended to a native provider's `base_url`.
+    fn upstream_path(self) -> &'static str {
+        match self {
+            Inbound::Responses => "responses",
+            Inbound::Compact => "responses/compact",
+            Inbound::ChatCompletions => "chat/completions",
+            Inbound::Messages => "messages",
+            Inbound::CountTokens => "messages/count_tokens",
+        }
+    }
+}
+
+/// The translation seam: a provider that does not speak the inbound API. Until the translate
+/// module is plugged in here (Chat Completions / Anthropic Messages ⇄ Responses for
+/// `openai-codex`, and between generic APIs), the answer is a clear 400.
+#[must_use]
+pub fn untranslated(inbound: Inbound, provider: &ProviderConfig) -> ApiError {
+    let speaks: Vec<&str> = provider.apis().iter().map(|a| a.as_str()).collect();
+    ApiError::bad_request(
+        "unsupported_api",
+        format!(
+            "{} cannot serve {} ({}) yet: it speaks {}, and translation between these APIs is not available in this build",
+            provider.id,
+            inbound.route(),
+            inbound.api().as_str(),
+            speaks.join(", ")
+        ),
+    )
+}
+
+/// Handles one proxy request; every error becomes the inbound API's error envelope.
+pub async fn handle(state: Arc<AppState>, inbound: Inbound, req: Request) -> Response {
+    match run(&state, inbound, req).await {
+        Ok(response) => response,
+        Err(err) => err.into_response_as(inbound.flavor()),
+    }
+}
+
+/// What went wrong on the way, to answer honestly when nothing succeeded.
+#[derive(Default)]
+struct Failures {
+    /// The last upstream failure (status or transport).
+    upstream: Option<ApiError>,
+    /// The earliest reset of the accounts found cooling down.
+    cooling: Option<i64>,
+    /// The first other problem (no translation, login needed).
+    other: Option<ApiError>,
+    /// What was tried last.
+    served: Option<Served>,
+}
+
+impl Failures {
+    fn cool(&mut self, until: i64) {
+        self.cooling = Some(self.cooling.map_or(until, |t| t.min(until)));
+    }
+
+    fn other(&mut self, err: ApiError) {
+        if self.other.is_none() {
+            self.other = Some(err);
+        }
+    }
+
+    fn into_error(self, now: i64) -> ApiError {
+        let mut err = if let Some(err) = self.upstream {
+            err
+        } else if let Some(until) = self.cooling {
+            let wait = u64::try_from((until - now).max(1)).unwrap_or(1);
+            let mut err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "usage_limit_reached",
+                Some("usage_limit_reached"),
+                format!(
+                    "every account that could serve this request has hit its usage limit; the first resets in {wait} s"
+                ),
+            );
+            if let Some(other) = &self.other {
+                err.message = format!("{}; also: {}", err.message, other.message);
+            }
+            err.retry_after = Some(wait);
+            err
+        } else if let Some(err) = self.other {
+            err
+        } else {
+            ApiError::bad_gateway("no_route", "no provider could serve this request")
+        };
+        if let Some(served) = &self.served {
+            err.headers.extend(served.headers());
+        }
+        err
+    }
+}
+
+async fn run(state: &AppState, inbound: Inbound, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let log = parts
+        .extensions
+        .get::<LogCell>()
+        .cloned()
+        .unwrap_or_default();
+    let headers = parts.headers;
+    let config = state.config();
+
+    if let Some(key) = &config.server.api_key
+        && !security::has_local_key(&headers, key, true)
+    {
+        return Err(missing_key());
+    }
+    check_content_type(&headers)?;
+    let bytes = read_body(body, &headers, config.server.max_body_bytes).await?;
+    let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    let model = json
+        .get("model")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "missing_model",
+                "missing `model`: name the model to use, e.g. `openai-codex:gpt-6.1-sol`",
+            )
+        })?
+        .to_owned();
+    log.update(|f| f.model = Some(model.clone()));
+    let header_account = match headers.get(security::ACCOUNT_HEADER) {
+        Some(v) => Some(v.to_str().map_err(|_| {
+            ApiError::bad_request("invalid_account", "x-bitrouter-account is not valid text")
+        })?),
+        None => None,
+    };
+
+    let inventory = state.inventory(&config);
+    let plan = Resolver::new(&config, &inventory)
+        .resolve(&model, header_account)
+        .map_err(route_error)?;
+    check_local_key(&config, &plan, &headers)?;
+    walk(state, &config, &plan, inbound, &headers, &json, &log).await
+}
+
+/// The credentials to try for a target, in order (rotated for `round-robin`).
+fn candidates(state: &AppState, provider: &ProviderConfig, target: &Target) -> Vec<Credential> {
+    let mut list = target.credentials.clone();
+    if provider.strategy == Strategy::RoundRobin && !target.pinned && list.len() > 1 {
+        let n = list.len();
+        list.rotate_left(state.book.next_rotation(&provider.id) % n);
+    }
+    list
+}
+
+/// The body for this provider: Codex bodies shaped, all with the target's model.
+fn prepare_body(json: &Value, model: &str, codex_stream: bool) -> Result<(Value, bool), ApiError> {
+    let mut body = json.clone();
+    if let Value::Object(fields) = &mut body {
+        fields.insert("model".into(), Value::String(model.to_owned()));
+    }
+    if codex_stream {
+        let shaped = codex::shape_body(body)?;
+        return Ok((shaped.body, shaped.client_stream));
+    }
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    Ok((body, stream))
+}
+
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// A native upstream's error as the client's API shapes it (`{"error":{…}}` or Anthropic's).
+fn generic_error(provider: &ProviderId, status: StatusCode, body: &[u8]) -> ApiError {
+    let mut err = codex::upstream_error(provider.as_str(), status, body, true);
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        err.message = format!("{provider} answered {status}: {}", err.message);
+    }
+    err
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "the failover walk reads best as one loop over steps and credentials"
+)]
+async fn walk(
+    state: &AppState,
+    config: &Config,
+    plan: &Plan,
+    inbound: Inbound,
+    headers: &HeaderMap,
+    json: &Value,
+    log: &LogCell,
+) -> Result<Response, ApiError> {
+    let local_key = config.server.api_key.as_ref();
+    let mut failures = Failures::default();
+    'steps: for step in &plan.steps {
+        let target = &step.target;
+        let Some(provider) = config.provider(&target.provider) else {
+            continue;
+        };
+        if !provider.apis().contains(&inbound.api()) {
+            failures.other(untranslated(inbound, provider));
+            continue;
+        }
+        let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
+        // Responses to the Codex backend are shaped and streamed; its compaction is plain JSON.
+        let codex_stream = is_codex && inbound == Inbound::Responses;
+        let (body, client_stream) = prepare_body(json, &target.model, codex_stream)?;
+        let body_bytes = Bytes::from(body.to_string());
+        let client_auth = provider.auth_mode == AuthMode::Passthrough
+            && security::has_client_credentials(headers, local_key);
+        let list = if client_auth {
+            vec![None]
+        } else {
+            candidates(state, provider, target)
+                .into_iter()
+                .map(Some)
+                .collect()
+        };
+        let http = state.clients.get(provider.timeouts)?;
+        let url = endpoint(&provider.base_url, inbound.upstream_path());
+
+        'creds: for credential in list {
+            let now = unix_now();
+            let mut auth = match credential {
+                None => Auth::Client,
+                Some(Credential::Account(label)) => {
+                    if let Some(until) = state.book.cooling_until(&provider.id, &label, now) {
+                        tracing::debug!(provider = %provider.id, account = %label, until, "skipping an account that is cooling down");
+                        failures.cool(until);
+                        continue;
+                    }
+                    match state.credentials.access(&provider.id, &label).await {
+                        Ok(access) => Auth::Account { label, access },
+                        Err(e) => {
+                            failures.other(credential_error(&provider.id, &label, e));
+                            continue;
+                        }
+                    }
+                }
+                Some(Credential::ConfiguredKey) => match &provider.api_key {
+                    Some(key) => Auth::Configured(key.clone()),
+                    None => Auth::Nothing,
+                },
+                Some(Credential::None) => Auth::Nothing,
+            };
+            let mut refreshed = false;
+            loop {
+                let served = Served {
+                    provider: provider.id.clone(),
+                    model: target.model.clone(),
+                    account: auth.name(),
+                };
+                failures.served = Some(served.clone());
+                let mut out_headers = upstream_headers(provider, headers, &body, &auth, local_key);
+                if is_codex && !codex_stream {
+                    out_headers.insert(
+                        axum::http::header::ACCEPT,
+                        axum::http::HeaderValue::from_static("application/json"),
+                    );
+                }
+                let sent = http
+                    .post(url.clone())
+                    .headers(out_headers)
+                    .body(body_bytes.clone())
+                    .send()
+                    .await;
+                let resp = match sent {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        let err = transport_error(provider.id.as_str(), &e);
+                        tracing::debug!(provider = %provider.id, "upstream transport failure: {}", err.message);
+                        failures.upstream = Some(err);
+                        continue 'steps;
+                    }
+                };
+                let status = resp.status();
+                let now = unix_now();
+                if is_codex
+                    && let Some(label) = auth.label()
+                    && let Some(snapshot) = Snapshot::from_headers(resp.headers(), now)
+                {
+                    state
+                        .book
+                        .record_snapshot(&provider.id, label, snapshot, now);
+                }
+
+                if status == StatusCode::UNAUTHORIZED
+                    && !refreshed
+                    && let Auth::Account { label, access } = &auth
+                {
+                    refreshed = true;
+                    drop(resp);
+                    match state
+                        .credentials
+                        .refresh_after_unauthorized(&provider.id, label, &access.token)
+                        .await
+                    {
+                        Ok(access) => {
+                            auth = Auth::Account {
+                                label: label.clone(),
+                                access,
+                            };
+                            continue;
+                        }
+                        Err(e) => {
+                            failures.other(credential_error(&provider.id, label, e));
+                            continue 'creds;
+                        }
+                    }
+                }
+
+                if status.is_success() {
+                    let answer = if codex_stream {
+                        let relay_headers = security::relayable_response_headers(resp.headers());
+                        match relay::peek(resp.bytes_stream().boxed(), provider.id.as_str()).await {
+                            Peek::Committed(committed) => {
+                                codex_answer(committed, relay_headers, client_stream, &served, log)
+                                    .await
+                            }
+                            Peek::UsageLimit(limit) => {
+                                let until = limit.until(now);
+                                if let Some(label) = auth.label() {
+                                    tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
+                                    state.book.cool_down(&provider.id, label, until, now);
+                                    failures.cool(until);
+                                    continue 'creds;
+                                }
+                                failures.cool(until);
+                                continue 'steps;
+                            }
+                            Peek::Broken(err) => {
+                                failures.upstream = Some(err);
+                                continue 'steps;
+                            }
+                        }
+                    } else {
+                        Ok(native_answer(resp, inbound, &served, log))
+                    };
+                    if let Some(label) = auth.label() {
+                        state.book.succeeded(&provider.id, label, now);
+                    }
+                    log.update(|f| {
+                        f.provider = Some(served.provider.to_string());
+                        f.account = Some(served.account.clone());
+                    });
+                    return answer.map_err(|mut e| {
+                        e.headers.extend(served.headers());
+                        e
+                    });
+                }
+
+                let meta = error_meta(resp.headers());
+                let error_body = read_error_body(resp).await;
+                log.update(|f| {
+                    f.provider = Some(served.provider.to_string());
+                    f.account = Some(served.account.clone());
+                });
+                if is_codex && let Some(limit) = codex::usage_limit_in_answer(status, &error_body) {
+                    let until = limit.until(now);
+                    failures.cool(until);
+                    if let Some(label) = auth.label() {
+                        tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
+                        state.book.cool_down(&provider.id, label, until, now);
+                        continue 'creds;
+                    }
+                    continue 'steps;
+                }
+                let mut err = if is_codex {
+                    // Without a credential of ours, a 401/403 is the upstream's own answer.
+                    let not_ours = client_auth || matches!(auth, Auth::Nothing);
+                    codex::upstream_error(provider.id.as_str(), status, &error_body, not_ours)
+                } else {
+                    generic_error(&provider.id, status, &error_body)
+                };
+                err.headers.extend(meta);
+                if status == StatusCode::UNAUTHORIZED && auth.label().is_some() {
+                    // Refreshed and still refused: this account needs a new login; others may work.
+                    if let Some(label) = auth.label() {
+                        err = ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            "authentication_error",
+                            Some("login_required"),
+                            format!(
+                                "{} refused account `{label}` even after a refresh; run `bitrouter login {} --label {label}`",
+                                provider.id, provider.id
+                            ),
+                        );
+                    }
+                    failures.other(err);
+                    continue 'creds;
+                }
+                if retryable(status) {
+                    tracing::debug!(provider = %provider.id, status = status.as_u16(), "upstream failed; trying the next route entry");
+                    failures.upstream = Some(err);
+                    continue 'steps;
+                }
+                if !is_codex {
+                    // A native upstream's own client error passes through verbatim.
+                    return Ok(verbatim(status, &meta_with_type(&err), error_body, &served));
+                }
+                err.headers.extend(served.headers());
+                return Err(err);
+            }
+        }
+    }
+    Err(failures.into_error(unix_now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::Env;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, &Env::default()).unwrap()
+    }
+
+    #[test]
+    fn all_cooling_is_a_429_with_retry_after() {
+        let mut f = Failures::default();
+        f.cool(200);
+        f.cool(150);
+        let e = f.into_error(100);
+        assert_eq!(e.status, 429);
+        assert_eq!(e.retry_after, Some(50));
+    }
+
+    #[test]
+    fn an_upstream_failure_wins_over_cooling() {
+        let mut f = Failures::default();
+        f.cool(200);
+        f.upstream = Some(ApiError::bad_gateway("upstream_503", "down"));
+        assert_eq!(f.into_error(100).status, 502);
+    }
+
+    #[test]
+    fn untranslated_names_provider_and_api() {
+        let config = config("");
+        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
+        let e = untranslated(Inbound::Messages, provider);
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("openai-codex"));
+        assert!(e.message.contains("/v1/messages"));
+        assert!(e.message.contains("openai_responses"));
+    }
+}

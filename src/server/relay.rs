@@ -1,0 +1,534 @@
+//! Passing upstream bodies on. For the Codex backend: [`peek`] reads the stream's preamble
+//! (`response.created`, `response.in_progress`, keepalives) until the first real event, so a
+//! usage limit reported inside a 200 stream before any output can still fail over to another
+//! account; then [`relay`] forwards each event as soon as it is complete (no buffering), byte
+//! for byte except the `output: null` fixes SDKs need, counts tokens from
+//! `response.completed`, and ends a broken or truncated stream with an SSE `error` event instead
+//! of hanging. [`aggregate`] builds one JSON answer for clients that did
+//! not ask to stream. [`relay_raw`] forwards a native upstream's body unchanged.
+//!
+//! Dropping a relay stream drops the upstream response, which closes the upstream connection:
+//! a client that goes away cancels the upstream request.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
+use serde_json::Value;
+
+use super::access_log::LogCell;
+use super::aggregate::Aggregator;
+use super::codex::{self, UsageLimit};
+use super::error::{ApiError, Flavor};
+use super::sse::{Block, SseEvent, SseReader, format_event};
+use super::upstream::transport_error;
+
+/// An upstream body as a stream of chunks.
+pub type ByteStream = BoxStream<'static, Result<Bytes, reqwest::Error>>;
+
+/// A stream of chunks for the client.
+pub type ClientStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// What the preamble of a Codex stream said.
+pub enum Peek {
+    /// Output started (or a failure that is not a usage limit): relay it.
+    Committed(Committed),
+    /// The account hit its usage limit before any output.
+    UsageLimit(UsageLimit),
+    /// The stream broke or ended before any output.
+    Broken(ApiError),
+}
+
+/// A stream whose first blocks were read during [`peek`].
+pub struct Committed {
+    blocks: Vec<Block>,
+    reader: SseReader,
+    rest: ByteStream,
+    ended: bool,
+}
+
+/// Events that do not commit to a stream.
+fn is_preamble(kind: Option<&str>) -> bool {
+    matches!(
+        kind,
+        None | Some("response.created" | "response.in_progress" | "response.queued" | "keepalive")
+    )
+}
+
+/// Events after which a stream is complete.
+fn is_terminal(kind: Option<&str>) -> bool {
+    matches!(
+        kind,
+        Some(
+            "response.completed"
+                | "response.incomplete"
+                | "response.failed"
+                | "response.done"
+                | "error"
+        )
+    )
+}
+
+/// The event's type, parsing the JSON only when the `event:` line is absent.
+fn kind_of(event: &SseEvent) -> Option<String> {
+    event.event.clone().or_else(|| event.kind())
+}
+
+/// Reads a Codex stream until its first non-preamble event.
+pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
+    let mut reader = SseReader::new();
+    let mut blocks = Vec::new();
+    loop {
+        let (new_blocks, ended) = match stream.next().await {
+            Some(Ok(chunk)) => (reader.feed_blocks(&chunk), false),
+            Some(Err(e)) => return Peek::Broken(transport_error(provider, &e)),
+            None => (reader.take_rest().into_iter().collect(), true),
+        };
+        let mut committed = reader.overflowed();
+        for block in new_blocks {
+            if !committed && let Some(event) = &block.event {
+                let kind = kind_of(event);
+                if !is_preamble(kind.as_deref()) {
+                    if matches!(kind.as_deref(), Some("response.failed" | "error"))
+                        && let Some(limit) =
+                            event.json().as_ref().and_then(codex::usage_limit_in_event)
+                    {
+                        return Peek::UsageLimit(limit);
+                    }
+                    committed = true;
+                }
+            }
+            blocks.push(block);
+        }
+        if committed {
+            return Peek::Committed(Committed {
+                blocks,
+                reader,
+                rest: stream,
+                ended,
+            });
+        }
+        if ended {
+            return Peek::Broken(ApiError::bad_gateway(
+                "stream_incomplete",
+                format!("{provider} closed the stream before any output"),
+            ));
+        }
+    }
+}
+
+/// Rewrites the few events SDK stream accumulators trip over (spec §8.5 item 11): a `null`
+/// `output` in `response.created`/`in_progress` becomes `[]`, and an empty or `null` `output`
+/// in the terminal event is rebuilt from the `response.output_item.done` items. Every other
+/// block passes byte for byte. Also notes terminal events and token usage.
+struct Patcher {
+    items: BTreeMap<(u64, u64), Value>,
+    unindexed: u64,
+    terminal: bool,
+    log: LogCell,
+}
+
+impl Patcher {
+    fn new(log: LogCell) -> Self {
+        Patcher {
+            items: BTreeMap::new(),
+            unindexed: 0,
+            terminal: false,
+            log,
+        }
+    }
+
+    /// The bytes to send for one block.
+    fn process(&mut self, block: Block) -> Bytes {
+        let Some(event) = &block.event else {
+            return block.raw;
+        };
+        let kind = kind_of(event);
+        if is_terminal(kind.as_deref()) {
+            self.terminal = true;
+        }
+        match kind.as_deref() {
+            Some("response.output_item.done") => {
+                if let Some(data) = event.json()
+                    && let Some(item) = data.get("item")
+                {
+                    let key = match data.get("output_index").and_then(Value::as_u64) {
+                        Some(i) => (i, 0),
+                        None => {
+                            self.unindexed += 1;
+                            (u64::MAX, self.unindexed)
+                        }
+                    };
+                    self.items.insert(key, item.clone());
+                }
+                block.raw
+            }
+            Some("response.created" | "response.in_progress" | "response.queued") => {
+                self.patch(event, &block, false)
+            }
+            Some("response.completed" | "response.incomplete" | "response.done") => {
+                if let Some(usage) = event
+                    .json()
+                    .and_then(|v| v.get("response").and_then(|r| r.get("usage")).cloned())
+                {
+                    let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
+                    let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
+                    self.log.update(|f| {
+                        f.input_tokens = input;
+                        f.output_tokens = output;
+                    });
+                }
+                self.patch(event, &block, true)
+            }
+            Some("response.failed" | "error") => {
+                self.log
+                    .update(|f| f.error = Some("upstream_failed".to_owned()));
+                self.patch(event, &block, true)
+            }
+            _ => block.raw,
+        }
+    }
+
+    /// `block` with `response.output` fixed, or unchanged when it needs no fix.
+    fn patch(&self, event: &SseEvent, block: &Block, rebuild: bool) -> Bytes {
+        let Some(mut data) = event.json() else {
+            return block.raw.clone();
+        };
+        let Some(Value::Object(response)) = data.get_mut("response") else {
+            return block.raw.clone();
+        };
+        let needs = match response.get("output") {
+            Some(Value::Null) => true,
+            Some(Value::Array(list)) => rebuild && list.is_empty() && !self.items.is_empty(),
+            None => false,
+            Some(_) => false,
+        };
+        if !needs {
+            return block.raw.clone();
+        }
+        let output = if rebuild {
+            self.items.values().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        response.insert("output".to_owned(), Value::Array(output));
+        Bytes::from(format_event(event.event.as_deref(), &data.to_string()))
+    }
+}
+
+struct RelayState {
+    queue: VecDeque<Bytes>,
+    rest: ByteStream,
+    reader: SseReader,
+    patcher: Patcher,
+    done: bool,
+    provider: String,
+}
+
+impl RelayState {
+    fn take(&mut self, blocks: Vec<Block>) -> Option<Bytes> {
+        let parts: Vec<Bytes> = blocks
+            .into_iter()
+            .map(|b| self.patcher.process(b))
+            .collect();
+        match parts.len() {
+            0 => None,
+            1 => parts.into_iter().next(),
+            _ => Some(Bytes::from(parts.concat())),
+        }
+    }
+
+    fn fail(&mut self, err: &ApiError) -> Bytes {
+        self.done = true;
+        let code = err.code.clone();
+        self.patcher.log.update(|f| f.error = code);
+        Bytes::from(err.sse_event(Flavor::OpenAi))
+    }
+
+    fn end(&mut self) -> Option<Bytes> {
+        let mut out = Vec::new();
+        if let Some(block) = self.reader.take_rest() {
+            out.push(self.patcher.process(block));
+        }
+        if !self.patcher.terminal {
+            let err = ApiError::bad_gateway(
+                "stream_incomplete",
+                format!(
+                    "{} closed the stream before response.completed",
+                    self.provider
+                ),
+            );
+            out.push(self.fail(&err));
+        }
+        self.done = true;
+        (!out.is_empty()).then(|| Bytes::from(out.concat()))
+    }
+}
+
+/// Forwards a committed Codex stream to a streaming client, event by event.
+#[must_use]
+pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream {
+    let mut state = RelayState {
+        queue: VecDeque::new(),
+        rest: committed.rest,
+        reader: committed.reader,
+        patcher: Patcher::new(log),
+        done: false,
+        provider: provider.to_owned(),
+    };
+    if let Some(first) = state.take(committed.blocks) {
+        state.queue.push_back(first);
+    }
+    if committed.ended
+        && let Some(last) = state.end()
+    {
+        state.queue.push_back(last);
+    }
+    stream::unfold(state, |mut state| async move {
+        loop {
+            if let Some(chunk) = state.queue.pop_front() {
+                return Some((Ok(chunk), state));
+            }
+            if state.done {
+                return None;
+            }
+            match state.rest.next().await {
+                Some(Ok(chunk)) => {
+                    let blocks = state.reader.feed_blocks(&chunk);
+                    if let Some(bytes) = state.take(blocks) {
+                        return Some((Ok(bytes), state));
+                    }
+                }
+                Some(Err(e)) => {
+                    let mut err = transport_error(&state.provider, &e);
+                    if err.code.as_deref() != Some("upstream_timeout") {
+                        err.code = Some("upstream_disconnected".to_owned());
+                        err.message = format!("{} stream broke: {}", state.provider, err.message);
+                    }
+                    let bytes = state.fail(&err);
+                    return Some((Ok(bytes), state));
+                }
+                None => return state.end().map(|bytes| (Ok(bytes), state)),
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Reads a committed Codex stream to its end and builds one response object.
+///
+/// # Errors
+///
+/// The backend's failure, a broken stream (502/504), or a stream without a terminal event.
+pub async fn aggregate(
+    committed: Committed,
+    provider: &str,
+    log: &LogCell,
+) -> Result<Value, ApiError> {
+    let mut aggregator = Aggregator::new();
+    for event in committed.blocks.iter().filter_map(|b| b.event.as_ref()) {
+        aggregator.push(event);
+    }
+    let mut reader = committed.reader;
+    let mut rest = committed.rest;
+    let mut ended = committed.ended;
+    while !aggregator.is_done() && !ended {
+        match rest.next().await {
+            Some(Ok(chunk)) => {
+                for event in reader.feed(&chunk) {
+                    aggregator.push(&event);
+                }
+            }
+            Some(Err(e)) => return Err(transport_error(provider, &e)),
+            None => {
+                if let Some(event) = reader.finish() {
+                    aggregator.push(&event);
+                }
+                ended = true;
+            }
+        }
+    }
+    let response = aggregator.finish()?;
+    if let Some(usage) = response.get("usage") {
+        let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
+        let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
+        log.update(|f| {
+            f.input_tokens = input;
+            f.output_tokens = output;
+        });
+    }
+    Ok(response)
+}
+
+/// Forwards a native upstream body unchanged. When it breaks: an SSE body ends with an `error`
+/// event in the client's flavour; any other body is cut (the client sees a truncated answer
+/// rather than a silently short one).
+#[must_use]
+pub fn relay_raw(
+    rest: ByteStream,
+    sse: bool,
+    flavor: Flavor,
+    provider: &str,
+    log: LogCell,
+) -> ClientStream {
+    let provider = provider.to_owned();
+    stream::unfold((rest, false), move |(mut rest, done)| {
+        let provider = provider.clone();
+        let log = log.clone();
+        async move {
+            if done {
+                return None;
+            }
+            match rest.next().await {
+                Some(Ok(chunk)) => Some((Ok(chunk), (rest, false))),
+                Some(Err(e)) => {
+                    let mut err = transport_error(&provider, &e);
+                    if err.code.as_deref() != Some("upstream_timeout") {
+                        err.code = Some("upstream_disconnected".to_owned());
+                    }
+                    let code = err.code.clone();
+                    log.update(|f| f.error = code);
+                    if sse {
+                        let wire = match flavor {
+                            Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
+                            // Chat Completions streams carry errors as a data-only event.
+                            Flavor::OpenAi => super::sse::format_event(
+                                None,
+                                &err.body(Flavor::OpenAi).to_string(),
+                            ),
+                        };
+                        Some((Ok(Bytes::from(wire)), (rest, true)))
+                    } else {
+                        Some((Err(std::io::Error::other(err.message)), (rest, true)))
+                    }
+                }
+                None => None,
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn frames(events: &[Value]) -> Vec<Result<Bytes, reqwest::Error>> {
+        events
+            .iter()
+            .map(|v| {
+                Ok(Bytes::from(super::super::sse::format_event(
+                    v["type"].as_str(),
+                    &v.to_string(),
+                )))
+            })
+            .collect()
+    }
+
+    fn upstream(events: &[Value]) -> ByteStream {
+        stream::iter(frames(events)).boxed()
+    }
+
+    async fn collect(s: ClientStream) -> String {
+        let chunks: Vec<_> = s.collect().await;
+        chunks
+            .into_iter()
+            .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn usage_limit_in_the_preamble_is_caught() {
+        let s = upstream(&[
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.failed","response":{"error":{"type":"usage_limit_reached","resets_at":99}}}),
+        ]);
+        match peek(s, "openai-codex").await {
+            Peek::UsageLimit(limit) => assert_eq!(limit.resets_at, Some(99)),
+            _ => panic!("expected a usage limit"),
+        }
+    }
+
+    #[tokio::test]
+    async fn output_commits_and_everything_is_relayed() {
+        let events = [
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.output_text.delta","delta":"hi"}),
+            json!({"type":"response.completed","response":{"id":"r","usage":{"input_tokens":5,"output_tokens":2}}}),
+        ];
+        let Peek::Committed(c) = peek(upstream(&events), "p").await else {
+            panic!("expected a committed stream")
+        };
+        let log = LogCell::default();
+        let text = collect(relay(c, "p", log.clone())).await;
+        let expected: String = frames(&events)
+            .into_iter()
+            .map(|b| String::from_utf8(b.unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(text, expected);
+        let mut seen = None;
+        log.update(|f| seen = Some((f.input_tokens, f.output_tokens)));
+        assert_eq!(seen, Some((Some(5), Some(2))));
+    }
+
+    #[tokio::test]
+    async fn null_outputs_are_fixed_for_sdk_accumulators() {
+        let events = [
+            json!({"type":"response.created","response":{"id":"r","output":null}}),
+            json!({"type":"response.output_item.done","output_index":0,"item":{"id":"m"}}),
+            json!({"type":"response.completed","response":{"id":"r","output":[]}}),
+        ];
+        let mut chunks = frames(&events);
+        chunks.insert(1, Ok(Bytes::from_static(b": keepalive\n\n")));
+        let Peek::Committed(c) = peek(stream::iter(chunks).boxed(), "p").await else {
+            panic!("expected a committed stream")
+        };
+        let text = collect(relay(c, "p", LogCell::default())).await;
+        let mut reader = SseReader::new();
+        let blocks = reader.feed_blocks(text.as_bytes());
+        assert_eq!(blocks.len(), 4);
+        assert_eq!(&blocks[1].raw[..], b": keepalive\n\n");
+        let data = |i: usize| blocks[i].event.as_ref().unwrap().json().unwrap();
+        assert_eq!(data(0)["response"]["output"], json!([]));
+        assert_eq!(
+            blocks[0].event.as_ref().unwrap().event.as_deref(),
+            Some("response.created")
+        );
+        assert_eq!(data(3)["response"]["output"], json!([{"id":"m"}]));
+    }
+
+    #[tokio::test]
+    async fn a_truncated_stream_ends_with_an_error_event() {
+        let events = [json!({"type":"response.output_text.delta","delta":"hi"})];
+        let Peek::Committed(c) = peek(upstream(&events), "p").await else {
+            panic!("expected a committed stream")
+        };
+        let text = collect(relay(c, "p", LogCell::default())).await;
+        assert!(text.ends_with("\n\n"));
+        assert!(text.contains("event: error\n"), "{text}");
+        assert!(text.contains("stream_incomplete"));
+    }
+
+    #[tokio::test]
+    async fn an_empty_stream_is_broken() {
+        let s = upstream(&[json!({"type":"response.created"})]);
+        assert!(matches!(peek(s, "p").await, Peek::Broken(_)));
+    }
+
+    #[tokio::test]
+    async fn aggregation_reads_to_the_terminal_event() {
+        let events = [
+            json!({"type":"response.created","response":{"id":"r","output":null}}),
+            json!({"type":"response.output_item.done","output_index":0,"item":{"type":"message","content":[{"type":"output_text","text":"hi"}]}}),
+            json!({"type":"response.completed","response":{"id":"r","output":null,"usage":{"input_tokens":1,"output_tokens":1}}}),
+        ];
+        let Peek::Committed(c) = peek(upstream(&events), "p").await else {
+            panic!("expected a committed stream")
+        };
+        let r = aggregate(c, "p", &LogCell::default()).await.unwrap();
+        assert_eq!(r["output"][0]["content"][0]["text"], "hi");
+    }
+}

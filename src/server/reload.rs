@@ -1,0 +1,111 @@
+//! Configuration reload without a restart: on SIGHUP and when the file changes (its modification
+//! time and size, polled every second), the file is loaded again and swapped in whole. An invalid
+//! edit keeps the configuration in force and says why (warn); a changed `server.listen` needs a
+//! restart and says so.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::state::AppState;
+use crate::config::Config;
+use crate::env::Env;
+use crate::paths::ConfigLocation;
+
+/// How often the file is checked.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Where the configuration came from, to load it again.
+#[derive(Debug, Clone)]
+pub struct ReloadSource {
+    /// The file location.
+    pub location: ConfigLocation,
+    /// The environment for `${VAR}` expansion (the one the server started with).
+    pub env: Env,
+}
+
+type Fingerprint = Option<(SystemTime, u64)>;
+
+fn fingerprint(location: &ConfigLocation) -> Fingerprint {
+    let meta = std::fs::metadata(location.path()?).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Loads the configuration again and swaps it in if it is valid.
+pub fn reload(state: &AppState, source: &ReloadSource, why: &str) {
+    match Config::load(&source.location, &source.env) {
+        Ok(config) => {
+            let old = state.config();
+            if old.server.listen != config.server.listen {
+                tracing::warn!(
+                    "server.listen changed to {}; restart bitrouter serve to listen there (still on {})",
+                    config.server.listen,
+                    state.local_addr
+                );
+            }
+            state.replace_config(config);
+            tracing::info!(target: "bitrouter::serve", "configuration reloaded ({why})");
+        }
+        Err(err) => {
+            let detail = std::error::Error::source(&err)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            tracing::warn!("configuration not reloaded, keeping the previous one: {err}{detail}");
+        }
+    }
+}
+
+/// Watches for SIGHUP and file changes until `shutdown`.
+pub async fn run(state: Arc<AppState>, source: ReloadSource, shutdown: CancellationToken) {
+    let mut last = fingerprint(&source.location);
+    let mut interval = tokio::time::interval(POLL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut hangup = hangup_signal();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = next_hangup(&mut hangup) => {
+                last = fingerprint(&source.location);
+                reload(&state, &source, "SIGHUP");
+            }
+            _ = interval.tick() => {
+                let now = fingerprint(&source.location);
+                if now != last {
+                    last = now;
+                    reload(&state, &source, "the file changed");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+#[cfg(unix)]
+fn hangup_signal() -> Hangup {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+}
+
+#[cfg(not(unix))]
+fn hangup_signal() -> Hangup {}
+
+#[cfg(unix)]
+async fn next_hangup(signal: &mut Hangup) {
+    match signal {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_signal: &mut Hangup) {
+    std::future::pending::<()>().await;
+}

@@ -1,0 +1,462 @@
+//! A fake upstream (Codex backend and OpenAI/Anthropic-compatible APIs) on 127.0.0.1:0. It
+//! records every request (method, path, query, headers, body), answers from a queue of scripted
+//! replies (else a default answer for the path), and can pace an SSE stream: hold the next event
+//! until the test releases it, die mid-stream, stall, or trickle keepalives. It counts streams
+//! whose connection went away (the body was dropped before it finished).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore};
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Recorded {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("").to_owned())
+    }
+}
+
+/// One step of a scripted SSE body.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// `event: <type>` + `data: <json>`.
+    Event(Value),
+    /// Wait until the test calls [`FakeUpstream::release`].
+    Hold,
+    /// Drop the connection (the body errors).
+    Die,
+    /// Never send anything again.
+    Stall,
+    /// Send a keepalive comment every 50 ms, forever.
+    Trickle,
+}
+
+/// A scripted reply.
+#[derive(Clone)]
+pub enum Reply {
+    /// An SSE body.
+    Sse {
+        status: u16,
+        headers: Vec<(String, String)>,
+        steps: Vec<Step>,
+        /// Send no `content-type` (the backend has been seen doing that).
+        no_content_type: bool,
+    },
+    /// A JSON body.
+    Json {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Value,
+    },
+    /// Never answer.
+    Stall,
+    /// Run a hook (e.g. rotate a token file), then reply.
+    Hook(Arc<dyn Fn() + Send + Sync>, Box<Reply>),
+}
+
+impl Reply {
+    /// A JSON error reply.
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply::Json {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// A 200 SSE reply.
+    pub fn sse(steps: Vec<Step>) -> Reply {
+        Reply::Sse {
+            status: 200,
+            headers: Vec::new(),
+            steps,
+            no_content_type: false,
+        }
+    }
+
+    /// The backend's usage-limit answer.
+    pub fn usage_limit(resets_at: i64) -> Reply {
+        Reply::json(
+            429,
+            json!({"error": {
+                "type": "usage_limit_reached",
+                "message": "You've hit your usage limit.",
+                "plan_type": "plus",
+                "resets_at": resets_at,
+                "resets_in_seconds": 60
+            }}),
+        )
+    }
+}
+
+/// The events of a complete Responses answer saying `text` (the completed event leaves
+/// `output` empty, as the backend sometimes does).
+pub fn answer_events(text: &str) -> Vec<Step> {
+    let item = json!({"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+        "content": [{"type": "output_text", "text": text, "annotations": []}]});
+    vec![
+        Step::Event(
+            json!({"type": "response.created", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "in_progress", "model": "gpt-test", "output": null}}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress", "content": []}}),
+        ),
+        Step::Event(
+            json!({"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": text}),
+        ),
+        Step::Event(json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
+        Step::Event(
+            json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-test", "output": [],
+            "usage": {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
+        ),
+    ]
+}
+
+/// A catalog entry with the fields the Codex CLI's `ModelInfo` requires.
+fn codex_model(slug: &str, priority: i64) -> Value {
+    json!({
+        "slug": slug, "display_name": slug, "description": "a test model",
+        "default_reasoning_level": "medium",
+        "supported_reasoning_levels": [{"effort": "low", "description": "fast"}, {"effort": "medium", "description": "balanced"}],
+        "shell_type": "shell_command", "visibility": "list", "supported_in_api": true,
+        "priority": priority, "upgrade": null, "base_instructions": "You are a test model.",
+        "supports_reasoning_summaries": true, "support_verbosity": false, "default_verbosity": null,
+        "apply_patch_tool_type": null, "truncation_policy": {"mode": "tokens", "limit": 10000},
+        "supports_parallel_tool_calls": true, "context_window": 272000,
+        "experimental_supported_tools": [], "input_modalities": ["text"]
+    })
+}
+
+/// The default answer text.
+pub const DEFAULT_TEXT: &str = "hi from the fake backend";
+
+struct Inner {
+    requests: Mutex<Vec<Recorded>>,
+    replies: Mutex<VecDeque<Reply>>,
+    release: Semaphore,
+    dropped: AtomicUsize,
+    dropped_notify: Notify,
+    models: Mutex<Value>,
+}
+
+/// The running fake.
+pub struct FakeUpstream {
+    pub addr: SocketAddr,
+    inner: Arc<Inner>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeUpstream {
+    /// Starts a fake on 127.0.0.1:0 (inside the current tokio runtime).
+    pub async fn start() -> FakeUpstream {
+        let inner = Arc::new(Inner {
+            requests: Mutex::new(Vec::new()),
+            replies: Mutex::new(VecDeque::new()),
+            release: Semaphore::new(0),
+            dropped: AtomicUsize::new(0),
+            dropped_notify: Notify::new(),
+            models: Mutex::new(
+                json!({"models": [codex_model("gpt-6-luna", 1), codex_model("gpt-6.1-sol", 2)]}),
+            ),
+        });
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeUpstream { addr, inner, task }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The Codex base URL on this fake.
+    pub fn codex_base(&self) -> String {
+        format!("{}/backend-api/codex", self.url())
+    }
+
+    /// Queues a reply for the next POST.
+    pub fn push(&self, reply: Reply) {
+        self.inner.replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Lets one held stream continue.
+    pub fn release(&self) {
+        self.inner.release.add_permits(1);
+    }
+
+    /// Every request so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// POST requests so far.
+    pub fn posts(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
+    }
+
+    /// The bearer tokens of the POST requests, in order.
+    pub fn post_bearers(&self) -> Vec<String> {
+        self.posts()
+            .iter()
+            .map(|r| {
+                r.header("authorization")
+                    .unwrap_or_default()
+                    .trim_start_matches("Bearer ")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    /// Waits until `n` streams were dropped before they finished.
+    pub async fn wait_dropped(&self, n: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.inner.dropped_notify.notified();
+            if self.inner.dropped.load(Ordering::SeqCst) >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.inner.dropped.load(Ordering::SeqCst) >= n;
+            }
+        }
+    }
+
+    /// Waits until the fake has seen `n` POSTs.
+    pub async fn wait_posts(&self, n: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self.posts().len() >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts.headers.clone(),
+        body,
+    };
+    inner.requests.lock().unwrap().push(recorded.clone());
+
+    if recorded.method == "GET" && recorded.path.ends_with("/models") {
+        let models = inner.models.lock().unwrap().clone();
+        let doc = if recorded
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .contains("client_version")
+        {
+            models
+        } else {
+            json!({"object": "list", "data": [{"id": "remote-model", "object": "model", "created": 0, "owned_by": "fake"}]})
+        };
+        return json_response(200, &[], &doc);
+    }
+    let reply = inner.replies.lock().unwrap().pop_front();
+    let reply = reply.unwrap_or_else(|| default_reply(&recorded));
+    respond(inner, reply).await
+}
+
+fn default_reply(req: &Recorded) -> Reply {
+    let body = req.json();
+    if req.path.ends_with("/responses/compact") {
+        return Reply::json(
+            200,
+            json!({"output": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "compacted summary"}]}]}),
+        );
+    }
+    if req.path.ends_with("/responses") {
+        return Reply::sse(answer_events(DEFAULT_TEXT));
+    }
+    if req.path.ends_with("/chat/completions") {
+        return Reply::json(
+            200,
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": DEFAULT_TEXT}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}),
+        );
+    }
+    if req.path.ends_with("/messages") {
+        return Reply::json(
+            200,
+            json!({"id": "msg_1", "type": "message", "role": "assistant", "model": body["model"],
+                "content": [{"type": "text", "text": DEFAULT_TEXT}], "stop_reason": "end_turn",
+                "usage": {"input_tokens": 3, "output_tokens": 5}}),
+        );
+    }
+    Reply::json(404, json!({"detail": "Not Found"}))
+}
+
+fn json_response(status: u16, headers: &[(String, String)], body: &Value) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+/// Counts the stream as dropped unless it finished.
+struct DropGuard {
+    inner: Arc<Inner>,
+    finished: bool,
+}
+
+impl DropGuard {
+    fn mark_finished(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.inner.dropped.fetch_add(1, Ordering::SeqCst);
+            self.inner.dropped_notify.notify_waiters();
+        }
+    }
+}
+
+fn respond(
+    inner: Arc<Inner>,
+    reply: Reply,
+) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> {
+    Box::pin(async move {
+        match reply {
+            Reply::Hook(hook, reply) => {
+                hook();
+                respond(inner, *reply).await
+            }
+            Reply::Stall => {
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            Reply::Json {
+                status,
+                headers,
+                body,
+            } => json_response(status, &headers, &body),
+            Reply::Sse {
+                status,
+                headers,
+                steps,
+                no_content_type,
+            } => {
+                let guard = DropGuard {
+                    inner: inner.clone(),
+                    finished: false,
+                };
+                let state = (VecDeque::from(steps), guard, false);
+                let stream = futures_util::stream::unfold(
+                    state,
+                    |(mut steps, mut guard, trickling)| async move {
+                        if trickling {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            return Some((
+                                Ok::<_, std::io::Error>(Bytes::from_static(b": keepalive\n\n")),
+                                (steps, guard, true),
+                            ));
+                        }
+                        loop {
+                            match steps.pop_front() {
+                                None => {
+                                    guard.mark_finished();
+                                    return None;
+                                }
+                                Some(Step::Event(v)) => {
+                                    let kind = v["type"].as_str().unwrap_or("message").to_owned();
+                                    let frame = format!("event: {kind}\ndata: {v}\n\n");
+                                    return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
+                                }
+                                Some(Step::Hold) => {
+                                    guard.inner.release.acquire().await.unwrap().forget();
+                                }
+                                Some(Step::Die) => {
+                                    // Let hyper flush what was sent before the connection dies.
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                    guard.mark_finished();
+                                    return Some((
+                                        Err(std::io::Error::other("scripted death")),
+                                        (steps, guard, false),
+                                    ));
+                                }
+                                Some(Step::Stall) => std::future::pending::<()>().await,
+                                Some(Step::Trickle) => {
+                                    return Some((
+                                        Ok(Bytes::from_static(b": keepalive\n\n")),
+                                        (steps, guard, true),
+                                    ));
+                                }
+                            }
+                        }
+                    },
+                );
+                let mut builder = Response::builder().status(StatusCode::from_u16(status).unwrap());
+                if !no_content_type {
+                    builder = builder.header("content-type", "text/event-stream");
+                }
+                for (k, v) in &headers {
+                    builder = builder.header(k.as_str(), v.as_str());
+                }
+                builder.body(Body::from_stream(stream.boxed())).unwrap()
+            }
+        }
+    })
+}
