@@ -11,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod output;
 pub mod paths;
+pub mod translate;
 
 use cli::{Cli, Command};
 use commands::Context;
