@@ -300,6 +300,46 @@ impl Finish {
     }
 }
 
+/// A client-facing id derived from the response id (`resp_abc` → `{prefix}abc`), or a random one
+/// when the backend gave none.
+fn derived_id(prefix: &str, response: &Value) -> String {
+    match response.get("id").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => format!("{prefix}{}", id.strip_prefix("resp_").unwrap_or(id)),
+        _ => format!("{prefix}{}", uuid::Uuid::new_v4().simple()),
+    }
+}
+
+/// The `created_at` of a response, else the current time.
+fn created_at(response: &Value) -> i64 {
+    response
+        .get("created_at")
+        .and_then(Value::as_i64)
+        .unwrap_or_else(now_unix)
+}
+
+/// The current time in unix seconds (0 if the clock is before 1970).
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .unwrap_or(0)
+}
+
+/// The text of a content value that is either a string or a list of text parts (each with a
+/// `text` member); other parts are skipped. Parts are joined with `separator`.
+fn joined_text(content: &Value, separator: &str) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(separator),
+        _ => String::new(),
+    }
+}
+
 /// A Responses input message with the given role and content parts.
 fn input_message(role: &str, content: Vec<Value>) -> Value {
     json!({"type": "message", "role": role, "content": content})
