@@ -21,7 +21,7 @@ use super::sse::SseEvent;
 use super::stop::{StopScanner, truncate_at_stop};
 use super::{
     Finish, TranslateError, UpstreamError, Usage, created_at, derived_id, input_message,
-    input_text, joined_text,
+    input_text, joined_text, type_of,
 };
 
 /// The id prefix of chat completions.
@@ -230,7 +230,7 @@ fn text_parts(content: &Value, field: &str) -> Result<Vec<Value>, TranslateError
             .iter()
             .enumerate()
             .map(|(j, part)| match part.get("text").and_then(Value::as_str) {
-                Some(text) if part_type(part) == "text" => Ok(input_text(text)),
+                Some(text) if type_of(part) == "text" => Ok(input_text(text)),
                 _ => Err(TranslateError::invalid(
                     format!("{field}[{j}]"),
                     "must be a text part",
@@ -242,11 +242,6 @@ fn text_parts(content: &Value, field: &str) -> Result<Vec<Value>, TranslateError
             "must be a string or a list of text parts",
         )),
     }
-}
-
-/// The `type` of a content part.
-fn part_type(part: &Value) -> &str {
-    part.get("type").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Responses content parts for a user message.
@@ -269,7 +264,7 @@ fn user_parts(content: &Value, field: &str) -> Result<Vec<Value>, TranslateError
 
 /// One user content part.
 fn user_part(part: &Value, field: &str) -> Result<Value, TranslateError> {
-    match part_type(part) {
+    match type_of(part) {
         "text" => match part.get("text").and_then(Value::as_str) {
             Some(text) => Ok(input_text(text)),
             None => Err(TranslateError::Missing(format!("{field}.text"))),
@@ -358,7 +353,7 @@ fn assistant_parts(content: &Value, field: &str) -> Result<Vec<Value>, Translate
         Value::Array(parts) => parts
             .iter()
             .enumerate()
-            .map(|(j, part)| match (part_type(part), part) {
+            .map(|(j, part)| match (type_of(part), part) {
                 ("text", _) => Ok(output_text(part.get("text").and_then(Value::as_str).unwrap_or(""))),
                 ("refusal", _) => Ok(json!({"type": "refusal", "refusal": part.get("refusal").and_then(Value::as_str).unwrap_or("")})),
                 _ => Err(TranslateError::invalid(
@@ -455,7 +450,7 @@ fn translate_tools(tools: &Value, names: &ToolNameMap) -> Result<Value, Translat
     };
     let mut out = Vec::with_capacity(tools.len());
     for (i, tool) in tools.iter().enumerate() {
-        if part_type(tool) != "function" {
+        if type_of(tool) != "function" {
             return Err(TranslateError::unsupported(
                 format!("tools[{i}].type"),
                 "only function tools are supported",
@@ -499,7 +494,7 @@ fn translate_tool_choice(choice: &Value, names: &ToolNameMap) -> Result<Value, T
             )),
         };
     }
-    match part_type(choice) {
+    match type_of(choice) {
         "function" => {
             let name = choice
                 .pointer("/function/name")
@@ -566,7 +561,7 @@ fn text_options(body: &Map<String, Value>) -> Result<Map<String, Value>, Transla
 
 /// Chat `response_format` → Responses `text.format`.
 fn response_format(format: &Value) -> Result<Value, TranslateError> {
-    match part_type(format) {
+    match type_of(format) {
         "text" => Ok(json!({"type": "text"})),
         "json_object" => Ok(json!({"type": "json_object"})),
         "json_schema" => {
@@ -755,7 +750,7 @@ impl ChatStream {
                 self.on_arguments(&at, &delta, &mut out)
             }
             ResponsesEvent::ItemDone { at, item } => {
-                if part_type(&item) == "message" {
+                if type_of(&item) == "message" {
                     let held = self.stop.flush();
                     self.emit_content(&held, &mut out);
                 }
@@ -813,7 +808,7 @@ impl ChatStream {
     /// An added or finished output item: tool calls get their header (once) and any arguments
     /// not yet streamed.
     fn on_item(&mut self, at: ItemRef, item: &Value, out: &mut Vec<String>) {
-        if part_type(item) != "function_call" || self.stop.hit().is_some() {
+        if type_of(item) != "function_call" || self.stop.hit().is_some() {
             return;
         }
         let arguments = item.get("arguments").and_then(Value::as_str).unwrap_or("");
@@ -1015,7 +1010,7 @@ fn collect_output(response: &Value, names: &ToolNameMap, stop: &[String]) -> Col
         .into_iter()
         .flatten();
     for item in items {
-        match part_type(item) {
+        match type_of(item) {
             "message" => collect_message(item, stop, &mut out),
             "reasoning" => out.reasoning.extend(summary_texts(item)),
             "function_call" => out.tool_calls.push(json!({
@@ -1043,7 +1038,7 @@ fn collect_message(item: &Value, stop: &[String], out: &mut Collected) {
         .into_iter()
         .flatten();
     for part in parts {
-        match part_type(part) {
+        match type_of(part) {
             "output_text" => {
                 out.content
                     .push_str(part.get("text").and_then(Value::as_str).unwrap_or(""));

@@ -340,6 +340,11 @@ fn joined_text(content: &Value, separator: &str) -> String {
     }
 }
 
+/// The `type` member of a JSON object, `""` when absent.
+fn type_of(value: &Value) -> &str {
+    value.get("type").and_then(Value::as_str).unwrap_or("")
+}
+
 /// A Responses input message with the given role and content parts.
 fn input_message(role: &str, content: Vec<Value>) -> Value {
     json!({"type": "message", "role": role, "content": content})
