@@ -214,6 +214,7 @@ fn message_items(
         parts: Vec::new(),
     };
     match message.get("content") {
+        Some(Value::String(text)) if text.is_empty() => {}
         Some(Value::String(text)) => pending.parts.push(text_part(role, text)),
         Some(Value::Array(blocks)) => {
             for (j, block) in blocks.iter().enumerate() {
@@ -815,7 +816,10 @@ impl MessagesStream {
             return;
         };
         let whole = match &self.blocks[i].kind {
-            BlockKind::Text => message_text(item),
+            BlockKind::Text => {
+                self.refused |= has_refusal(item);
+                message_text(item)
+            }
             BlockKind::Thinking => summary_texts(item).join("\n\n"),
             BlockKind::ToolUse { .. } => item
                 .get("arguments")

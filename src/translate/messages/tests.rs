@@ -528,6 +528,38 @@ fn stream_tool_call_known_only_at_done_gets_a_whole_block() {
     );
 }
 
+#[test]
+fn stream_refusal_known_only_at_done_sets_the_stop_reason() {
+    let mut stream = MessagesStream::new("m", ToolNameMap::default(), Vec::new(), false);
+    let done = SseEvent::data(
+        r#"{"type":"response.output_item.done","output_index":0,"item":{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"refusal","refusal":"No."}]}}"#,
+    );
+    let completed = SseEvent::data(
+        r#"{"type":"response.completed","response":{"id":"resp_1","status":"completed"}}"#,
+    );
+    let mut out = stream.on_event(&done);
+    out.extend(stream.on_event(&completed));
+    let data: Vec<Value> = out
+        .iter()
+        .map(|e| serde_json::from_str(&e.data).unwrap())
+        .collect();
+    assert_eq!(
+        data[2]["delta"],
+        json!({"type": "text_delta", "text": "No."})
+    );
+    assert_eq!(data[4]["delta"]["stop_reason"], json!("refusal"));
+}
+
+#[test]
+fn request_skips_empty_string_content() {
+    let request = messages_to_responses(json!({
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    }))
+    .unwrap();
+    assert_eq!(request.responses_body["input"].as_array().unwrap().len(), 1);
+}
+
 // ---- whole messages ----
 
 fn message(fixture: &str, stop: &[&str], thinking: bool) -> Value {
