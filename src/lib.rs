@@ -15,6 +15,7 @@ pub mod paths;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod translate;
 
 use cli::{Cli, Command};
 use commands::Context;
