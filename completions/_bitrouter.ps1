@@ -34,6 +34,8 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source and store')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
+            [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t')
+            [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List what can be routed: declared models, live catalogs and routes')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -97,6 +99,35 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'bitrouter;route' {
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Pin an account, as the `x-bitrouter-account` header does')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Also send a tiny request through the chain (uses the network and a little quota)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;models' {
+            [CompletionResult]::new('--provider', '--provider', [CompletionResultType]::ParameterName, 'Only this provider''s models')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'bitrouter;connect' {
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model id the setup uses')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'The address bitrouter serves on (default: server.listen from the config)')
@@ -128,6 +159,8 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source and store')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
+            [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t')
+            [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List what can be routed: declared models, live catalogs and routes')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -143,6 +176,12 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             break
         }
         'bitrouter;help;serve' {
+            break
+        }
+        'bitrouter;help;route' {
+            break
+        }
+        'bitrouter;help;models' {
             break
         }
         'bitrouter;help;connect' {

@@ -31,6 +31,12 @@ _bitrouter() {
             bitrouter,logout)
                 cmd="bitrouter__subcmd__logout"
                 ;;
+            bitrouter,models)
+                cmd="bitrouter__subcmd__models"
+                ;;
+            bitrouter,route)
+                cmd="bitrouter__subcmd__route"
+                ;;
             bitrouter,serve)
                 cmd="bitrouter__subcmd__serve"
                 ;;
@@ -52,6 +58,12 @@ _bitrouter() {
             bitrouter__subcmd__help,logout)
                 cmd="bitrouter__subcmd__help__subcmd__logout"
                 ;;
+            bitrouter__subcmd__help,models)
+                cmd="bitrouter__subcmd__help__subcmd__models"
+                ;;
+            bitrouter__subcmd__help,route)
+                cmd="bitrouter__subcmd__help__subcmd__route"
+                ;;
             bitrouter__subcmd__help,serve)
                 cmd="bitrouter__subcmd__help__subcmd__serve"
                 ;;
@@ -65,7 +77,7 @@ _bitrouter() {
 
     case "${cmd}" in
         bitrouter)
-            opts="-v -q -h -V --config --verbose --quiet --help --version login logout status serve connect completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version login logout status serve route models connect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +139,7 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help)
-            opts="login logout status serve connect completions help"
+            opts="login logout status serve route models connect completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -210,6 +222,34 @@ _bitrouter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bitrouter__subcmd__help__subcmd__models)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__route)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bitrouter__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -268,6 +308,50 @@ _bitrouter() {
             fi
             case "${prev}" in
                 --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__models)
+            opts="-v -q -h -V --provider --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --provider)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__route)
+            opts="-v -q -h -V --account --check --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --account)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

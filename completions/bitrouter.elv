@@ -31,6 +31,8 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
             cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
             cand serve 'Run the local server that routes requests to your accounts and providers'
+            cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
+            cand models 'List what can be routed: declared models, live catalogs and routes'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -89,6 +91,33 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bitrouter;route'= {
+            cand --account 'Pin an account, as the `x-bitrouter-account` header does'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --check 'Also send a tiny request through the chain (uses the network and a little quota)'
+            cand --json 'Print one JSON document on stdout'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;models'= {
+            cand --provider 'Only this provider''s models'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --json 'Print one JSON document on stdout'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bitrouter;connect'= {
             cand --model 'The model id the setup uses'
             cand --listen 'The address bitrouter serves on (default: server.listen from the config)'
@@ -118,6 +147,8 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
             cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
             cand serve 'Run the local server that routes requests to your accounts and providers'
+            cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
+            cand models 'List what can be routed: declared models, live catalogs and routes'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -129,6 +160,10 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         &'bitrouter;help;status'= {
         }
         &'bitrouter;help;serve'= {
+        }
+        &'bitrouter;help;route'= {
+        }
+        &'bitrouter;help;models'= {
         }
         &'bitrouter;help;connect'= {
         }

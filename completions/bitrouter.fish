@@ -33,6 +33,8 @@ complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "login" -d 'Sign
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "route" -d 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can\'t'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "models" -d 'List what can be routed: declared models, live catalogs and routes'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -66,6 +68,21 @@ complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s v -l verbo
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l account -d 'Pin an account, as the `x-bitrouter-account` header does' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l check -d 'Also send a tiny request through the chain (uses the network and a little quota)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l json -d 'Print one JSON document on stdout'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -l provider -d 'Only this provider\'s models' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -l json -d 'Print one JSON document on stdout'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s V -l version -d 'Print version'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l model -d 'The model id the setup uses' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l listen -d 'The address bitrouter serves on (default: server.listen from the config)' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l config -d 'Read the configuration from this file instead of the default location' -r -F
@@ -78,10 +95,12 @@ complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s v -l
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "route" -d 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can\'t'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "models" -d 'List what can be routed: declared models, live catalogs and routes'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

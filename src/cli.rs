@@ -61,6 +61,14 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the local server that routes requests to your accounts and providers
     Serve(ServeArgs),
+    /// Show how a model id resolves (provider, upstream model, accounts) and why not when it can't
+    #[command(after_help = ROUTE_EXAMPLES)]
+    Route(RouteArgs),
+    /// List what can be routed: declared models, live catalogs and routes
+    #[command(
+        after_help = "Examples:\n  bitrouter models\n  bitrouter models --provider openai-codex --json"
+    )]
+    Models(ModelsArgs),
     /// Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter
     #[command(
         after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
@@ -68,6 +76,39 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
+}
+
+const ROUTE_EXAMPLES: &str = "\
+Examples:
+  bitrouter route openai-codex:gpt-6.1-sol
+  bitrouter route openai-codex@work:gpt-6.1-sol --json
+  bitrouter route fast --check      # also send a tiny request through the chain";
+
+/// Arguments of `bitrouter route`.
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    /// The model id: `model`, `provider:model`, `provider/model`, `provider@label:model` or a route
+    pub model: String,
+    /// Pin an account, as the `x-bitrouter-account` header does
+    #[arg(long, value_name = "LABEL")]
+    pub account: Option<String>,
+    /// Also send a tiny request through the chain (uses the network and a little quota)
+    #[arg(long)]
+    pub check: bool,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `bitrouter models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Only this provider's models
+    #[arg(long, value_name = "P")]
+    pub provider: Option<ProviderId>,
+    /// Print one JSON document on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `bitrouter connect`.

@@ -37,6 +37,8 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
         printer: Printer::new(verbosity),
     };
     match cli.command {
+        Command::Route(args) => commands::route::run(&ctx, &args).await,
+        Command::Models(args) => commands::models::run(&ctx, &args).await,
         Command::Connect(args) => commands::connect::run(&ctx, &args),
         Command::Login(args) => commands::login::run(&ctx, &args).await,
         Command::Logout(args) => commands::logout::run(&ctx, &args).await,

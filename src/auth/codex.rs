@@ -485,7 +485,8 @@ fn parse(location: Location, text: &str) -> Result<Session, CodexError> {
 }
 
 /// `2026-08-07T10:11:12Z`.
-fn rfc3339(unix: i64) -> String {
+#[must_use]
+pub fn rfc3339(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0).map_or_else(
         || "1970-01-01T00:00:00Z".to_owned(),
         |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

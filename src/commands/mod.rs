@@ -4,6 +4,8 @@ pub mod completions;
 pub mod connect;
 pub mod login;
 pub mod logout;
+pub mod models;
+pub mod route;
 pub mod serve;
 pub mod status;
 

@@ -1,11 +1,15 @@
 //! `bitrouter status [--json]`: the stored accounts — provider, label, email, plan, account id,
 //! expiry, source, store and whether a new sign-in is needed — as a table on stdout, or one
-//! JSON document. Never a token.
+//! JSON document. Never a token. The quota column comes from the latest `x-codex-*` headers a
+//! running `serve` saved in `usage.json` (remaining share of the 5-hour and weekly windows, and
+//! any cooldown after a usage limit).
 
 use super::Context;
 use super::open_store;
 use crate::auth::{AccountInfo, Accounts, AuthError, unix_now};
 use crate::cli::StatusArgs;
+use crate::paths;
+use crate::server::usage::{self, AccountUsage, UsageFile};
 use crate::store::CredentialKey;
 
 /// Runs the command.
@@ -23,8 +27,29 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
         }
     }
     let list = accounts.list()?;
+    let usage = match paths::data_dir(&ctx.env).as_deref().map(usage::load) {
+        Some(Ok(file)) => file,
+        Some(Err(e)) => {
+            ctx.printer.warn(format!("{e}; quota unknown"));
+            UsageFile::default()
+        }
+        None => UsageFile::default(),
+    };
+    let now = unix_now();
     if args.json {
-        ctx.printer.json(&serde_json::json!({ "accounts": list }))?;
+        let accounts: Vec<serde_json::Value> = list
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(a).unwrap_or_default();
+                v["quota"] = usage
+                    .get(&a.provider, &a.label)
+                    .map(|u| quota_json(u, now))
+                    .unwrap_or_default();
+                v
+            })
+            .collect();
+        ctx.printer
+            .json(&serde_json::json!({ "accounts": accounts }))?;
         return Ok(());
     }
     if list.is_empty() {
@@ -32,17 +57,18 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
             .info("No stored accounts. Sign in with `bitrouter login openai-codex`.");
         return Ok(());
     }
-    ctx.printer.data(&table(&list, unix_now()))?;
+    ctx.printer.data(&table(&list, &usage, now))?;
     Ok(())
 }
 
 /// The human table.
-fn table(list: &[AccountInfo], now: i64) -> String {
+fn table(list: &[AccountInfo], usage: &UsageFile, now: i64) -> String {
     let header = [
         "PROVIDER", "LABEL", "EMAIL", "PLAN", "ACCOUNT", "EXPIRES", "SOURCE", "STORE", "STATUS",
+        "QUOTA",
     ];
     let dash = || "-".to_owned();
-    let rows: Vec<[String; 9]> = list
+    let rows: Vec<[String; 10]> = list
         .iter()
         .map(|a| {
             [
@@ -59,6 +85,9 @@ fn table(list: &[AccountInfo], now: i64) -> String {
                 } else {
                     "ok".to_owned()
                 },
+                usage
+                    .get(&a.provider, &a.label)
+                    .map_or_else(dash, |u| quota_text(u, now)),
             ]
         })
         .collect();
@@ -119,6 +148,51 @@ fn relative(at: i64, now: i64) -> String {
         format!("in {}", span(delta))
     } else {
         format!("expired {} ago", span(delta))
+    }
+}
+
+/// Percent left of a window, from the percent used.
+fn left(used: Option<f64>) -> Option<f64> {
+    used.map(|u| (100.0 - u).clamp(0.0, 100.0))
+}
+
+/// The quota as JSON: remaining shares, resets and any cooldown.
+fn quota_json(u: &AccountUsage, now: i64) -> serde_json::Value {
+    serde_json::json!({
+        "primary_left_percent": left(u.primary_used_percent),
+        "primary_window_minutes": u.primary_window_minutes,
+        "primary_reset_at": u.primary_reset_at,
+        "secondary_left_percent": left(u.secondary_used_percent),
+        "secondary_window_minutes": u.secondary_window_minutes,
+        "secondary_reset_at": u.secondary_reset_at,
+        "cooling_until": u.cooling_until.filter(|_| u.is_cooling(now)),
+        "updated_at": u.updated_at,
+    })
+}
+
+/// `5h 62% left, week 80% left`, or `cooling down, resets in 2h`.
+fn quota_text(u: &AccountUsage, now: i64) -> String {
+    if let Some(until) = u.cooling_until.filter(|_| u.is_cooling(now)) {
+        return format!("cooling down, resets {}", relative(until, now));
+    }
+    let window = |minutes: Option<i64>| match minutes {
+        Some(300) => "5h".to_owned(),
+        Some(10_080) => "week".to_owned(),
+        Some(m) if m % 60 == 0 => format!("{}h", m / 60),
+        Some(m) => format!("{m}m"),
+        None => "window".to_owned(),
+    };
+    let parts: Vec<String> = [
+        (u.primary_used_percent, u.primary_window_minutes),
+        (u.secondary_used_percent, u.secondary_window_minutes),
+    ]
+    .into_iter()
+    .filter_map(|(used, minutes)| left(used).map(|l| format!("{} {l:.0}% left", window(minutes))))
+    .collect();
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 

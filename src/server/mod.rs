@@ -11,7 +11,7 @@ pub mod credentials;
 mod dispatch;
 mod error;
 mod intake;
-mod models;
+pub mod models;
 mod outbound;
 mod ratelimit;
 mod relay;

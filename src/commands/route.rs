@@ -1,0 +1,334 @@
+//! `bitrouter route <model>`: how a model id resolves, by the same resolver `serve` uses, with
+//! each account's state (ready, needs login, cooling down until T); and when it cannot route,
+//! why and what to do. No network unless `--check`, which sends a tiny request through the chain
+//! with the server's own request path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::Context;
+use crate::auth::{AccountInfo, Accounts};
+use crate::cli::RouteArgs;
+use crate::config::{AuthMode, Config};
+use crate::error::{Failure, UsageError};
+use crate::paths;
+use crate::routing::{Credential, Plan, Resolver, RouteError, Step};
+use crate::server::accounts::AccountBook;
+use crate::server::usage::{self, UsageFile};
+use crate::server::{self, AppState};
+
+/// Everything the route and models commands need: the config, the accounts and the saved
+/// cooldowns, assembled as the server assembles them.
+pub(crate) struct Local {
+    pub config: Config,
+    pub accounts: Accounts,
+    pub usage: UsageFile,
+    pub state: Arc<AppState>,
+}
+
+impl Local {
+    /// Opens the store and reads the saved usage file; no network.
+    pub(crate) fn open(ctx: &Context) -> anyhow::Result<Local> {
+        let config = ctx.load_config()?;
+        let store = super::open_store(ctx, &config)?;
+        let accounts = Accounts::with_store(&config, store)?;
+        let usage = match paths::data_dir(&ctx.env).as_deref().map(usage::load) {
+            Some(Ok(file)) => file,
+            Some(Err(e)) => {
+                ctx.printer.warn(format!("{e}; cooldowns unknown"));
+                UsageFile::default()
+            }
+            None => UsageFile::default(),
+        };
+        let book = Arc::new(AccountBook::from_usage(&usage));
+        let state = Arc::new(AppState::new(
+            config.clone(),
+            Arc::new(accounts.clone()),
+            book,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        ));
+        Ok(Local {
+            config,
+            accounts,
+            usage,
+            state,
+        })
+    }
+}
+
+/// Runs the command.
+pub async fn run(ctx: &Context, args: &RouteArgs) -> anyhow::Result<()> {
+    let local = Local::open(ctx)?;
+    if args.check {
+        server::models::refresh(&local.state, &local.config, None).await;
+    }
+    let inventory = local.state.inventory(&local.config);
+    let resolved =
+        Resolver::new(&local.config, &inventory).resolve(&args.model, args.account.as_deref());
+    let plan = match resolved {
+        Ok(plan) => plan,
+        Err(e) => return Err(route_failure(&e, &args.model)),
+    };
+    let infos = local.accounts.list()?;
+    let now = unix_now();
+    let doc = describe(&local.config, &plan, &infos, &local.usage, now);
+    let check = if args.check {
+        Some(check(&local, &args.model, args.account.as_deref()).await?)
+    } else {
+        None
+    };
+    if args.json {
+        let mut doc = doc;
+        if let Some(c) = &check {
+            doc["check"] = c.clone();
+        }
+        ctx.printer.json(&doc)?;
+    } else {
+        ctx.printer.data(&human(&doc))?;
+        if let Some(c) = &check {
+            ctx.printer.data(&format!(
+                "check: HTTP {} from {} ({}){}",
+                c["status"],
+                c["provider"].as_str().unwrap_or("-"),
+                c["account"].as_str().unwrap_or("-"),
+                c["error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ))?;
+        }
+    }
+    match check.as_ref().and_then(|c| c["status"].as_u64()) {
+        Some(status) if !(200..300).contains(&status) => Err(Failure::new(
+            format!(
+                "the check request through `{}` failed with HTTP {status}",
+                args.model
+            ),
+            "see the message above; `bitrouter status` shows account states",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// A resolver error as a command error: the user's to fix (exit 2), except "not logged in".
+fn route_failure(e: &RouteError, model: &str) -> anyhow::Error {
+    let message = format!("cannot route `{model}`: {e}");
+    if e.http_status() == 401 {
+        Failure::new(message, e.hint()).into()
+    } else {
+        UsageError::new(message, e.hint()).into()
+    }
+}
+
+/// The plan as a JSON document: the chain with each account's state.
+#[must_use]
+pub fn describe(
+    config: &Config,
+    plan: &Plan,
+    infos: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Value {
+    let steps: Vec<Value> = plan
+        .steps
+        .iter()
+        .map(|step| describe_step(config, step, infos, usage, now))
+        .collect();
+    json!({
+        "requested": plan.requested,
+        "route": plan.route,
+        "steps": steps,
+    })
+}
+
+fn describe_step(
+    config: &Config,
+    step: &Step,
+    infos: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Value {
+    let target = &step.target;
+    let provider = config.provider(&target.provider);
+    let accounts: Vec<Value> = target
+        .credentials
+        .iter()
+        .map(|c| match c {
+            Credential::Account(label) => {
+                let info = infos
+                    .iter()
+                    .find(|i| i.provider == target.provider && &i.label == label);
+                let cooling = usage
+                    .get(&target.provider, label)
+                    .filter(|u| u.is_cooling(now))
+                    .and_then(|u| u.cooling_until);
+                let (state, detail) = match (info.and_then(|i| i.needs_login.clone()), cooling) {
+                    (Some(reason), _) => ("needs-login", Some(reason)),
+                    (None, Some(until)) => (
+                        "cooling-down",
+                        Some(format!("until {}", crate::auth::codex::rfc3339(until))),
+                    ),
+                    (None, None) => ("ready", None),
+                };
+                json!({
+                    "label": label,
+                    "state": state,
+                    "detail": detail,
+                    "cooling_until": cooling,
+                    "email": info.and_then(|i| i.email.clone()),
+                })
+            }
+            Credential::ConfiguredKey => {
+                json!({"label": null, "credential": "api_key from the config", "state": "ready"})
+            }
+            Credential::None => json!({
+                "label": null,
+                "credential": match provider.map(|p| p.auth_mode) {
+                    Some(AuthMode::None) => "none (credentials stripped)",
+                    _ => "the client's own (passthrough)",
+                },
+                "state": "ready",
+            }),
+        })
+        .collect();
+    json!({
+        "requested": step.requested,
+        "provider": target.provider,
+        "model": target.model,
+        "reason": step.reason,
+        "base_url": provider.map(|p| p.base_url.to_string()),
+        "api": provider.map(|p| p.apis().iter().map(|a| a.as_str()).collect::<Vec<_>>()),
+        "auth_mode": provider.map(|p| p.auth_mode),
+        "pinned_account": target.pinned,
+        "accounts": accounts,
+    })
+}
+
+/// The human rendering of [`describe`].
+fn human(doc: &Value) -> String {
+    let mut out = Vec::new();
+    if let Some(route) = doc["route"].as_str() {
+        out.push(format!("{route} is a route:"));
+    }
+    let steps = doc["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, step) in steps.iter().enumerate() {
+        let prefix = if steps.len() > 1 {
+            format!("{}. ", i + 1)
+        } else {
+            String::new()
+        };
+        out.push(format!(
+            "{prefix}{} -> {} model {} ({})",
+            step["requested"].as_str().unwrap_or_default(),
+            step["provider"].as_str().unwrap_or_default(),
+            step["model"].as_str().unwrap_or_default(),
+            match step["reason"].as_str() {
+                Some("pinned") => "provider named in the id",
+                Some("declared") => "declared in the provider's models",
+                Some("catalog") => "offered by the provider's live catalog",
+                _ => "default_provider",
+            }
+        ));
+        out.push(format!(
+            "   {} via {}",
+            step["base_url"].as_str().unwrap_or("-"),
+            step["api"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        ));
+        for account in step["accounts"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let who = account["label"]
+                .as_str()
+                .map(|l| format!("account {l}"))
+                .or_else(|| account["credential"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let detail = account["detail"]
+                .as_str()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            out.push(format!(
+                "   - {who}: {}{detail}",
+                account["state"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out.join("\n")
+}
+
+/// Sends `{"model": model, "input": "ping"}` through the server's own request path (bound on a
+/// loopback port for the duration) and reports what answered.
+async fn check(local: &Local, model: &str, account: Option<&str>) -> anyhow::Result<Value> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot bind a loopback port for the check")?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AppState::new(
+        local.config.clone(),
+        Arc::new(local.accounts.clone()),
+        Arc::new(AccountBook::from_usage(&local.usage)),
+        addr,
+    ));
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(server::serve(listener, state, shutdown.clone()));
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(format!("http://{addr}/v1/responses"))
+        .json(&json!({"model": model, "input": "Reply with the word ok.", "stream": false}));
+    if let Some(label) = account {
+        request = request.header("x-bitrouter-account", label);
+    }
+    let local_key = local.config.server.api_key.as_ref().map(|k| {
+        use secrecy::ExposeSecret;
+        k.expose_secret().to_owned()
+    });
+    if let Some(key) = local_key {
+        request = request.header("x-bitrouter-key", key);
+    }
+    let result = request.send().await;
+    shutdown.cancel();
+    let _ = server.await;
+    let resp = result.context("the check request failed")?;
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (provider, account, upstream_model) = (
+        header("x-bitrouter-provider"),
+        header("x-bitrouter-account"),
+        header("x-bitrouter-model"),
+    );
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    Ok(json!({
+        "status": status,
+        "provider": provider,
+        "account": account,
+        "model": upstream_model,
+        "error": body["error"]["message"],
+    }))
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
