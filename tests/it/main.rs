@@ -26,6 +26,8 @@ mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
 /// every use and writing refreshed tokens back.
 mod codex_import;
+/// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
+mod codex_share;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
 /// The `openai` Python SDK against `bitrouter serve`.
