@@ -1,6 +1,5 @@
-//! `login --import` against a fake CODEX_HOME. Still to do once `serve` exists: an end-to-end
-//! test that runs the real Codex CLI (target/clients) through bitrouter with a linked session
-//! and checks that both keep working across a refresh.
+//! `login --import` against a fake CODEX_HOME. The end-to-end check with the real Codex CLI
+//! sharing the linked session across refreshes is in `codex_share`.
 
 use std::path::Path;
 use std::process::Stdio;

@@ -28,6 +28,8 @@ mod codex_cli;
 mod codex_import;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
+/// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
+mod codex_share;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
 /// The `openai` Python SDK against `bitrouter serve`.
