@@ -19,6 +19,7 @@ pub mod reload;
 mod security;
 mod sse;
 mod state;
+mod translated;
 mod upstream;
 pub mod usage;
 

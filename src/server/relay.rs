@@ -48,6 +48,14 @@ pub struct Committed {
     ended: bool,
 }
 
+impl Committed {
+    /// The parts: blocks read during [`peek`], the reader holding any partial block, the rest of
+    /// the upstream body, and whether it already ended.
+    pub(super) fn into_parts(self) -> (Vec<Block>, SseReader, ByteStream, bool) {
+        (self.blocks, self.reader, self.rest, self.ended)
+    }
+}
+
 /// Events that do not commit to a stream.
 fn is_preamble(kind: Option<&str>) -> bool {
     matches!(
