@@ -374,3 +374,90 @@ async fn chat_stream_through_codex_is_unbuffered() {
     assert!(seen.contains("\"finish_reason\":\"stop\""), "{seen}");
     assert!(seen.trim_end().ends_with("data: [DONE]"), "{seen}");
 }
+
+/// Chat Completions and Messages reach a configured provider that speaks only Responses through
+/// the same translation; a Responses request to a Chat-only provider is still a clear 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_responses_provider_serves_chat_and_messages_translated() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    ctx.write_config(&format!(
+        "providers:\n  resp:\n    base_url: {url}/resp/v1\n    api: openai_responses\n    api_key: sk-resp\n    models: [resp-model]\n  chatonly:\n    base_url: {url}/chat/v1\n    api: openai_chat\n    api_key: sk-chat\n    models: [chat-model]\n",
+        url = fake.url()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    let post = |path: &str, body: Value| {
+        http_client()
+            .post(format!("{}{path}", server.url()))
+            .json(&body)
+            .send()
+    };
+
+    let resp = post(
+        "/v1/chat/completions",
+        json!({"model": "resp:resp-model", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-bitrouter-provider"], "resp");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], DEFAULT_TEXT);
+
+    let resp = post("/v1/chat/completions", json!({"model": "resp:resp-model", "stream": true, "messages": [{"role": "user", "content": "hi"}]})).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("chat.completion.chunk") && text.contains(DEFAULT_TEXT),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    let resp = post("/v1/messages", json!({"model": "resp:resp-model", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["content"][0]["text"], DEFAULT_TEXT);
+
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 3);
+    for post in &posts {
+        assert_eq!(post.path, "/resp/v1/responses");
+        assert_eq!(
+            post.header("authorization").as_deref(),
+            Some("Bearer sk-resp")
+        );
+        assert_eq!(post.json()["model"], "resp-model");
+        assert_eq!(post.json()["stream"], true);
+    }
+
+    // The provider's own client error comes back in the client's shape, not verbatim.
+    fake.push(Reply::json(
+        400,
+        json!({"error": {"type": "invalid_request_error", "message": "bad tool"}}),
+    ));
+    let resp = post("/v1/messages", json!({"model": "resp:resp-model", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bad tool"),
+        "{body}"
+    );
+
+    // Not covered yet: Responses inbound to a Chat-only provider.
+    let resp = post(
+        "/v1/responses",
+        json!({"model": "chatonly:chat-model", "input": "hi"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_api", "{body}");
+    assert_eq!(fake.posts().len(), 4);
+}
