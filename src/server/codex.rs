@@ -295,42 +295,6 @@ pub fn upstream_error(
     err
 }
 
-/// A failure reported inside a stream (`response.failed`, `error`) as an HTTP error, for
-/// clients that did not ask to stream (spec §8.3): limits 429, request errors 400, else 502.
-#[must_use]
-pub fn stream_failure(event: &Value) -> ApiError {
-    let error = [
-        event.get("response").and_then(|r| r.get("error")),
-        event.get("error"),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|e| e.is_object())
-    .unwrap_or(event);
-    let text = |k: &str| {
-        error
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && *s != "error")
-    };
-    let kind = text("type");
-    let code = text("code");
-    let class = kind.or(code).unwrap_or("server_error");
-    let status = match class {
-        "usage_limit_reached"
-        | "usage_not_included"
-        | "rate_limit_exceeded"
-        | "rate_limit_error"
-        | "insufficient_quota" => StatusCode::TOO_MANY_REQUESTS,
-        "invalid_request_error" | "context_length_exceeded" | "invalid_prompt" | "cyber_policy" => {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::BAD_GATEWAY,
-    };
-    let message = text("message").unwrap_or("upstream reported a failure without a message");
-    ApiError::new(status, kind.unwrap_or("upstream_error"), code, message)
-}
-
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
@@ -530,20 +494,5 @@ mod tests {
             e.message,
             "upstream refused the request (403): openai-codex answered 403 Forbidden"
         );
-    }
-
-    #[test]
-    fn stream_failures_map_to_statuses() {
-        let e = stream_failure(
-            &json!({"type":"response.failed","response":{"error":{"code":"context_length_exceeded","message":"too long"}}}),
-        );
-        assert_eq!(
-            (e.status, e.message.as_str()),
-            (StatusCode::BAD_REQUEST, "too long")
-        );
-        let e = stream_failure(
-            &json!({"type":"error","error":{"type":"server_error","message":"boom"}}),
-        );
-        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
     }
 }

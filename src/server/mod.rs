@@ -4,7 +4,6 @@
 
 mod access_log;
 pub mod accounts;
-mod aggregate;
 mod answer;
 mod codex;
 pub mod credentials;
