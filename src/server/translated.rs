@@ -335,3 +335,91 @@ pub(super) fn count_tokens(json: &Value) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::stream;
+    use serde_json::json;
+
+    use super::*;
+    use crate::server::relay::{Peek, peek};
+
+    fn upstream(events: &[Value]) -> ByteStream {
+        let frames: Vec<Result<Bytes, reqwest::Error>> = events
+            .iter()
+            .map(|v| {
+                Ok(Bytes::from(format_event(
+                    v["type"].as_str(),
+                    &v.to_string(),
+                )))
+            })
+            .collect();
+        stream::iter(frames).boxed()
+    }
+
+    async fn translated(inbound: Inbound, request: Value, events: &[Value]) -> String {
+        let translation = Translation::new(inbound, &request).unwrap().unwrap();
+        let Peek::Committed(c) = peek(upstream(events), "p").await else {
+            panic!("expected a committed stream")
+        };
+        let chunks: Vec<_> = translate_stream(c, &translation, "p", LogCell::default())
+            .collect()
+            .await;
+        chunks
+            .into_iter()
+            .map(|c| String::from_utf8(c.unwrap().to_vec()).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_cut_chat_stream_ends_with_an_error_payload() {
+        let text = translated(
+            Inbound::ChatCompletions,
+            json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            &[
+                json!({"type": "response.created", "response": {"id": "resp_1"}}),
+                json!({"type": "response.output_text.delta", "item_id": "m1", "output_index": 0, "delta": "hel"}),
+            ],
+        )
+        .await;
+        assert!(text.contains("\"content\":\"hel\""), "{text}");
+        assert!(text.contains("stream_incomplete"), "{text}");
+        assert!(!text.contains("[DONE]"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_messages_stream_is_translated_to_anthropic_events() {
+        let text = translated(
+            Inbound::Messages,
+            json!({"model": "m", "max_tokens": 5, "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+            &[
+                json!({"type": "response.created", "response": {"id": "resp_1"}}),
+                json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "m1", "type": "message", "role": "assistant", "content": []}}),
+                json!({"type": "response.output_text.delta", "item_id": "m1", "output_index": 0, "content_index": 0, "delta": "hello"}),
+                json!({"type": "response.completed", "response": {"id": "resp_1", "status": "completed", "output": [], "usage": {"input_tokens": 3, "output_tokens": 1}}}),
+            ],
+        )
+        .await;
+        for needle in [
+            "event: message_start\n",
+            "event: content_block_delta\n",
+            "hello",
+            "event: message_delta\n",
+            "event: message_stop\n",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+        assert!(!text.contains("event: error"), "{text}");
+    }
+
+    #[test]
+    fn a_malformed_request_is_a_400() {
+        let err = Translation::new(Inbound::Messages, &json!({"model": "m"})).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert!(
+            Translation::new(Inbound::Responses, &json!({}))
+                .unwrap()
+                .is_none()
+        );
+    }
+}
