@@ -2,37 +2,19 @@
 //! §8.5), the customary and session headers (spec §6.2), the usage-limit classification (spec
 //! §7.2, §8.5 item 15) and turning the backend's error bodies into OpenAI-shaped errors.
 //!
-//! [`shape_body`] overlaps `translate::responses::shape_for_codex`; the integrator may replace it
-//! with that one (same contract: a client body in, the backend body plus "did the client ask to
-//! stream" out).
+//! [`shape_body`] is `translate::responses::shape_for_codex` with errors in the server's type.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::error::ApiError;
+use crate::translate::TranslateError;
+use crate::translate::responses::shape_for_codex;
 
 /// Query value the Codex CLI 0.169 sends to `/models` (the backend requires one).
 pub const CLIENT_VERSION: &str = "0.169.0";
-/// The `include` entry that carries reasoning across turns when nothing is stored.
-pub const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
 /// Cooldown when a usage limit names no reset time.
 pub const DEFAULT_COOLDOWN_SECS: i64 = 300;
-
-/// Top-level fields the backend refuses or cannot honour with `store: false` (spec §6.3).
-const STRIPPED_FIELDS: &[&str] = &[
-    "max_output_tokens",
-    "max_tokens",
-    "max_completion_tokens",
-    "temperature",
-    "top_p",
-    "previous_response_id",
-    "prompt_cache_retention",
-    "safety_identifier",
-    "stream_options",
-    "generate",
-    "metadata",
-    "user",
-];
 
 /// Client headers forwarded to the backend (the Codex CLI's fingerprint and session headers).
 const FORWARDED: &[&str] = &[
@@ -57,7 +39,8 @@ pub struct Shaped {
     pub client_stream: bool,
 }
 
-/// Shapes a client's Responses body for the backend: `stream: true`, `store: false`,
+/// Shapes a client's Responses body for the backend with the one implementation,
+/// [`crate::translate::responses::shape_for_codex`]: `stream: true`, `store: false`,
 /// `instructions` a string (`""` when absent), a string `input` becomes one user message, input
 /// item `id`s and `item_reference` items are dropped, unsupported parameters are removed, and
 /// `include` gets `reasoning.encrypted_content` when `reasoning` is set.
@@ -66,81 +49,21 @@ pub struct Shaped {
 ///
 /// A 400 when the body is not an object, or `input`/`instructions` have the wrong type.
 pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
-    let Value::Object(mut body) = body else {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "the request body must be a JSON object",
-        ));
-    };
-    let client_stream = body.get("stream").and_then(Value::as_bool) == Some(true);
-    for field in STRIPPED_FIELDS {
-        body.remove(*field);
-    }
-    body.insert("stream".into(), Value::Bool(true));
-    body.insert("store".into(), Value::Bool(false));
-    match body.get("instructions") {
-        None | Some(Value::Null) => {
-            body.insert("instructions".into(), Value::String(String::new()));
-        }
-        Some(Value::String(_)) => {}
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_instructions",
-                "`instructions` must be a string",
-            ));
-        }
-    }
-    let input = match body.remove("input") {
-        Some(Value::String(text)) => vec![json!({
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        })],
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .filter(|item| item.get("type").and_then(Value::as_str) != Some("item_reference"))
-            .map(|mut item| {
-                if let Value::Object(fields) = &mut item {
-                    fields.remove("id");
-                }
-                item
-            })
-            .collect(),
-        None | Some(Value::Null) => {
-            return Err(ApiError::bad_request(
-                "missing_input",
-                "missing `input`: give a string or a list of input items",
-            ));
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_input",
-                "`input` must be a string or a list of input items",
-            ));
-        }
-    };
-    body.insert("input".into(), Value::Array(input));
-    if body.get("reasoning").is_some_and(|r| !r.is_null()) {
-        add_include(&mut body, ENCRYPTED_REASONING);
+    let shaped = shape_for_codex(body).map_err(|e| {
+        let code = match &e {
+            TranslateError::NotAnObject => "invalid_body",
+            TranslateError::Missing(_) => "missing_field",
+            TranslateError::Invalid { .. } | TranslateError::Unsupported { .. } => "invalid_field",
+        };
+        ApiError::bad_request(code, e.to_string())
+    })?;
+    if !shaped.dropped.is_empty() {
+        tracing::debug!(dropped = ?shaped.dropped, "fields the Codex backend does not accept were removed");
     }
     Ok(Shaped {
-        body: Value::Object(body),
-        client_stream,
+        body: shaped.body,
+        client_stream: shaped.client_stream,
     })
-}
-
-fn add_include(body: &mut Map<String, Value>, entry: &str) {
-    let include = body
-        .entry("include")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    if !include.is_array() {
-        *include = Value::Array(Vec::new());
-    }
-    if let Value::Array(list) = include
-        && !list.iter().any(|v| v.as_str() == Some(entry))
-    {
-        list.push(Value::String(entry.to_owned()));
-    }
 }
 
 /// bitrouter's own `User-Agent`: `bitrouter/<version> (<os>; <arch>)`.
@@ -372,45 +295,10 @@ pub fn upstream_error(
     err
 }
 
-/// A failure reported inside a stream (`response.failed`, `error`) as an HTTP error, for
-/// clients that did not ask to stream (spec §8.3): limits 429, request errors 400, else 502.
-#[must_use]
-pub fn stream_failure(event: &Value) -> ApiError {
-    let error = [
-        event.get("response").and_then(|r| r.get("error")),
-        event.get("error"),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|e| e.is_object())
-    .unwrap_or(event);
-    let text = |k: &str| {
-        error
-            .get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty() && *s != "error")
-    };
-    let kind = text("type");
-    let code = text("code");
-    let class = kind.or(code).unwrap_or("server_error");
-    let status = match class {
-        "usage_limit_reached"
-        | "usage_not_included"
-        | "rate_limit_exceeded"
-        | "rate_limit_error"
-        | "insufficient_quota" => StatusCode::TOO_MANY_REQUESTS,
-        "invalid_request_error" | "context_length_exceeded" | "invalid_prompt" | "cyber_policy" => {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::BAD_GATEWAY,
-    };
-    let message = text("message").unwrap_or("upstream reported a failure without a message");
-    ApiError::new(status, kind.unwrap_or("upstream_error"), code, message)
-}
-
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
+    use serde_json::json;
 
     use super::*;
 
@@ -606,20 +494,5 @@ mod tests {
             e.message,
             "upstream refused the request (403): openai-codex answered 403 Forbidden"
         );
-    }
-
-    #[test]
-    fn stream_failures_map_to_statuses() {
-        let e = stream_failure(
-            &json!({"type":"response.failed","response":{"error":{"code":"context_length_exceeded","message":"too long"}}}),
-        );
-        assert_eq!(
-            (e.status, e.message.as_str()),
-            (StatusCode::BAD_REQUEST, "too long")
-        );
-        let e = stream_failure(
-            &json!({"type":"error","error":{"type":"server_error","message":"boom"}}),
-        );
-        assert_eq!(e.status, StatusCode::BAD_GATEWAY);
     }
 }

@@ -5,8 +5,10 @@
 //! move to the next step of a `routes` chain; errors the client caused are answered at once.
 //!
 //! Providers that speak the inbound API get the body natively (only `model` replaced; Codex
-//! bodies shaped to the backend's rules). A request in another API is the translation seam:
-//! [`untranslated`] answers it with a clear 400 until the translate module is plugged in there.
+//! bodies shaped to the backend's rules). A Chat Completions or Messages request to a provider
+//! that speaks only Responses (`openai-codex` included) is translated (see [`super::translated`]);
+//! `count_tokens` for such a provider is estimated locally. Other combinations get the clear 400
+//! of [`untranslated`].
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use super::ratelimit::Snapshot;
 use super::relay::{self, Peek};
 use super::security;
 use super::state::AppState;
+use super::translated::{self, Translation, translated_answer};
 use super::upstream::{endpoint, transport_error};
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::ids::ProviderId;
@@ -94,16 +97,15 @@ impl Inbound {
     }
 }
 
-/// The translation seam: a provider that does not speak the inbound API. Until the translate
-/// module is plugged in here (Chat Completions / Anthropic Messages ⇄ Responses for
-/// `openai-codex`, and between generic APIs), the answer is a clear 400.
+/// A provider that neither speaks the inbound API nor can be reached through a translation
+/// (e.g. Responses inbound to a Chat-Completions-only provider): a clear 400.
 #[must_use]
 pub fn untranslated(inbound: Inbound, provider: &ProviderConfig) -> ApiError {
     let speaks: Vec<&str> = provider.apis().iter().map(|a| a.as_str()).collect();
     ApiError::bad_request(
         "unsupported_api",
         format!(
-            "{} cannot serve {} ({}) yet: it speaks {}, and translation between these APIs is not available in this build",
+            "{} cannot serve {} ({}): it speaks {}, and this build has no translation between these APIs",
             provider.id,
             inbound.route(),
             inbound.api().as_str(),
@@ -280,14 +282,27 @@ async fn walk(
         let Some(provider) = config.provider(&target.provider) else {
             continue;
         };
-        if !provider.apis().contains(&inbound.api()) {
+        let translation = if provider.apis().contains(&inbound.api()) {
+            None
+        } else if inbound == Inbound::CountTokens {
+            // No upstream counts tokens for a provider that does not speak Messages: estimate.
+            return Ok(translated::count_tokens(json));
+        } else if provider.apis().contains(&Api::OpenaiResponses)
+            && let Some(translation) = Translation::new(inbound, json)?
+        {
+            Some(translation)
+        } else {
             failures.other(untranslated(inbound, provider));
             continue;
-        }
+        };
         let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
         // Responses to the Codex backend are shaped and streamed; its compaction is plain JSON.
-        let codex_stream = is_codex && inbound == Inbound::Responses;
-        let (body, client_stream) = prepare_body(json, &target.model, codex_stream)?;
+        // Translated requests are streamed Responses requests to any provider.
+        let codex_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
+        let (body, client_stream) = match &translation {
+            Some(t) => (t.body(&target.model), t.stream()),
+            None => prepare_body(json, &target.model, codex_stream)?,
+        };
         let body_bytes = Bytes::from(body.to_string());
         let client_auth = provider.auth_mode == AuthMode::Passthrough
             && security::has_client_credentials(headers, local_key);
@@ -300,7 +315,12 @@ async fn walk(
                 .collect()
         };
         let http = state.clients.get(provider.timeouts)?;
-        let url = endpoint(&provider.base_url, inbound.upstream_path());
+        let path = if translation.is_some() {
+            Inbound::Responses.upstream_path()
+        } else {
+            inbound.upstream_path()
+        };
+        let url = endpoint(&provider.base_url, path);
 
         'creds: for credential in list {
             let now = unix_now();
@@ -396,10 +416,22 @@ async fn walk(
                     let answer = if codex_stream {
                         let relay_headers = security::relayable_response_headers(resp.headers());
                         match relay::peek(resp.bytes_stream().boxed(), provider.id.as_str()).await {
-                            Peek::Committed(committed) => {
-                                codex_answer(committed, relay_headers, client_stream, &served, log)
+                            Peek::Committed(committed) => match &translation {
+                                Some(t) => {
+                                    translated_answer(committed, t, relay_headers, &served, log)
+                                        .await
+                                }
+                                None => {
+                                    codex_answer(
+                                        committed,
+                                        relay_headers,
+                                        client_stream,
+                                        &served,
+                                        log,
+                                    )
                                     .await
-                            }
+                                }
+                            },
                             Peek::UsageLimit(limit) => {
                                 let until = limit.until(now);
                                 if let Some(label) = auth.label() {
@@ -477,7 +509,7 @@ async fn walk(
                     failures.upstream = Some(err);
                     continue 'steps;
                 }
-                if !is_codex {
+                if !is_codex && translation.is_none() {
                     // A native upstream's own client error passes through verbatim.
                     return Ok(verbatim(status, &meta_with_type(&err), error_body, &served));
                 }

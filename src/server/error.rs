@@ -180,6 +180,21 @@ impl ApiError {
     }
 }
 
+impl From<&crate::translate::UpstreamError> for ApiError {
+    /// A failure the backend reported inside a stream, for a client that did not stream: its
+    /// status and type as classified by the translate module, `retry-after` for usage limits.
+    fn from(err: &crate::translate::UpstreamError) -> Self {
+        let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut out = ApiError::new(status, &err.kind, err.code.as_deref(), err.message.clone());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            out.retry_after = err
+                .resets_in_seconds
+                .and_then(|s| u64::try_from(s.max(1)).ok());
+        }
+        out
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.into_response_as(Flavor::OpenAi)

@@ -4,7 +4,6 @@
 
 mod access_log;
 pub mod accounts;
-mod aggregate;
 mod answer;
 mod codex;
 pub mod credentials;
@@ -19,6 +18,7 @@ pub mod reload;
 mod security;
 mod sse;
 mod state;
+mod translated;
 mod upstream;
 pub mod usage;
 

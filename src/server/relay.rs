@@ -5,7 +5,7 @@
 //! for byte except the `output: null` fixes SDKs need, counts tokens from
 //! `response.completed`, and ends a broken or truncated stream with an SSE `error` event instead
 //! of hanging. [`aggregate`] builds one JSON answer for clients that did
-//! not ask to stream. [`relay_raw`] forwards a native upstream's body unchanged.
+//! not ask to stream (with `translate::responses::Aggregator`). [`relay_raw`] forwards a native upstream's body unchanged.
 //!
 //! Dropping a relay stream drops the upstream response, which closes the upstream connection:
 //! a client that goes away cancels the upstream request.
@@ -18,11 +18,12 @@ use futures_util::stream::{self, BoxStream};
 use serde_json::Value;
 
 use super::access_log::LogCell;
-use super::aggregate::Aggregator;
 use super::codex::{self, UsageLimit};
 use super::error::{ApiError, Flavor};
 use super::sse::{Block, SseEvent, SseReader, format_event};
 use super::upstream::transport_error;
+use crate::translate::responses::Aggregator;
+use crate::translate::sse::SseEvent as Event;
 
 /// An upstream body as a stream of chunks.
 pub type ByteStream = BoxStream<'static, Result<Bytes, reqwest::Error>>;
@@ -46,6 +47,14 @@ pub struct Committed {
     reader: SseReader,
     rest: ByteStream,
     ended: bool,
+}
+
+impl Committed {
+    /// The parts: blocks read during [`peek`], the reader holding any partial block, the rest of
+    /// the upstream body, and whether it already ended.
+    pub(super) fn into_parts(self) -> (Vec<Block>, SseReader, ByteStream, bool) {
+        (self.blocks, self.reader, self.rest, self.ended)
+    }
 }
 
 /// Events that do not commit to a stream.
@@ -327,8 +336,11 @@ pub async fn aggregate(
     log: &LogCell,
 ) -> Result<Value, ApiError> {
     let mut aggregator = Aggregator::new();
-    for event in committed.blocks.iter().filter_map(|b| b.event.as_ref()) {
-        aggregator.push(event);
+    for event in committed.blocks.into_iter().filter_map(|b| b.event) {
+        aggregator.on_sse(&Event {
+            event: event.event,
+            data: event.data,
+        });
     }
     let mut reader = committed.reader;
     let mut rest = committed.rest;
@@ -337,19 +349,25 @@ pub async fn aggregate(
         match rest.next().await {
             Some(Ok(chunk)) => {
                 for event in reader.feed(&chunk) {
-                    aggregator.push(&event);
+                    aggregator.on_sse(&Event {
+                        event: event.event,
+                        data: event.data,
+                    });
                 }
             }
             Some(Err(e)) => return Err(transport_error(provider, &e)),
             None => {
                 if let Some(event) = reader.finish() {
-                    aggregator.push(&event);
+                    aggregator.on_sse(&Event {
+                        event: event.event,
+                        data: event.data,
+                    });
                 }
                 ended = true;
             }
         }
     }
-    let response = aggregator.finish()?;
+    let response = aggregator.finish().map_err(|e| ApiError::from(&e))?;
     if let Some(usage) = response.get("usage") {
         let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
         let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));

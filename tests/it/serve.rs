@@ -1014,21 +1014,31 @@ async fn serve_health_unknown_paths_and_request_errors() {
         json!({"model": "gpt-6-luna", "input": [], "instructions": "x"})
     );
 
-    // Another API to openai-codex: the translation seam answers clearly (Anthropic-shaped).
+    // Another API to openai-codex: translated to a streamed Responses request and back.
     let resp = post(&server, "/v1/messages", &json!({"model": "gpt-6-luna", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})).await;
-    assert_eq!(resp.status(), 400);
-    let err: Value = resp.json().await.unwrap();
-    assert_eq!(err["type"], "error");
-    let message = err["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("openai-codex") && message.contains("/v1/messages"),
-        "{message}"
-    );
-    assert_eq!(
-        fake.posts().len(),
-        1,
-        "only the compaction reached the backend"
-    );
+    assert_eq!(resp.status(), 200);
+    let message: Value = resp.json().await.unwrap();
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["content"][0]["text"], DEFAULT_TEXT);
+    let posts = fake.posts();
+    assert_eq!(posts.len(), 2);
+    let sent = posts[1].json();
+    assert_eq!(posts[1].path, "/backend-api/codex/responses");
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["store"], false);
+    assert_eq!(sent["model"], "gpt-6-luna");
+
+    // count_tokens is estimated locally for a provider that does not speak Messages.
+    let resp = post(
+        &server,
+        "/v1/messages/count_tokens",
+        &json!({"model": "gpt-6-luna", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let count: Value = resp.json().await.unwrap();
+    assert!(count["input_tokens"].as_u64().unwrap() > 0, "{count}");
+    assert_eq!(fake.posts().len(), 2, "count_tokens made no upstream call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
