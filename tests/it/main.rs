@@ -26,6 +26,8 @@ mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
 /// every use and writing refreshed tokens back.
 mod codex_import;
+/// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
+mod faults;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
 /// The `openai` Python SDK against `bitrouter serve`.
