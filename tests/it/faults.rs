@@ -624,19 +624,22 @@ fn sigkill_during_token_refresh_writes_never_leaves_a_partial_file() {
     seed_expired(&ctx, &issuer, &labels, round);
     let dir = ctx.token_file().parent().unwrap().to_owned();
 
-    // Time one uninterrupted run to aim the kills inside it.
-    let started = Instant::now();
-    let out = ctx
-        .std_cmd()
-        .args(["status", "--refresh", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run_time = started.elapsed();
+    // Time uninterrupted runs (the fastest of three) to aim the kills inside one.
+    let mut run_time = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = ctx
+            .std_cmd()
+            .args(["status", "--refresh", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        run_time = run_time.min(started.elapsed());
+    }
     let written: Value = serde_json::from_slice(&std::fs::read(ctx.token_file()).unwrap()).unwrap();
     assert!(
         written["credentials"][0]["refresh_token"]
@@ -665,7 +668,7 @@ fn sigkill_during_token_refresh_writes_never_leaves_a_partial_file() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(next() % (window * 3 / 2)));
+        std::thread::sleep(Duration::from_micros(next() % window));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
             killed += 1;
@@ -703,7 +706,7 @@ fn sigkill_during_token_refresh_writes_never_leaves_a_partial_file() {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .count();
         max_tmp = max_tmp.max(tmp);
-        assert!(tmp <= 3, "{tmp} temp files left in {}", dir.display());
+        assert!(tmp <= 1, "{tmp} temp files left in {}", dir.display());
 
         // A kill between the issuer's rotation and the write leaves a spent refresh token: the
         // next run marks the account for a new sign-in. Start a fresh chain then.
@@ -784,12 +787,6 @@ async fn malformed_requests_get_clear_4xx_and_the_server_keeps_answering() {
             reqwest::Body::wrap_stream(big_stream),
         ),
         (
-            "no content type",
-            "/v1/responses",
-            None,
-            r#"{"model":"gpt-6-luna","input":"x"}"#.into(),
-        ),
-        (
             "form content type",
             "/v1/responses",
             Some("application/x-www-form-urlencoded"),
@@ -857,7 +854,7 @@ async fn malformed_requests_get_clear_4xx_and_the_server_keeps_answering() {
             .get(format!("{}/health", server.url()))
             .send()
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{name}: /health after it: {e:?}"));
         assert_eq!(health.status(), 200, "{name}: /health after it");
     }
     eprintln!("{}", report.join("\n"));
