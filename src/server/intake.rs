@@ -70,7 +70,10 @@ pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Reads the body, refusing more than `limit` bytes with a 413.
+/// Reads the body, refusing more than `limit` bytes with a 413. The rest of the body is left
+/// unread, so the server closes the connection after the answer; `connection: close` tells the
+/// client not to reuse it (a pooled client would otherwise send its next request into a closed
+/// socket).
 pub(super) async fn read_body(
     body: Body,
     headers: &HeaderMap,
@@ -83,6 +86,7 @@ pub(super) async fn read_body(
             Some("request_too_large"),
             format!("the request body is larger than server.max_body_bytes ({limit} bytes)"),
         )
+        .with_header(header::CONNECTION, HeaderValue::from_static("close"))
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)

@@ -144,7 +144,9 @@ impl FileStore {
     }
 
     /// Replaces the file with these credentials: temp file (0600) in the same directory, fsync,
-    /// rename over the old one, fsync the directory.
+    /// rename over the old one, fsync the directory. Called with the store lock held, so any
+    /// temp file already there was left by a writer that died mid-write (e.g. SIGKILL) and is
+    /// removed first.
     fn write_all(&self, credentials: &[Credential]) -> Result<(), StoreError> {
         let dir = self
             .path
@@ -160,9 +162,10 @@ impl FileStore {
         };
         let mut text = serde_json::to_vec_pretty(&doc).map_err(|e| self.io("write", e.into()))?;
         text.push(b'\n');
+        remove_stale_temps(dir);
         let mut tmp = tempfile::Builder::new()
-            .prefix(".oauth-tokens.")
-            .suffix(".tmp")
+            .prefix(TEMP_PREFIX)
+            .suffix(TEMP_SUFFIX)
             .tempfile_in(dir)
             .map_err(|e| self.io("write", e))?;
         set_private(tmp.as_file()).map_err(|e| self.io("write", e))?;
@@ -276,6 +279,25 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         path: dir.to_path_buf(),
         source,
     })
+}
+
+/// The name of a temp file the store writes before renaming it over the token file.
+const TEMP_PREFIX: &str = ".oauth-tokens.";
+/// See [`TEMP_PREFIX`].
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// Removes temp files a killed writer left behind (best effort; only call under the lock).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Makes a rename durable (best effort: some filesystems refuse to sync a directory).

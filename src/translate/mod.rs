@@ -25,6 +25,9 @@ pub mod stop;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+/// Property tests: the translators never panic on arbitrary input.
+#[cfg(test)]
+mod fuzz;
 
 use serde_json::{Value, json};
 

@@ -30,6 +30,8 @@ mod codex_import;
 mod route;
 /// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
 mod codex_share;
+/// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
+mod faults;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
 /// The `openai` Python SDK against `bitrouter serve`.

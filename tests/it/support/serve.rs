@@ -104,6 +104,11 @@ impl ServeProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.lines.lock().unwrap().join("\n")
