@@ -47,6 +47,8 @@ fn main() {
         fake_upstream_main();
         return;
     }
+    // reqwest uses rustls without a default provider (as the binary does).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // `cargo bench` passes `--bench`; anything else is a filter we ignore.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -26,12 +26,12 @@ mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
 /// every use and writing refreshed tokens back.
 mod codex_import;
-/// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
-mod route;
 /// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
 mod codex_share;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
 mod faults;
+/// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
+mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
 /// The `openai` Python SDK against `bitrouter serve`.
