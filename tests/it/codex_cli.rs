@@ -1,28 +1,16 @@
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::TestContext;
+use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream};
 use crate::support::serve::{ServeProcess, Token, seed_tokens};
-
-/// The Codex CLI installed by `scripts/install-clients.sh`, if it is there.
-fn codex_bin() -> Option<PathBuf> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients/node_modules/.bin/codex");
-    path.exists().then_some(path)
-}
 
 /// The real Codex CLI 0.169, with no login of its own, works through `bitrouter serve`: it
 /// sends no credentials, bitrouter attaches the stored subscription token (spec §10).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
-    let Some(codex) = codex_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Codex CLI is missing: run scripts/install-clients.sh"
-        );
-        eprintln!("skipped: the Codex CLI is not installed (run scripts/install-clients.sh)");
+    let Some(codex) = clients::codex() else {
         return;
     };
     let fake = FakeUpstream::start().await;
@@ -133,12 +121,7 @@ fn unsigned_jwt(claims: &serde_json::Value) -> String {
 /// login travels upstream unchanged; bitrouter answers its model-catalog request itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codex_cli_own_login_passes_through_serve() {
-    let Some(codex) = codex_bin() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Codex CLI is missing: run scripts/install-clients.sh"
-        );
-        eprintln!("skipped: the Codex CLI is not installed (run scripts/install-clients.sh)");
+    let Some(codex) = clients::codex() else {
         return;
     };
     let fake = FakeUpstream::start().await;

@@ -3,7 +3,7 @@
 //! picks up the rotated tokens from `$CODEX_HOME/auth.json`, and the fake issuer never sees a
 //! reused refresh token.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,24 +11,10 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::support::TestContext;
+use crate::support::clients;
 use crate::support::fake_issuer::{FakeIssuer, jwt, now};
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream};
 use crate::support::serve::{ServeProcess, http_client};
-
-/// The Codex CLI installed by `scripts/install-clients.sh`, if it is there.
-fn codex_bin() -> Option<PathBuf> {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients/node_modules/.bin/codex");
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the Codex CLI is missing: run scripts/install-clients.sh"
-    );
-    eprintln!("skipped: the Codex CLI is not installed (run scripts/install-clients.sh)");
-    None
-}
 
 /// The setup both directions share: a fake issuer and backend, a `CODEX_HOME` whose
 /// `config.toml` points the Codex CLI's own ChatGPT login straight at the fake backend, an
@@ -224,7 +210,9 @@ fn read_auth(dir: &Path) -> Value {
 /// CLI then answers with the tokens bitrouter wrote back, and nothing reuses a refresh token.
 #[test]
 fn codex_cli_keeps_working_after_bitrouter_refreshes_the_shared_session() {
-    let Some(codex) = codex_bin() else { return };
+    let Some(codex) = clients::codex() else {
+        return;
+    };
     let shared = Shared::new(now() - 60);
 
     shared.status(true);
@@ -265,7 +253,9 @@ fn codex_cli_keeps_working_after_bitrouter_refreshes_the_shared_session() {
 /// the rotated tokens to auth.json; bitrouter reads them without refreshing again.
 #[test]
 fn bitrouter_follows_a_refresh_by_the_codex_cli() {
-    let Some(codex) = codex_bin() else { return };
+    let Some(codex) = clients::codex() else {
+        return;
+    };
     let shared = Shared::new(now() - 60);
 
     shared.codex_exec(&codex);

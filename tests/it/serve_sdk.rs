@@ -1,17 +1,11 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::TestContext;
+use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream, Reply, Step, answer_events};
 use crate::support::serve::{ServeProcess, Token, http_client, seed_tokens};
-
-/// The Python with the `openai` SDK installed by `scripts/install-clients.sh`, if it is there.
-fn python() -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients/venv/bin/python");
-    path.exists().then_some(path)
-}
 
 const SCRIPT: &str = r#"
 import os, sys
@@ -29,12 +23,7 @@ print("stream:", final.output_text, final.usage.output_tokens)
 /// The `openai` Python SDK reads bitrouter's Responses answers, streamed and not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_sdk_reads_responses_through_serve() {
-    let Some(python) = python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the openai SDK is missing: run scripts/install-clients.sh"
-        );
-        eprintln!("skipped: the openai SDK is not installed (run scripts/install-clients.sh)");
+    let Some(python) = clients::python() else {
         return;
     };
     let fake = FakeUpstream::start().await;
@@ -100,7 +89,7 @@ async fn codex_server(fake: &FakeUpstream) -> (TestContext, ServeProcess) {
 /// Runs `script` with the installed SDKs (`BASE_URL` is the server's root); `None` when they
 /// are not installed (a failure on CI).
 async fn run_python(ctx: &TestContext, server: &ServeProcess, script: &str) -> Option<String> {
-    let Some(python) = python() else {
+    let Some(python) = clients::python() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "the SDKs are missing: run scripts/install-clients.sh"

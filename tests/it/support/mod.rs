@@ -6,6 +6,7 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod clients;
 pub mod fake_issuer;
 pub mod fake_upstream;
 pub mod serve;
