@@ -68,7 +68,7 @@ fn fake_upstream_main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let held = Arc::new(tokio::sync::Notify::new());
+        let held = Arc::new(tokio::sync::Semaphore::new(0));
         let app = Router::new()
             .route(
                 "/codex/responses",
@@ -82,7 +82,8 @@ fn fake_upstream_main() {
                 post({
                     let held = held.clone();
                     move || async move {
-                        held.notify_waiters();
+                        // Every held stream, now and later, may finish.
+                        held.add_permits(1 << 20);
                         "released"
                     }
                 }),
@@ -101,7 +102,7 @@ fn fake_upstream_main() {
 }
 
 /// A short stream at once, or (for model `hold`) a stream held open until `/release`.
-async fn responses(body: bytes::Bytes, held: Arc<tokio::sync::Notify>) -> Response {
+async fn responses(body: bytes::Bytes, held: Arc<tokio::sync::Semaphore>) -> Response {
     if body.windows(14).any(|w| w == b"\"model\":\"hold\"") {
         return hold(held).await;
     }
@@ -111,18 +112,22 @@ async fn responses(body: bytes::Bytes, held: Arc<tokio::sync::Notify>) -> Respon
     sse(Body::from_stream(futures_util::stream::iter(chunks)))
 }
 
-/// Sends the first event, then holds the stream open until `/release`.
-async fn hold(held: Arc<tokio::sync::Notify>) -> Response {
-    let first = bytes::Bytes::from_static(EVENTS[0].as_bytes());
+/// Sends the first output (bitrouter forwards a stream once output begins), then holds the
+/// stream open until `/release`.
+async fn hold(held: Arc<tokio::sync::Semaphore>) -> Response {
+    let first = bytes::Bytes::from(EVENTS[..3].concat());
+    let rest = bytes::Bytes::from(EVENTS[3..].concat());
     let stream = futures_util::stream::unfold(0u8, move |state| {
         let held = held.clone();
-        let first = first.clone();
+        let (first, rest) = (first.clone(), rest.clone());
         async move {
             match state {
                 0 => Some((Ok::<_, std::io::Error>(first), 1)),
                 1 => {
-                    held.notified().await;
-                    Some((Ok(bytes::Bytes::from_static(EVENTS[4].as_bytes())), 2))
+                    if let Ok(permit) = held.acquire().await {
+                        permit.forget();
+                    }
+                    Some((Ok(rest), 2))
                 }
                 _ => None,
             }
