@@ -27,12 +27,6 @@ impl Printer {
         Printer { verbosity }
     }
 
-    /// The verbosity.
-    #[must_use]
-    pub fn verbosity(&self) -> Verbosity {
-        self.verbosity
-    }
-
     /// A line of human text on stderr, unless quiet.
     pub fn info(&self, line: impl std::fmt::Display) {
         if self.verbosity != Verbosity::Quiet {
@@ -43,13 +37,6 @@ impl Printer {
     /// A warning on stderr, shown even when quiet.
     pub fn warn(&self, line: impl std::fmt::Display) {
         let _ = writeln!(io::stderr().lock(), "warning: {line}");
-    }
-
-    /// Extra detail on stderr, only with `-v`.
-    pub fn detail(&self, line: impl std::fmt::Display) {
-        if self.verbosity == Verbosity::Verbose {
-            let _ = writeln!(io::stderr().lock(), "{line}");
-        }
     }
 
     /// Data on stdout (never hidden by `--quiet`).

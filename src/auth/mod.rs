@@ -163,9 +163,4 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 }
 
 /// Now, in unix seconds.
-#[must_use]
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use crate::clock::unix_now;

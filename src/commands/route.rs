@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::Context;
 use crate::auth::{AccountInfo, Accounts};
 use crate::cli::RouteArgs;
+use crate::clock::unix_now;
 use crate::config::{AuthMode, Config};
 use crate::error::{Failure, UsageError};
 use crate::paths;
@@ -325,10 +326,4 @@ async fn check(local: &Local, model: &str, account: Option<&str>) -> anyhow::Res
         "model": upstream_model,
         "error": body["error"]["message"],
     }))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Notify;
 
@@ -14,12 +13,7 @@ use super::usage::{AccountUsage, UsageFile};
 use crate::ids::{Label, ProviderId};
 
 /// Unix seconds now.
-#[must_use]
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use crate::clock::unix_now;
 
 #[derive(Debug, Clone, Default)]
 struct AccountState {

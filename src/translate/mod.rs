@@ -317,16 +317,7 @@ fn created_at(response: &Value) -> i64 {
     response
         .get("created_at")
         .and_then(Value::as_i64)
-        .unwrap_or_else(now_unix)
-}
-
-/// The current time in unix seconds (0 if the clock is before 1970).
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .unwrap_or(0)
+        .unwrap_or_else(crate::clock::unix_now)
 }
 
 /// The text of a content value that is either a string or a list of text parts (each with a

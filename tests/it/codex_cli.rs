@@ -4,7 +4,7 @@ use std::time::Duration;
 use crate::support::TestContext;
 use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream};
-use crate::support::serve::{ServeProcess, Token, seed_tokens};
+use crate::support::serve::{ServeProcess, Token, codex_server, seed_tokens};
 
 /// The real Codex CLI 0.169, with no login of its own, works through `bitrouter serve`: it
 /// sends no credentials, bitrouter attaches the stored subscription token (spec §10).
@@ -14,21 +14,7 @@ async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
         return;
     };
     let fake = FakeUpstream::start().await;
-    let ctx = TestContext::new();
-    seed_tokens(
-        &ctx,
-        &[Token {
-            provider: "openai-codex",
-            label: "work",
-            token: "tok-work",
-            account_id: Some("acc-work"),
-        }],
-    );
-    ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    base_url: {}\n",
-        fake.codex_base()
-    ));
-    let server = ServeProcess::start(&ctx, &[]).await;
+    let (ctx, server) = codex_server(&fake).await;
 
     std::fs::write(
         ctx.codex_home().join("config.toml"),

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::support::TestContext;
 use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream, Reply, Step, answer_events};
-use crate::support::serve::{ServeProcess, Token, http_client, seed_tokens};
+use crate::support::serve::{ServeProcess, codex_server, http_client};
 
 const SCRIPT: &str = r#"
 import os, sys
@@ -27,21 +27,7 @@ async fn openai_sdk_reads_responses_through_serve() {
         return;
     };
     let fake = FakeUpstream::start().await;
-    let ctx = TestContext::new();
-    seed_tokens(
-        &ctx,
-        &[Token {
-            provider: "openai-codex",
-            label: "work",
-            token: "tok-work",
-            account_id: Some("acc-work"),
-        }],
-    );
-    ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    base_url: {}\n",
-        fake.codex_base()
-    ));
-    let server = ServeProcess::start(&ctx, &[]).await;
+    let (ctx, server) = codex_server(&fake).await;
     let mut cmd = tokio::process::Command::new(python);
     cmd.env_clear()
         .envs(ctx.env_pairs())
@@ -64,26 +50,6 @@ async fn openai_sdk_reads_responses_through_serve() {
         "{stdout}"
     );
     assert_eq!(fake.post_bearers(), vec!["tok-work", "tok-work"]);
-}
-
-/// A running bitrouter in front of the fake Codex backend, with one signed-in account.
-async fn codex_server(fake: &FakeUpstream) -> (TestContext, ServeProcess) {
-    let ctx = TestContext::new();
-    seed_tokens(
-        &ctx,
-        &[Token {
-            provider: "openai-codex",
-            label: "work",
-            token: "tok-work",
-            account_id: Some("acc-work"),
-        }],
-    );
-    ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    base_url: {}\n",
-        fake.codex_base()
-    ));
-    let server = ServeProcess::start(&ctx, &[]).await;
-    (ctx, server)
 }
 
 /// Runs `script` with the installed SDKs (`BASE_URL` is the server's root); `None` when they

@@ -175,3 +175,26 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// A running bitrouter in front of the fake Codex backend, with one signed-in account `work`
+/// (access token `tok-work`, account id `acc-work`).
+pub async fn codex_server(
+    fake: &super::fake_upstream::FakeUpstream,
+) -> (TestContext, ServeProcess) {
+    let ctx = TestContext::new();
+    seed_tokens(
+        &ctx,
+        &[Token {
+            provider: "openai-codex",
+            label: "work",
+            token: "tok-work",
+            account_id: Some("acc-work"),
+        }],
+    );
+    ctx.write_config(&format!(
+        "providers:\n  openai-codex:\n    base_url: {}\n",
+        fake.codex_base()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    (ctx, server)
+}
