@@ -114,6 +114,23 @@ async fn route_and_serve_agree_on_every_form() {
         assert_eq!(routed, served, "{model}");
     }
 
+    // --check sends a tiny request through the same path and reports who answered.
+    let out = ctx
+        .cmd()
+        .args(["route", "--check", "--json", "fast"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["check"]["status"], 200, "{doc}");
+    assert_eq!(doc["check"]["provider"], "openai-codex");
+    assert_eq!(doc["check"]["account"], "home");
+    assert_eq!(doc["check"]["model"], "gpt-6.1-sol");
+
     // Errors: route refuses with exit 2 where serve answers 4xx.
     for (model, status) in [
         ("nope:gpt-6", 404),
