@@ -428,6 +428,19 @@ async fn bench_main() {
 
     let direct = format!("http://{upstream}/codex/responses");
     let proxied = format!("http://{addr}/v1/responses");
+    if let Ok(only) = std::env::var("BITROUTER_BENCH_ONLY") {
+        // For profiling: only one throughput phase (`proxied` or `direct`), for
+        // `BITROUTER_BENCH_SECS` seconds (20).
+        let secs = std::env::var("BITROUTER_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20);
+        let url = if only == "direct" { &direct } else { &proxied };
+        eprintln!("bitrouter pid {pid}; {only} throughput for {secs} s");
+        let rps = throughput(url, 64, Duration::from_secs(secs)).await;
+        println!("{only} throughput, 64 clients: {rps:.0} req/s");
+        return;
+    }
     let mut rows = Vec::new();
 
     for (concurrency, rounds) in [
