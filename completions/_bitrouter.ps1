@@ -32,7 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in to a provider and store the credential under a label')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source and store')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
             [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List what can be routed: declared models, live catalogs and routes')
@@ -75,7 +75,7 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
         'bitrouter;status' {
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout')
-            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Refresh every token that is due first (used by tests; the server refreshes by itself)')
+            [CompletionResult]::new('--refresh', '--refresh', [CompletionResultType]::ParameterName, 'Refresh tokens that are due, and ask the backend for each account''s current quota (instead of showing the last one a running `serve` saw)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
@@ -157,7 +157,7 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
         'bitrouter;help' {
             [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in to a provider and store the credential under a label')
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
-            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source and store')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
             [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List what can be routed: declared models, live catalogs and routes')

@@ -29,7 +29,7 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand --version 'Print version'
             cand login 'Sign in to a provider and store the credential under a label'
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
-            cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+            cand status 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
             cand serve 'Run the local server that routes requests to your accounts and providers'
             cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
             cand models 'List what can be routed: declared models, live catalogs and routes'
@@ -69,7 +69,7 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         &'bitrouter;status'= {
             cand --config 'Read the configuration from this file instead of the default location'
             cand --json 'Print one JSON document on stdout'
-            cand --refresh 'Refresh every token that is due first (used by tests; the server refreshes by itself)'
+            cand --refresh 'Refresh tokens that are due, and ask the backend for each account''s current quota (instead of showing the last one a running `serve` saw)'
             cand -v 'Show more detail (repeat for more: -vv)'
             cand --verbose 'Show more detail (repeat for more: -vv)'
             cand -q 'Print only errors'
@@ -145,7 +145,7 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         &'bitrouter;help'= {
             cand login 'Sign in to a provider and store the credential under a label'
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
-            cand status 'Show the stored accounts: provider, label, email, plan, expiry, source and store'
+            cand status 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
             cand serve 'Run the local server that routes requests to your accounts and providers'
             cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
             cand models 'List what can be routed: declared models, live catalogs and routes'

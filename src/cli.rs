@@ -56,7 +56,7 @@ pub enum Command {
     /// Remove a stored credential (and revoke it upstream, best effort)
     #[command(after_help = LOGOUT_EXAMPLES)]
     Logout(LogoutArgs),
-    /// Show the stored accounts: provider, label, email, plan, expiry, source and store
+    /// Show the stored accounts: provider, label, email, plan, expiry, source, store and quota
     #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
     /// Run the local server that routes requests to your accounts and providers
@@ -178,6 +178,7 @@ Examples:
 const STATUS_EXAMPLES: &str = "\
 Examples:
   bitrouter status
+  bitrouter status --refresh                       # ask the backend for the current quota
   bitrouter status --json | jq '.accounts[] | select(.needs_login != null)'";
 
 /// Arguments of `bitrouter login`.
@@ -229,8 +230,9 @@ pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Refresh every token that is due first (used by tests; the server refreshes by itself)
-    #[arg(long, hide = true)]
+    /// Refresh tokens that are due, and ask the backend for each account's current quota
+    /// (instead of showing the last one a running `serve` saw)
+    #[arg(long)]
     pub refresh: bool,
 }
 /// Arguments of `bitrouter serve`.

@@ -5,9 +5,13 @@
 //! across processes. Under the lock it re-reads the store; if someone else already rotated the
 //! tokens it uses theirs, otherwise it refreshes and persists the rotated refresh token before
 //! handing out the new access token (spec §3.2, §3.5).
+//!
+//! The provider settings it uses (OAuth issuer, `accounts:` order) can be replaced while it runs
+//! ([`Accounts::reconfigure`]), so a reloaded config's issuer is used by the next refresh. The
+//! store is chosen once, when the service is built.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -66,7 +70,8 @@ pub struct Accounts {
 #[derive(Debug)]
 struct Inner {
     store: Arc<dyn CredentialStore>,
-    providers: BTreeMap<ProviderId, ProviderConfig>,
+    /// The providers of the configuration in force (replaced on reload).
+    providers: RwLock<Arc<BTreeMap<ProviderId, ProviderConfig>>>,
     http: reqwest::Client,
     flights: Mutex<HashMap<CredentialKey, Arc<tokio::sync::Mutex<()>>>>,
     /// The keyring linked Codex sessions are read from (tests: the in-memory mock; else the OS).
@@ -119,7 +124,7 @@ impl Accounts {
         Ok(Accounts {
             inner: Arc::new(Inner {
                 store,
-                providers: config.providers.clone(),
+                providers: RwLock::new(Arc::new(config.providers.clone())),
                 http,
                 flights: Mutex::new(HashMap::new()),
                 codex_keyring: std::sync::OnceLock::new(),
@@ -133,6 +138,26 @@ impl Accounts {
     /// Has no effect once set.
     pub fn set_codex_keyring(&self, backend: Backend) {
         let _ = self.inner.codex_keyring.set(backend);
+    }
+
+    /// Uses the providers of a reloaded `config` from now on: refreshes already under way finish
+    /// with the settings they started with. The store stays the one the service was built on.
+    pub fn reconfigure(&self, config: &Config) {
+        *self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(config.providers.clone());
+    }
+
+    fn providers(&self) -> Arc<BTreeMap<ProviderId, ProviderConfig>> {
+        Arc::clone(
+            &self
+                .inner
+                .providers
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// The store in use.
@@ -154,8 +179,7 @@ impl Accounts {
             .collect();
         stored.sort();
         let configured = self
-            .inner
-            .providers
+            .providers()
             .get(provider)
             .and_then(|p| p.accounts.clone())
             .unwrap_or_default();
@@ -557,16 +581,13 @@ impl Accounts {
     }
 
     fn oauth_client(&self, provider: &ProviderId) -> Result<OAuthClient, AuthError> {
-        let oauth = self
-            .inner
-            .providers
+        let issuer = self
+            .providers()
             .get(provider)
             .and_then(ProviderConfig::oauth)
+            .map(|oauth| oauth.issuer.clone())
             .ok_or_else(|| AuthError::NoOAuth(provider.clone()))?;
-        Ok(OAuthClient::new(
-            oauth.issuer.clone(),
-            self.inner.http.clone(),
-        ))
+        Ok(OAuthClient::new(issuer, self.inner.http.clone()))
     }
 }
 

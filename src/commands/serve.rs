@@ -69,6 +69,7 @@ pub async fn run_with(
     ctx.printer
         .info(banner(&config, local_addr, credentials.as_ref()));
 
+    let store = config.store;
     let state = Arc::new(AppState::new(config, credentials, book.clone(), local_addr));
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -77,6 +78,7 @@ pub async fn run_with(
         ReloadSource {
             location: ctx.config_location.clone(),
             env: ctx.env.clone(),
+            store,
         },
         shutdown.clone(),
     ));

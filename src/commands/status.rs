@@ -1,33 +1,38 @@
-//! `bitrouter status [--json]`: the stored accounts — provider, label, email, plan, account id,
-//! expiry, source, store and whether a new sign-in is needed — as a table on stdout, or one
-//! JSON document. Never a token. The quota column comes from the latest `x-codex-*` headers a
-//! running `serve` saved in `usage.json` (remaining share of the 5-hour and weekly windows, and
-//! any cooldown after a usage limit).
+//! `bitrouter status [--json] [--refresh]`: the stored accounts — provider, label, email, plan,
+//! account id, expiry, source, store and whether a new sign-in is needed — as a table on stdout,
+//! or one JSON document. Never a token. The quota column (remaining share of the 5-hour and
+//! weekly windows, and any cooldown after a usage limit) comes from `usage.json`: the latest
+//! `x-codex-*` headers a running `serve` saw, or, with `--refresh`, the backend's usage endpoint
+//! asked just now (and saved there). A failed refresh is a warning, and the saved quota stays.
+
+use std::collections::BTreeMap;
 
 use super::Context;
 use super::open_store;
 use crate::auth::{AccountInfo, Accounts, AuthError, unix_now};
 use crate::cli::StatusArgs;
+use crate::config::{Config, ProviderKind};
+use crate::ids::{Label, ProviderId};
 use crate::paths;
-use crate::server::usage::{self, AccountUsage, UsageFile};
-use crate::store::CredentialKey;
+use crate::server::accounts::AccountBook;
+use crate::server::ratelimit::Snapshot;
+use crate::server::usage::{self, AccountUsage, QuotaSource, UsageFile};
+use crate::server::usage_endpoint::UsageEndpoint;
+use crate::store::{CredentialKey, CredentialKind};
 
 /// Runs the command.
 pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
     let config = ctx.load_config()?;
     let store = open_store(ctx, &config)?;
     let accounts = Accounts::with_store(&config, store)?;
-    if args.refresh {
-        for info in accounts.list()? {
-            let key = CredentialKey::new(info.provider.clone(), info.label.clone());
-            match accounts.access(&key).await {
-                Ok(_) | Err(AuthError::NeedsLogin { .. }) => {}
-                Err(e) => ctx.printer.warn(format!("{e:#}")),
-            }
-        }
-    }
+    let fetched = if args.refresh {
+        refresh(ctx, &config, &accounts).await?
+    } else {
+        Vec::new()
+    };
     let list = accounts.list()?;
-    let usage = match paths::data_dir(&ctx.env).as_deref().map(usage::load) {
+    let data_dir = paths::data_dir(&ctx.env);
+    let mut usage = match data_dir.as_deref().map(usage::load) {
         Some(Ok(file)) => file,
         Some(Err(e)) => {
             ctx.printer.warn(format!("{e}; quota unknown"));
@@ -36,6 +41,19 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
         None => UsageFile::default(),
     };
     let now = unix_now();
+    if !fetched.is_empty() {
+        let book = AccountBook::from_usage(&usage);
+        for (provider, label, snapshot) in fetched {
+            book.record_snapshot(&provider, &label, snapshot, QuotaSource::UsageEndpoint, now);
+        }
+        usage = book.to_usage();
+        if let Some(dir) = data_dir.as_deref()
+            && let Err(e) = usage::save(dir, &usage)
+        {
+            ctx.printer
+                .warn(format!("{e:#}; the quota read now is not saved"));
+        }
+    }
     if args.json {
         let accounts: Vec<serde_json::Value> = list
             .iter()
@@ -59,6 +77,59 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
     }
     ctx.printer.data(&table(&list, &usage, now))?;
     Ok(())
+}
+
+/// `--refresh`: refreshes every token that is due, then asks the usage endpoint of each Codex
+/// OAuth account that does not need a new sign-in. Failures are warnings naming the account.
+async fn refresh(
+    ctx: &Context,
+    config: &Config,
+    accounts: &Accounts,
+) -> anyhow::Result<Vec<(ProviderId, Label, Snapshot)>> {
+    let mut endpoints: BTreeMap<ProviderId, Option<UsageEndpoint>> = BTreeMap::new();
+    let mut fetched = Vec::new();
+    for info in accounts.list()? {
+        let key = CredentialKey::new(info.provider.clone(), info.label.clone());
+        let access = match accounts.access(&key).await {
+            Ok(access) => access,
+            Err(AuthError::NeedsLogin { .. }) => continue,
+            Err(e) => {
+                ctx.printer.warn(format!("{e:#}"));
+                continue;
+            }
+        };
+        let Some(provider) = config
+            .providers
+            .get(&info.provider)
+            .filter(|p| matches!(p.kind, ProviderKind::OpenaiCodex { .. }))
+        else {
+            continue;
+        };
+        if info.kind != CredentialKind::Oauth.as_str() {
+            continue;
+        }
+        let endpoint = endpoints.entry(provider.id.clone()).or_insert_with(|| {
+            match UsageEndpoint::new(provider) {
+                Ok(endpoint) => Some(endpoint),
+                Err(e) => {
+                    ctx.printer
+                        .warn(format!("cannot ask {} for quota: {e}", provider.id));
+                    None
+                }
+            }
+        });
+        let Some(endpoint) = endpoint.as_ref() else {
+            continue;
+        };
+        match endpoint.fetch(&access, unix_now()).await {
+            Ok(snapshot) => fetched.push((info.provider, info.label, snapshot)),
+            Err(e) => ctx.printer.warn(format!(
+                "cannot refresh the quota of {}:{}: {e}; showing the last saved quota",
+                info.provider, info.label
+            )),
+        }
+    }
+    Ok(fetched)
 }
 
 /// The human table.
@@ -166,6 +237,8 @@ fn quota_json(u: &AccountUsage, now: i64) -> serde_json::Value {
         "secondary_window_minutes": u.secondary_window_minutes,
         "secondary_reset_at": u.secondary_reset_at,
         "cooling_until": u.cooling_until.filter(|_| u.is_cooling(now)),
+        "source": u.quota_source,
+        "checked_at": u.quota_checked_at,
         "updated_at": u.updated_at,
     })
 }

@@ -1,5 +1,6 @@
 //! The live state of each (provider, account): cooling down after a usage limit (until its reset
-//! or its next success), the latest quota snapshot from the `x-codex-*` headers, and the
+//! or its next success), the latest quota snapshot (from the `x-codex-*` headers, or the usage
+//! endpoint when `status --refresh` asked it) with where and when it was read, and the
 //! round-robin position per provider. Changes wake the debounced `usage.json` writer; nothing
 //! here touches the disk.
 
@@ -9,7 +10,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::ratelimit::{Snapshot, Window};
-use super::usage::{AccountUsage, UsageFile};
+use super::usage::{AccountUsage, QuotaSource, UsageFile};
 use crate::ids::{Label, ProviderId};
 
 /// Unix seconds now.
@@ -19,6 +20,8 @@ pub use crate::clock::unix_now;
 struct AccountState {
     cooling_until: Option<i64>,
     snapshot: Option<Snapshot>,
+    /// Where the snapshot came from and when.
+    checked: Option<(QuotaSource, i64)>,
     updated_at: i64,
 }
 
@@ -77,6 +80,7 @@ impl AccountBook {
                     AccountState {
                         cooling_until: a.cooling_until,
                         snapshot: (snapshot != Snapshot::default()).then_some(snapshot),
+                        checked: a.quota_source.zip(a.quota_checked_at),
                         updated_at: a.updated_at,
                     },
                 );
@@ -125,12 +129,13 @@ impl AccountBook {
         }
     }
 
-    /// Records the latest quota snapshot.
+    /// Records the latest quota snapshot, read from `source` at `now`.
     pub fn record_snapshot(
         &self,
         provider: &ProviderId,
         label: &Label,
         snapshot: Snapshot,
+        source: QuotaSource,
         now: i64,
     ) {
         {
@@ -146,6 +151,7 @@ impl AccountBook {
                 ..snapshot
             };
             state.snapshot = Some(merged);
+            state.checked = Some((source, now));
             state.updated_at = now;
         }
         self.changed.notify_one();
@@ -185,6 +191,8 @@ impl AccountBook {
                     secondary_window_minutes: secondary.as_ref().and_then(|w| w.window_minutes),
                     secondary_reset_at: secondary.as_ref().and_then(|w| w.reset_at),
                     plan_type: state.snapshot.as_ref().and_then(|s| s.plan_type.clone()),
+                    quota_source: state.checked.map(|(source, _)| source),
+                    quota_checked_at: state.checked.map(|(_, at)| at),
                     updated_at: state.updated_at,
                 }
             })
@@ -234,6 +242,7 @@ mod tests {
                 plan_type: Some("plus".into()),
                 ..Snapshot::default()
             },
+            QuotaSource::Headers,
             120,
         );
         let file = book.to_usage();
@@ -241,6 +250,8 @@ mod tests {
         assert_eq!(file.accounts[0].cooling_until, Some(500));
         assert_eq!(file.accounts[0].primary_used_percent, Some(99.0));
         assert_eq!(file.accounts[0].updated_at, 120);
+        assert_eq!(file.accounts[0].quota_source, Some(QuotaSource::Headers));
+        assert_eq!(file.accounts[0].quota_checked_at, Some(120));
         let again = AccountBook::from_usage(&file);
         assert_eq!(again.cooling_until(&p, &l, 300), Some(500));
         assert_eq!(again.to_usage(), file);

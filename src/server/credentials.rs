@@ -1,5 +1,6 @@
 //! What the server needs from the credential side: the [`Credentials`] trait (stored labels per
-//! provider, a fresh access token per account, a refresh after an upstream 401), an in-memory
+//! provider, a fresh access token per account, a refresh after an upstream 401, the settings of
+//! a reloaded configuration), an in-memory
 //! implementation for tests and embedding, and the implementation over [`Accounts`].
 //!
 //! The server never reads tokens any other way, and never logs them: [`Access::token`] is a
@@ -12,6 +13,7 @@ use futures_util::future::BoxFuture;
 use secrecy::SecretString;
 
 use crate::auth::{Accounts, AuthError};
+use crate::config::Config;
 use crate::ids::{Label, ProviderId};
 use crate::store::CredentialKey;
 
@@ -57,6 +59,12 @@ pub trait Credentials: Send + Sync + 'static {
         label: &'a Label,
         rejected: &'a SecretString,
     ) -> BoxFuture<'a, Result<Access, CredentialError>>;
+
+    /// Takes the settings of a reloaded configuration (OAuth endpoints, account order) for
+    /// what follows. Implementations without such settings ignore it.
+    fn reconfigure(&self, config: &Config) {
+        let _ = config;
+    }
 }
 
 /// An in-memory credential set (tests and embedding). A refresh after a 401 hands out the token
@@ -184,6 +192,10 @@ impl Credentials for Accounts {
                 .await
                 .map_err(classify)
         })
+    }
+
+    fn reconfigure(&self, config: &Config) {
+        Accounts::reconfigure(self, config);
     }
 }
 

@@ -34,6 +34,7 @@ use super::security;
 use super::state::AppState;
 use super::translated::{self, Translation, translated_answer};
 use super::upstream::{endpoint, transport_error};
+use super::usage::QuotaSource;
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::ids::ProviderId;
 use crate::routing::{Credential, Plan, Resolver, Target};
@@ -382,9 +383,13 @@ async fn walk(
                     && let Some(label) = auth.label()
                     && let Some(snapshot) = Snapshot::from_headers(resp.headers(), now)
                 {
-                    state
-                        .book
-                        .record_snapshot(&provider.id, label, snapshot, now);
+                    state.book.record_snapshot(
+                        &provider.id,
+                        label,
+                        snapshot,
+                        QuotaSource::Headers,
+                        now,
+                    );
                 }
 
                 if status == StatusCode::UNAUTHORIZED

@@ -12,7 +12,7 @@ mod error;
 mod intake;
 pub mod models;
 mod outbound;
-mod ratelimit;
+pub mod ratelimit;
 mod relay;
 pub mod reload;
 mod security;
@@ -21,6 +21,7 @@ mod state;
 mod translated;
 mod upstream;
 pub mod usage;
+pub mod usage_endpoint;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! Configuration reload without a restart: on SIGHUP and when the file changes (its modification
 //! time and size, polled every second), the file is loaded again and swapped in whole. An invalid
-//! edit keeps the configuration in force and says why (warn); a changed `server.listen` needs a
-//! restart and says so.
+//! edit keeps the configuration in force and says why (warn). The credentials take the new
+//! provider settings too (the OAuth issuer of the next refresh, the account order); a changed
+//! `server.listen` or `store` needs a restart and says so.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -9,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::state::AppState;
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::env::Env;
 use crate::paths::ConfigLocation;
 
@@ -23,6 +24,8 @@ pub struct ReloadSource {
     pub location: ConfigLocation,
     /// The environment for `${VAR}` expansion (the one the server started with).
     pub env: Env,
+    /// The credential store the server opened at start (a changed `store:` needs a restart).
+    pub store: StoreKind,
 }
 
 type Fingerprint = Option<(SystemTime, u64)>;
@@ -44,6 +47,14 @@ pub fn reload(state: &AppState, source: &ReloadSource, why: &str) {
                     state.local_addr
                 );
             }
+            if config.store != source.store {
+                tracing::warn!(
+                    "store is now {}; restart bitrouter serve to use it (still using {})",
+                    config.store.as_str(),
+                    source.store.as_str()
+                );
+            }
+            state.credentials.reconfigure(&config);
             state.replace_config(config);
             tracing::info!(target: "bitrouter::serve", "configuration reloaded ({why})");
         }

@@ -101,7 +101,7 @@ pub fn transport_error(provider: &str, err: &reqwest::Error) -> ApiError {
 }
 
 /// The innermost error message (reqwest's own Display repeats the URL).
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(next) = current.source() {
         current = next;

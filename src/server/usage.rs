@@ -3,13 +3,15 @@
 //! show them and a restarted server keeps honouring cooldowns.
 //!
 //! The server writes it atomically (temp file + rename), debounced, from a background task:
-//! never on a request's path. Other commands read it with [`load`].
+//! never on a request's path. Other commands read it with [`load`]; `status --refresh` also
+//! writes the quota it read from the backend's usage endpoint, with the same atomic [`save`].
 //!
 //! ```json
 //! {"version":1,"accounts":[{"provider":"openai-codex","label":"work","cooling_until":1790000000,
 //!   "primary_used_percent":100.0,"primary_window_minutes":300,"primary_reset_at":1790000000,
 //!   "secondary_used_percent":40.0,"secondary_window_minutes":10080,"secondary_reset_at":1790500000,
-//!   "plan_type":"plus","updated_at":1789990000}]}
+//!   "plan_type":"plus","quota_source":"headers","quota_checked_at":1789990000,
+//!   "updated_at":1789990000}]}
 //! ```
 
 use std::io::Write;
@@ -82,9 +84,25 @@ pub struct AccountUsage {
     /// The plan the backend reported.
     #[serde(default)]
     pub plan_type: Option<String>,
+    /// Where the quota figures came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_source: Option<QuotaSource>,
+    /// When the quota figures were read (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_checked_at: Option<i64>,
     /// When this entry last changed.
     #[serde(default)]
     pub updated_at: i64,
+}
+
+/// Where an account's quota figures came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaSource {
+    /// The `x-codex-*` headers of an answer `serve` relayed.
+    Headers,
+    /// The backend's usage endpoint, asked by `status --refresh`.
+    UsageEndpoint,
 }
 
 impl AccountUsage {
@@ -230,6 +248,8 @@ mod tests {
                 secondary_window_minutes: None,
                 secondary_reset_at: None,
                 plan_type: Some("plus".into()),
+                quota_source: Some(QuotaSource::UsageEndpoint),
+                quota_checked_at: Some(5),
                 updated_at: 5,
             }],
         };

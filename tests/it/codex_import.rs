@@ -19,9 +19,12 @@ use bitrouter::store::{CredentialKey, CredentialStore, FileStore};
 use crate::support::TestContext;
 use crate::support::fake_issuer::{FakeIssuer, jwt, now};
 
+/// The Codex provider signing in at the fake issuer; its `base_url` is the fake's too, so
+/// `status --refresh` asks the fake's usage endpoint, never the network.
 fn codex_config(ctx: &TestContext, issuer: &FakeIssuer) {
     ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    oauth:\n      issuer: {}\n",
+        "providers:\n  openai-codex:\n    base_url: {}\n    oauth:\n      issuer: {}\n",
+        issuer.codex_base(),
         issuer.url
     ));
 }

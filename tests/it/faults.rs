@@ -616,8 +616,10 @@ fn sigkill_during_token_refresh_writes_never_leaves_a_partial_file() {
     let ctx = TestContext::new();
     let issuer = FakeIssuer::start();
     issuer.set_access_ttl(0);
+    // `status --refresh` also asks the usage endpoint: the fake issuer answers it.
     ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    oauth:\n      issuer: {}\n      callback_port: 0\n",
+        "providers:\n  openai-codex:\n    base_url: {}\n    oauth:\n      issuer: {}\n      callback_port: 0\n",
+        issuer.codex_base(),
         issuer.url
     ));
     let mut round = 0;

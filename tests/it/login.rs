@@ -10,9 +10,12 @@ use serde_json::{Value, json};
 use crate::support::TestContext;
 use crate::support::fake_issuer::{FakeIssuer, now};
 
+/// The Codex provider signing in at the fake issuer; its `base_url` is the fake's too, so
+/// `status --refresh` asks the fake's usage endpoint, never the network.
 fn codex_config(ctx: &TestContext, issuer: &FakeIssuer, extra: &str) {
     ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    oauth:\n      issuer: {}\n      callback_port: 0\n{extra}",
+        "providers:\n  openai-codex:\n    base_url: {}\n    oauth:\n      issuer: {}\n      callback_port: 0\n{extra}",
+        issuer.codex_base(),
         issuer.url
     ));
 }

@@ -1,10 +1,11 @@
 //! `route` and `serve` use one resolver: for every grammar form and error, what `route --json`
-//! says is what a running `serve` does with the same model id.
+//! says is what a running `serve` does with the same model id. Also the account states both
+//! show, and the quota in `status` (from `usage.json`, or the usage endpoint with `--refresh`).
 
 use serde_json::{Value, json};
 
 use crate::support::TestContext;
-use crate::support::fake_upstream::FakeUpstream;
+use crate::support::fake_upstream::{FakeUpstream, Reply};
 use crate::support::serve::{ServeProcess, Token, http_client, seed_tokens};
 
 fn token(label: &'static str) -> Token<'static> {
@@ -228,4 +229,155 @@ fn status_shows_quota_and_cooldown_from_serve() {
         .find(|a| a["label"] == "work")
         .unwrap();
     assert_eq!(work["quota"]["cooling_until"], 4_102_444_800_i64);
+}
+
+/// Runs `bitrouter status` with `args` off the test's runtime: (exit code, stdout, stderr).
+async fn status(ctx: &TestContext, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = tokio::process::Command::from(ctx.std_cmd());
+    let out = cmd.arg("status").args(args).output().await.unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn codex_at(fake: &FakeUpstream) -> String {
+    format!(
+        "providers:\n  openai-codex:\n    base_url: {}\n",
+        fake.codex_base()
+    )
+}
+
+fn usage_file(ctx: &TestContext) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(ctx.data_home().join("bitrouter/usage.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_refresh_reads_the_usage_endpoint_and_saves_it() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    seed_tokens(
+        &ctx,
+        &[Token {
+            provider: "openai-codex",
+            label: "work",
+            token: "tok-work",
+            account_id: Some("acc-work"),
+        }],
+    );
+    ctx.write_config(&codex_at(&fake));
+
+    let (code, stdout, stderr) = status(&ctx, &["--refresh", "--json"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stdout.contains("tok-work") && !stderr.contains("tok-work"));
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let quota = &doc["accounts"][0]["quota"];
+    assert_eq!(quota["primary_left_percent"], 62.0, "{doc}");
+    assert_eq!(quota["primary_window_minutes"], 300);
+    assert_eq!(quota["primary_reset_at"], 4_102_444_800_i64);
+    assert_eq!(quota["secondary_left_percent"], 80.0);
+    assert_eq!(quota["secondary_window_minutes"], 10_080);
+    assert_eq!(quota["source"], "usage_endpoint");
+    assert!(quota["checked_at"].as_i64().unwrap() > 1_790_000_000);
+
+    let asked = fake.requests();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let req = &asked[0];
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/backend-api/wham/usage")
+    );
+    assert_eq!(
+        req.header("authorization").as_deref(),
+        Some("Bearer tok-work")
+    );
+    assert_eq!(
+        req.header("chatgpt-account-id").as_deref(),
+        Some("acc-work")
+    );
+    assert_eq!(req.header("originator").as_deref(), Some("bitrouter"));
+    assert!(
+        req.header("user-agent").unwrap().starts_with("bitrouter/"),
+        "{:?}",
+        req.header("user-agent")
+    );
+
+    // Saved in usage.json, so a plain `status` shows it without asking again.
+    let saved = usage_file(&ctx);
+    assert_eq!(
+        saved["accounts"][0]["quota_source"], "usage_endpoint",
+        "{saved}"
+    );
+    assert_eq!(saved["accounts"][0]["plan_type"], "plus");
+    let (code, stdout, stderr) = status(&ctx, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("5h 62% left, week 80% left"), "{stdout}");
+    assert_eq!(fake.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_refresh_failure_warns_and_keeps_the_saved_quota() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    seed_tokens(
+        &ctx,
+        &[Token {
+            provider: "openai-codex",
+            label: "work",
+            token: "tok-secret",
+            account_id: None,
+        }],
+    );
+    ctx.write_config(&codex_at(&fake));
+    let saved = json!({"version": 1, "accounts": [
+        {"provider": "openai-codex", "label": "work", "primary_used_percent": 10.0,
+         "primary_window_minutes": 300, "secondary_used_percent": 30.0,
+         "secondary_window_minutes": 10080, "updated_at": 1}
+    ]});
+    let path = ctx.data_home().join("bitrouter/usage.json");
+    std::fs::write(&path, saved.to_string()).unwrap();
+
+    for (reply, says) in [
+        (
+            Reply::json(500, json!({"detail": "Internal Server Error"})),
+            "answered 500",
+        ),
+        (
+            Reply::json(401, json!({"detail": "Unauthorized"})),
+            "answered 401",
+        ),
+        (
+            Reply::json(200, json!({"detail": "not a usage body"})),
+            "without quota figures",
+        ),
+    ] {
+        fake.push(reply);
+        let (code, stdout, stderr) = status(&ctx, &["--refresh", "--json"]).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        assert!(
+            stderr.contains("cannot refresh the quota of openai-codex:work: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(stderr.contains("showing the last saved quota"), "{stderr}");
+        assert!(!stderr.contains("tok-secret") && !stdout.contains("tok-secret"));
+        let doc: Value = serde_json::from_str(&stdout).unwrap();
+        let quota = &doc["accounts"][0]["quota"];
+        assert_eq!(quota["primary_left_percent"], 90.0, "{doc}");
+        assert_eq!(quota["secondary_left_percent"], 70.0, "{doc}");
+        assert_eq!(quota["source"], Value::Null);
+        assert_eq!(usage_file(&ctx), saved, "usage.json is left alone");
+    }
+    let asked = fake.requests();
+    assert_eq!(asked.len(), 3);
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.header("chatgpt-account-id").is_none()),
+        "no account id is sent when none is known"
+    );
 }

@@ -293,6 +293,86 @@ fn issuer_config(issuer: &FakeIssuer) -> String {
     format!("    oauth:\n      issuer: {}\n", issuer.url)
 }
 
+/// A reload that changes `oauth.issuer` moves the next token refresh to the new issuer; one
+/// that changes `store` says a restart is needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reload_sends_the_next_refresh_to_the_new_issuer() {
+    let fake = FakeUpstream::start().await;
+    let (old, new) = (start_issuer().await, start_issuer().await);
+    // Both issuers would accept the refresh token: only the call counts tell them apart.
+    old.add_refresh_token("rt-work");
+    new.add_refresh_token("rt-work");
+    let ctx = TestContext::new();
+    // No account yet, so nothing refreshes before the reload (the catalog warm-up included).
+    let server = start(&ctx, &codex_config(&fake, &issuer_config(&old))).await;
+
+    ctx.write_config(&codex_config(&fake, &issuer_config(&new)));
+    server.signal("HUP");
+    assert!(
+        server
+            .wait_for_stderr("configuration reloaded", 1, SECS)
+            .await,
+        "{}",
+        server.stderr()
+    );
+    // Now an account whose access token is due.
+    seed_tokens(&ctx, &[work_token()]);
+    let path = ctx.token_file();
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["credentials"][0]["expires_at"] = json!(1_790_000_000);
+    std::fs::write(&path, doc.to_string()).unwrap();
+
+    let resp = post(
+        &server,
+        "/v1/responses",
+        &json!({"model": "gpt-6-luna", "input": "hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", server.stderr());
+    resp.text().await.unwrap();
+    assert_eq!(old.counts().refreshes, 0, "the old issuer was asked");
+    assert_eq!(new.counts().refreshes, 1);
+    let bearers = fake.post_bearers();
+    assert_eq!(bearers.len(), 1);
+    assert_ne!(
+        bearers[0], "tok-work",
+        "the request used the refreshed token"
+    );
+
+    // Another store cannot be swapped in live: the server says so and keeps the file.
+    ctx.write_config(&format!(
+        "store: keyring\n{}",
+        codex_config(&fake, &issuer_config(&new))
+    ));
+    server.signal("HUP");
+    assert!(
+        server
+            .wait_for_stderr(
+                "store is now keyring; restart bitrouter serve to use it (still using file)",
+                1,
+                SECS
+            )
+            .await,
+        "{}",
+        server.stderr()
+    );
+    let resp = post(
+        &server,
+        "/v1/responses",
+        &json!({"model": "gpt-6-luna", "input": "hi", "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", server.stderr());
+    resp.text().await.unwrap();
+    assert_eq!(
+        new.counts().refreshes,
+        1,
+        "the refreshed token is still stored"
+    );
+    drop_off_runtime(old).await;
+    drop_off_runtime(new).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_asks_for_a_login_when_a_refresh_cannot_help() {
     let fake = FakeUpstream::start().await;

@@ -2,7 +2,7 @@
 //! runtime: checks PKCE, state round trip, redirect URI, client id and scopes; issues unsigned
 //! JWT-shaped tokens with email/plan/account claims and `exp`; rotates refresh tokens and
 //! answers a reused one with `{"error":"refresh_token_reused"}`; scripts the device-code flow;
-//! counts every call.
+//! answers the backend's usage endpoint (for `status --refresh`); counts every call.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,7 @@ pub struct Counts {
     pub revokes: usize,
     pub usercodes: usize,
     pub device_polls: usize,
+    pub usage: usize,
 }
 
 struct PendingCode {
@@ -107,6 +108,7 @@ impl FakeIssuer {
             .route("/oauth/revoke", post(revoke))
             .route("/api/accounts/deviceauth/usercode", post(usercode))
             .route("/api/accounts/deviceauth/token", post(device_token))
+            .route("/backend-api/wham/usage", get(usage))
             .with_state(Arc::clone(&inner));
         runtime.spawn(async move {
             axum::serve(listener, app).await.expect("serve");
@@ -116,6 +118,11 @@ impl FakeIssuer {
             inner,
             _runtime: runtime,
         }
+    }
+
+    /// A Codex `base_url` on this fake: only its usage endpoint answers there.
+    pub fn codex_base(&self) -> String {
+        format!("{}/backend-api/codex", self.url)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -341,6 +348,13 @@ fn code_exchange(s: &Shared, form: &HashMap<String, String>) -> Response {
     }
     let body = issue(&mut i, &pending.identity);
     axum::Json(body).into_response()
+}
+
+/// The backend's usage endpoint, so a config whose Codex `base_url` is
+/// [`FakeIssuer::codex_base`] never reaches the network from `status --refresh`.
+async fn usage(State(s): State<Shared>) -> Response {
+    s.lock().unwrap().counts.usage += 1;
+    axum::Json(super::fake_upstream::usage_body()).into_response()
 }
 
 async fn revoke(State(s): State<Shared>, body: Bytes) -> Response {

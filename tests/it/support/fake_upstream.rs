@@ -1,8 +1,9 @@
 //! A fake upstream (Codex backend and OpenAI/Anthropic-compatible APIs) on 127.0.0.1:0. It
 //! records every request (method, path, query, headers, body), answers from a queue of scripted
-//! replies (else a default answer for the path), and can pace an SSE stream: hold the next event
-//! until the test releases it, die mid-stream, stall, or trickle keepalives. It counts streams
-//! whose connection went away (the body was dropped before it finished).
+//! replies (else a default answer for the path, the usage endpoint included), and can pace an
+//! SSE stream: hold the next event until the test releases it, die mid-stream, stall, or trickle
+//! keepalives. It counts streams whose connection went away (the body was dropped before it
+//! finished).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -163,6 +164,25 @@ fn codex_model(slug: &str, priority: i64) -> Value {
 /// The default answer text.
 pub const DEFAULT_TEXT: &str = "hi from the fake backend";
 
+/// The default answer of `GET /backend-api/wham/usage`, shaped like a live one: 38% of the
+/// 5-hour window and 20% of the weekly window used.
+pub fn usage_body() -> Value {
+    json!({
+        "plan_type": "plus",
+        "rate_limit": {
+            "allowed": true,
+            "limit_reached": false,
+            "primary_window": {"used_percent": 38, "limit_window_seconds": 18000,
+                "reset_after_seconds": 7200, "reset_at": 4_102_444_800_i64},
+            "secondary_window": {"used_percent": 20, "limit_window_seconds": 604_800,
+                "reset_after_seconds": 345_600, "reset_at": 4_102_444_900_i64}
+        },
+        "credits": {"has_credits": false, "unlimited": false, "balance": "0"},
+        "rate_limit_reached_type": null,
+        "promo": null
+    })
+}
+
 struct Inner {
     requests: Mutex<Vec<Recorded>>,
     replies: Mutex<VecDeque<Reply>>,
@@ -217,7 +237,7 @@ impl FakeUpstream {
         format!("{}/backend-api/codex", self.url())
     }
 
-    /// Queues a reply for the next POST.
+    /// Queues a reply for the next request (other than a catalog `GET …/models`).
     pub fn push(&self, reply: Reply) {
         self.inner.replies.lock().unwrap().push_back(reply);
     }
@@ -315,6 +335,11 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
 
 fn default_reply(req: &Recorded) -> Reply {
     let body = req.json();
+    if req.method == "GET"
+        && (req.path.ends_with("/wham/usage") || req.path.ends_with("/api/codex/usage"))
+    {
+        return Reply::json(200, usage_body());
+    }
     if req.path.ends_with("/responses/compact") {
         return Reply::json(
             200,
