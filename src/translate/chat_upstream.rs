@@ -456,8 +456,8 @@ pub struct ChatUpstreamStream {
     text: Option<usize>,
     /// The open reasoning slot.
     reasoning: Option<usize>,
-    /// Tool-call slots by the chunk's `index`.
-    calls: BTreeMap<u64, usize>,
+    /// Tool-call slots and call ids by the chunk's `index`.
+    calls: BTreeMap<u64, (usize, String)>,
     /// The `finish_reason`, once seen.
     finish: Option<Finish>,
     /// The usage, once seen.
@@ -590,8 +590,15 @@ impl ChatUpstreamStream {
             .flatten();
         for call in calls {
             let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let slot = match self.calls.get(&index) {
-                Some(slot) => *slot,
+            let id = call.get("id").and_then(Value::as_str).unwrap_or("");
+            // Some servers send every call at index 0 (or none); a new id is a new call.
+            let known = self
+                .calls
+                .get(&index)
+                .filter(|(_, known)| id.is_empty() || id == known)
+                .map(|(slot, _)| *slot);
+            let slot = match known {
+                Some(slot) => slot,
                 None => {
                     for open in [self.reasoning.take(), self.text.take()]
                         .into_iter()
@@ -599,13 +606,12 @@ impl ChatUpstreamStream {
                     {
                         writer.close(out, open);
                     }
-                    let id = call.get("id").and_then(Value::as_str).unwrap_or("");
                     let name = call
                         .pointer("/function/name")
                         .and_then(Value::as_str)
                         .unwrap_or("");
                     let slot = writer.open_call(out, id, name);
-                    self.calls.insert(index, slot);
+                    self.calls.insert(index, (slot, id.to_owned()));
                     slot
                 }
             };

@@ -272,3 +272,22 @@ fn a_finish_reason_without_done_still_completes_and_length_is_incomplete() {
     assert_eq!(response["output"][1]["content"][0]["text"], "a");
     assert_eq!(response["usage"]["total_tokens"], 3);
 }
+
+#[test]
+fn calls_that_share_an_index_are_told_apart_by_id() {
+    let chunk = |id: &str, name: &str, args: &str| {
+        json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0,
+            "delta": {"tool_calls": [{"index": 0, "id": id, "type": "function", "function": {"name": name, "arguments": args}}]}, "finish_reason": null}]})
+    };
+    let wire = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk("call_a", "f", "{}"),
+        chunk("call_b", "g", "{\"x\":1}"),
+    );
+    let response = aggregate(&translate(&wire)).unwrap();
+    assert_eq!(response["output"][0]["call_id"], "call_a");
+    assert_eq!(response["output"][0]["arguments"], "{}");
+    assert_eq!(response["output"][1]["call_id"], "call_b");
+    assert_eq!(response["output"][1]["name"], "g");
+    assert_eq!(response["output"][1]["arguments"], "{\"x\":1}");
+}
