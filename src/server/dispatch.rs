@@ -329,7 +329,8 @@ async fn walk(
             continue;
         };
         // Responses to the Codex backend are shaped and streamed; its compaction is plain JSON.
-        // Translated requests are streamed Responses requests to any provider.
+        // Translated requests ask any provider for a stream, read as Responses events (see
+        // `pivot::as_responses`).
         let codex_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
         let (body, client_stream) = match &translation {
             Some(t) => (
@@ -586,6 +587,24 @@ mod tests {
         f.cool(200);
         f.upstream = Some(ApiError::bad_gateway("upstream_503", "down"));
         assert_eq!(f.into_error(100).status, 502);
+    }
+
+    #[test]
+    fn translated_headers_ask_for_a_stream_and_keep_a_set_anthropic_version() {
+        let mut headers = HeaderMap::new();
+        translated_headers(&mut headers, Api::AnthropicMessages);
+        assert_eq!(headers["accept"], "text/event-stream");
+        assert_eq!(headers["anthropic-version"], "2023-06-01");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ANTHROPIC_VERSION,
+            axum::http::HeaderValue::from_static("2024-01-01"),
+        );
+        translated_headers(&mut headers, Api::AnthropicMessages);
+        assert_eq!(headers["anthropic-version"], "2024-01-01");
+        let mut headers = HeaderMap::new();
+        translated_headers(&mut headers, Api::OpenaiChat);
+        assert!(!headers.contains_key(ANTHROPIC_VERSION));
     }
 
     #[test]
