@@ -5,10 +5,15 @@
 //! move to the next step of a `routes` chain; errors the client caused are answered at once.
 //!
 //! Providers that speak the inbound API get the body natively (only `model` replaced; Codex
-//! bodies shaped to the backend's rules). A Chat Completions or Messages request to a provider
-//! that speaks only Responses (`openai-codex` included) is translated (see [`super::translated`]);
-//! `count_tokens` for such a provider is estimated locally. Other combinations get the clear 400
-//! of [`untranslated`].
+//! bodies shaped to the backend's rules). Any other request among Responses, Chat Completions
+//! and Messages is translated through the Responses pivot (see [`super::translated`] and
+//! [`super::pivot`]): to the provider's Responses API when it speaks it (`openai-codex`
+//! included, shaped to the backend's rules only there), else to the first API it lists, e.g.
+//! Responses or Messages to an `openai_chat`-only provider, Chat Completions or Responses to an
+//! `anthropic_messages`-only one. The upstream is always asked for a stream; clients that did
+//! not stream get one aggregated answer. `count_tokens` for a provider that does not speak
+//! Messages is estimated locally; compaction to one that does not speak Responses gets the clear
+//! 400 of [`untranslated`].
 
 use std::sync::Arc;
 
@@ -28,6 +33,7 @@ use super::intake::{check_content_type, check_local_key, missing_key, read_body,
 use super::outbound::{
     Auth, Served, credential_error, error_meta, read_error_body, upstream_headers,
 };
+use super::pivot;
 use super::ratelimit::Snapshot;
 use super::relay::{self, Peek};
 use super::security;
@@ -38,6 +44,7 @@ use super::usage::QuotaSource;
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::ids::ProviderId;
 use crate::routing::{Credential, Plan, Resolver, Target};
+use crate::translate::Backend;
 
 /// The API a request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +106,7 @@ impl Inbound {
 }
 
 /// A provider that neither speaks the inbound API nor can be reached through a translation
-/// (e.g. Responses inbound to a Chat-Completions-only provider): a clear 400.
+/// (`/v1/responses/compact` to a provider that does not speak Responses): a clear 400.
 #[must_use]
 pub fn untranslated(inbound: Inbound, provider: &ProviderConfig) -> ApiError {
     let speaks: Vec<&str> = provider.apis().iter().map(|a| a.as_str()).collect();
@@ -250,6 +257,26 @@ fn prepare_body(json: &Value, model: &str, codex_stream: bool) -> Result<(Value,
     Ok((body, stream))
 }
 
+/// Headers for a translated request to a generic provider: it is asked for a stream, and an
+/// Anthropic upstream gets the `anthropic-version` it requires unless the client or the
+/// provider's `headers:` set one.
+fn translated_headers(headers: &mut HeaderMap, api: Api) {
+    headers.insert(
+        axum::http::header::ACCEPT,
+        axum::http::HeaderValue::from_static("text/event-stream"),
+    );
+    if api == Api::AnthropicMessages && !headers.contains_key(ANTHROPIC_VERSION) {
+        headers.insert(
+            ANTHROPIC_VERSION,
+            axum::http::HeaderValue::from_static("2023-06-01"),
+        );
+    }
+}
+
+/// The header naming the Anthropic API version.
+const ANTHROPIC_VERSION: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("anthropic-version");
+
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
@@ -283,25 +310,34 @@ async fn walk(
         let Some(provider) = config.provider(&target.provider) else {
             continue;
         };
-        let translation = if provider.apis().contains(&inbound.api()) {
-            None
+        let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
+        let backend = if is_codex {
+            Backend::Codex
+        } else {
+            Backend::Generic
+        };
+        let (translation, upstream_api) = if provider.apis().contains(&inbound.api()) {
+            (None, inbound.api())
         } else if inbound == Inbound::CountTokens {
             // No upstream counts tokens for a provider that does not speak Messages: estimate.
             return Ok(translated::count_tokens(json));
-        } else if provider.apis().contains(&Api::OpenaiResponses)
-            && let Some(translation) = Translation::new(inbound, json)?
+        } else if let Some(api) = pivot::target_api(provider)
+            && let Some(translation) = Translation::new(inbound, json, backend)?
         {
-            Some(translation)
+            (Some(translation), api)
         } else {
             failures.other(untranslated(inbound, provider));
             continue;
         };
-        let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
         // Responses to the Codex backend are shaped and streamed; its compaction is plain JSON.
-        // Translated requests are streamed Responses requests to any provider.
+        // Translated requests ask any provider for a stream, read as Responses events (see
+        // `pivot::as_responses`).
         let codex_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
         let (body, client_stream) = match &translation {
-            Some(t) => (t.body(&target.model), t.stream()),
+            Some(t) => (
+                pivot::upstream_body(t.body(&target.model), upstream_api)?,
+                t.stream(),
+            ),
             None => prepare_body(json, &target.model, codex_stream)?,
         };
         let body_bytes = Bytes::from(body.to_string());
@@ -317,7 +353,7 @@ async fn walk(
         };
         let http = state.clients.get(provider.timeouts)?;
         let path = if translation.is_some() {
-            Inbound::Responses.upstream_path()
+            pivot::upstream_path(upstream_api)
         } else {
             inbound.upstream_path()
         };
@@ -361,6 +397,9 @@ async fn walk(
                         axum::http::header::ACCEPT,
                         axum::http::HeaderValue::from_static("application/json"),
                     );
+                }
+                if translation.is_some() && !is_codex {
+                    translated_headers(&mut out_headers, upstream_api);
                 }
                 let sent = http
                     .post(url.clone())
@@ -420,7 +459,9 @@ async fn walk(
                 if status.is_success() {
                     let answer = if codex_stream {
                         let relay_headers = security::relayable_response_headers(resp.headers());
-                        match relay::peek(resp.bytes_stream().boxed(), provider.id.as_str()).await {
+                        let upstream =
+                            pivot::as_responses(resp.bytes_stream().boxed(), upstream_api);
+                        match relay::peek(upstream, provider.id.as_str()).await {
                             Peek::Committed(committed) => match &translation {
                                 Some(t) => {
                                     translated_answer(committed, t, relay_headers, &served, log)
@@ -554,13 +595,34 @@ mod tests {
     }
 
     #[test]
+    fn translated_headers_ask_for_a_stream_and_keep_a_set_anthropic_version() {
+        let mut headers = HeaderMap::new();
+        translated_headers(&mut headers, Api::AnthropicMessages);
+        assert_eq!(headers["accept"], "text/event-stream");
+        assert_eq!(headers["anthropic-version"], "2023-06-01");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ANTHROPIC_VERSION,
+            axum::http::HeaderValue::from_static("2024-01-01"),
+        );
+        translated_headers(&mut headers, Api::AnthropicMessages);
+        assert_eq!(headers["anthropic-version"], "2024-01-01");
+        let mut headers = HeaderMap::new();
+        translated_headers(&mut headers, Api::OpenaiChat);
+        assert!(!headers.contains_key(ANTHROPIC_VERSION));
+    }
+
+    #[test]
     fn untranslated_names_provider_and_api() {
-        let config = config("");
-        let provider = config.provider(&ProviderId::openai_codex()).unwrap();
-        let e = untranslated(Inbound::Messages, provider);
+        // Compaction is the one request that has no translation.
+        let config = config(
+            "providers:\n  chatonly:\n    base_url: http://127.0.0.1:1/v1\n    api: openai_chat\n",
+        );
+        let provider = config.provider(&"chatonly".parse().unwrap()).unwrap();
+        let e = untranslated(Inbound::Compact, provider);
         assert_eq!(e.status, 400);
-        assert!(e.message.contains("openai-codex"));
-        assert!(e.message.contains("/v1/messages"));
-        assert!(e.message.contains("openai_responses"));
+        assert!(e.message.contains("chatonly"), "{}", e.message);
+        assert!(e.message.contains("/v1/responses/compact"), "{}", e.message);
+        assert!(e.message.contains("openai_chat"), "{}", e.message);
     }
 }

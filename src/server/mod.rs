@@ -12,6 +12,7 @@ mod error;
 mod intake;
 pub mod models;
 mod outbound;
+mod pivot;
 pub mod ratelimit;
 mod relay;
 pub mod reload;

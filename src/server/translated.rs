@@ -1,7 +1,11 @@
-//! Answers for clients whose API the provider does not speak: a Chat Completions or Anthropic
-//! Messages request is translated to a streamed Responses request (see [`crate::translate`]),
-//! and the upstream's Responses stream is translated back event by event as it arrives (no
-//! buffering), or aggregated and converted to one JSON answer for clients that did not stream.
+//! Answers for clients whose API the provider does not speak. The request is translated to a
+//! Responses body, the pivot (see [`crate::translate`]): a Chat Completions or Messages request
+//! by the client-side translators, shaped for the Codex backend or kept generic for any other
+//! upstream ([`Backend`]); a Responses request as it is. [`super::pivot`] then turns that body
+//! into the upstream's own API and the upstream's stream back into Responses events. Those are
+//! translated back to the client's API event by event as they arrive (no buffering), relayed as
+//! they are to a Responses client, or aggregated into one JSON answer for clients that did not
+//! stream.
 
 use std::collections::VecDeque;
 
@@ -14,6 +18,7 @@ use futures_util::stream;
 use serde_json::Value;
 
 use super::access_log::LogCell;
+use super::answer::codex_answer;
 use super::dispatch::Inbound;
 use super::error::ApiError;
 use super::outbound::Served;
@@ -23,7 +28,7 @@ use super::upstream::transport_error;
 use crate::translate::chat::{self, ChatRequest, ChatStream};
 use crate::translate::messages::{self, MessagesRequest, MessagesStream};
 use crate::translate::sse::{SseEvent, format_event};
-use crate::translate::{TranslateError, UpstreamError};
+use crate::translate::{Backend, TranslateError, UpstreamError};
 
 /// A client request translated to Responses, with what is needed to translate the answer back.
 #[derive(Debug, Clone)]
@@ -32,26 +37,40 @@ pub enum Translation {
     Chat(Box<ChatRequest>),
     /// An Anthropic Messages request, with the input token estimate for `message_start`.
     Messages(Box<MessagesRequest>, u64),
+    /// A Responses request, for an upstream that speaks Chat Completions or Messages.
+    Responses {
+        /// The client's body.
+        body: Box<Value>,
+        /// Whether the client asked for a stream.
+        stream: bool,
+    },
 }
 
 impl Translation {
-    /// Translates `json` for `inbound`; `None` for APIs that have no translation to Responses.
+    /// Translates `json` for `inbound` to a Responses body for `backend`; `None` for the
+    /// endpoints that have no translation (compaction, token counting).
     ///
     /// # Errors
     ///
     /// A malformed request (400 in the client's shape).
-    pub fn new(inbound: Inbound, json: &Value) -> Result<Option<Self>, ApiError> {
+    pub fn new(inbound: Inbound, json: &Value, backend: Backend) -> Result<Option<Self>, ApiError> {
         let translation = match inbound {
             Inbound::ChatCompletions => Translation::Chat(Box::new(
-                chat::chat_to_responses(json.clone()).map_err(|e| request_error(&e))?,
+                chat::chat_to_responses_for(json.clone(), backend)
+                    .map_err(|e| request_error(&e))?,
             )),
             Inbound::Messages => Translation::Messages(
                 Box::new(
-                    messages::messages_to_responses(json.clone()).map_err(|e| request_error(&e))?,
+                    messages::messages_to_responses_for(json.clone(), backend)
+                        .map_err(|e| request_error(&e))?,
                 ),
                 messages::count_tokens_estimate(json),
             ),
-            _ => return Ok(None),
+            Inbound::Responses => Translation::Responses {
+                body: Box::new(json.clone()),
+                stream: json.get("stream").and_then(Value::as_bool) == Some(true),
+            },
+            Inbound::Compact | Inbound::CountTokens => return Ok(None),
         };
         Ok(Some(translation))
     }
@@ -62,6 +81,7 @@ impl Translation {
         let mut body = match self {
             Translation::Chat(req) => req.responses_body.clone(),
             Translation::Messages(req, _) => req.responses_body.clone(),
+            Translation::Responses { body, .. } => (**body).clone(),
         };
         if let Value::Object(fields) = &mut body {
             fields.insert("model".into(), Value::String(model.to_owned()));
@@ -75,6 +95,7 @@ impl Translation {
         match self {
             Translation::Chat(req) => req.stream,
             Translation::Messages(req, _) => req.stream,
+            Translation::Responses { stream, .. } => *stream,
         }
     }
 }
@@ -104,8 +125,10 @@ enum Translator {
 }
 
 impl Translator {
-    fn new(translation: &Translation) -> Self {
-        match translation {
+    /// The translator back to the client's API; `None` for a Responses client, whose stream
+    /// needs none.
+    fn new(translation: &Translation) -> Option<Self> {
+        Some(match translation {
             Translation::Chat(req) => Translator::Chat(ChatStream::new(
                 req.model.clone(),
                 req.include_usage,
@@ -121,7 +144,8 @@ impl Translator {
                 )
                 .with_input_estimate(*estimate),
             ),
-        }
+            Translation::Responses { .. } => return None,
+        })
     }
 
     fn on_event(&mut self, event: &SseEvent) -> String {
@@ -220,13 +244,13 @@ fn note_usage(log: &LogCell, data: &str) {
 /// A committed Responses stream translated back to the client's API event by event.
 fn translate_stream(
     committed: Committed,
-    translation: &Translation,
+    translator: Translator,
     provider: &str,
     log: LogCell,
 ) -> ClientStream {
     let (blocks, reader, rest, ended) = committed.into_parts();
     let mut state = State {
-        translator: Translator::new(translation),
+        translator,
         queue: VecDeque::new(),
         rest,
         reader,
@@ -286,9 +310,13 @@ pub(super) async fn translated_answer(
     served: &Served,
     log: &LogCell,
 ) -> Result<Response, ApiError> {
+    headers.remove(header::CONTENT_LENGTH);
+    let Some(translator) = Translator::new(translation) else {
+        // A Responses client: the pivot stream is its own API.
+        return codex_answer(committed, headers, translation.stream(), served, log).await;
+    };
     headers.remove(header::CONTENT_TYPE);
     headers.remove(header::CONTENT_ENCODING);
-    headers.remove(header::CONTENT_LENGTH);
     headers.extend(served.headers());
     let provider = served.provider.as_str();
     if translation.stream() {
@@ -297,7 +325,7 @@ pub(super) async fn translated_answer(
             HeaderValue::from_static("text/event-stream"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let body = translate_stream(committed, translation, provider, log.clone());
+        let body = translate_stream(committed, translator, provider, log.clone());
         let mut response = Response::new(Body::from_stream(body));
         *response.headers_mut() = headers;
         return Ok(response);
@@ -314,6 +342,7 @@ pub(super) async fn translated_answer(
             &req.stop,
             req.thinking,
         ),
+        Translation::Responses { .. } => value,
     };
     headers.insert(
         header::CONTENT_TYPE,
@@ -358,11 +387,14 @@ mod tests {
     }
 
     async fn translated(inbound: Inbound, request: Value, events: &[Value]) -> String {
-        let translation = Translation::new(inbound, &request).unwrap().unwrap();
+        let translation = Translation::new(inbound, &request, Backend::Codex)
+            .unwrap()
+            .unwrap();
         let Peek::Committed(c) = peek(upstream(events), "p").await else {
             panic!("expected a committed stream")
         };
-        let chunks: Vec<_> = translate_stream(c, &translation, "p", LogCell::default())
+        let translator = Translator::new(&translation).unwrap();
+        let chunks: Vec<_> = translate_stream(c, translator, "p", LogCell::default())
             .collect()
             .await;
         chunks
@@ -414,12 +446,15 @@ mod tests {
 
     #[test]
     fn a_malformed_request_is_a_400() {
-        let err = Translation::new(Inbound::Messages, &json!({"model": "m"})).unwrap_err();
+        let err = Translation::new(Inbound::Messages, &json!({"model": "m"}), Backend::Codex)
+            .unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
-        assert!(
-            Translation::new(Inbound::Responses, &json!({}))
-                .unwrap()
-                .is_none()
-        );
+        for inbound in [Inbound::Compact, Inbound::CountTokens] {
+            assert!(
+                Translation::new(inbound, &json!({}), Backend::Generic)
+                    .unwrap()
+                    .is_none()
+            );
+        }
     }
 }

@@ -4,8 +4,9 @@
 //! stays `""`, as the Codex CLI itself sends its prompt (spec §10); user text and images become
 //! `input_text` / `input_image`; assistant text becomes an `output_text` message and each tool
 //! call a top-level `function_call` item; `tool` messages become `function_call_output` items.
-//! The result then goes through [`shape_for_codex`], so every backend rule holds for it too.
-//! Sampling and length parameters the backend refuses are dropped and listed; `n > 1` is
+//! For the Codex backend the result then goes through [`shape_for_codex`], so every backend rule
+//! holds for it too, and sampling and length parameters the backend refuses are dropped and
+//! listed; for any other Responses upstream ([`Backend::Generic`]) they are kept. `n > 1` is
 //! refused; stop sequences are applied to the output on the way back (see [`super::stop`]).
 //!
 //! Responses: [`ChatStream`] turns backend events into `chat.completion.chunk` payloads as they
@@ -20,7 +21,7 @@ use super::responses::{ItemRef, ResponsesEvent, shape_for_codex};
 use super::sse::SseEvent;
 use super::stop::{StopScanner, truncate_at_stop};
 use super::{
-    Finish, TranslateError, UpstreamError, Usage, created_at, derived_id, input_message,
+    Backend, Finish, TranslateError, UpstreamError, Usage, created_at, derived_id, input_message,
     input_text, joined_text, type_of,
 };
 
@@ -73,6 +74,19 @@ pub struct ChatRequest {
 /// non-empty list, a message has an unknown role or a malformed content, `n` is above 1, or a
 /// tool, tool choice or response format has an unsupported shape.
 pub fn chat_to_responses(body: Value) -> Result<ChatRequest, TranslateError> {
+    chat_to_responses_for(body, Backend::Codex)
+}
+
+/// Translates a Chat Completions request body into a Responses body for `backend`: shaped for
+/// the Codex backend as [`chat_to_responses`] does, or, for any other Responses upstream, with
+/// the client's `temperature`, `top_p`, `user`, `store`, `metadata` and output limit
+/// (`max_completion_tokens`, else `max_tokens`, as `max_output_tokens`) kept, and `reasoning`
+/// and `parallel_tool_calls` sent only when the client set reasoning or tools.
+///
+/// # Errors
+///
+/// As [`chat_to_responses`].
+pub fn chat_to_responses_for(body: Value, backend: Backend) -> Result<ChatRequest, TranslateError> {
     let Value::Object(body) = body else {
         return Err(TranslateError::NotAnObject);
     };
@@ -90,15 +104,28 @@ pub fn chat_to_responses(body: Value) -> Result<ChatRequest, TranslateError> {
     out.insert("instructions".to_owned(), Value::String(String::new()));
     out.insert("input".to_owned(), Value::Array(input));
     translate_options(&body, &tool_names, &mut out)?;
-    let shaped = shape_for_codex(Value::Object(out))?;
+    let (responses_body, shaped_dropped, kept) = match backend {
+        Backend::Codex => {
+            let shaped = shape_for_codex(Value::Object(out))?;
+            (shaped.body, shaped.dropped, &[][..])
+        }
+        Backend::Generic => {
+            generic_options(&body, &mut out);
+            (Value::Object(out), Vec::new(), GENERIC_KEYS)
+        }
+    };
     let mut dropped: Vec<String> = body
         .iter()
-        .filter(|(key, value)| !TRANSLATED_KEYS.contains(&key.as_str()) && !value.is_null())
+        .filter(|(key, value)| {
+            !TRANSLATED_KEYS.contains(&key.as_str())
+                && !kept.contains(&key.as_str())
+                && !value.is_null()
+        })
         .map(|(key, _)| key.clone())
         .collect();
-    dropped.extend(shaped.dropped);
+    dropped.extend(shaped_dropped);
     Ok(ChatRequest {
-        responses_body: shaped.body,
+        responses_body,
         stream: body.get("stream").and_then(Value::as_bool) == Some(true),
         include_usage: body
             .get("stream_options")
@@ -110,6 +137,48 @@ pub fn chat_to_responses(body: Value) -> Result<ChatRequest, TranslateError> {
         stop: stop_sequences(body.get("stop"))?,
         dropped,
     })
+}
+
+/// Keys a generic Responses upstream gets (as they are, or as `max_output_tokens`).
+const GENERIC_KEYS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "user",
+    "store",
+    "metadata",
+    "safety_identifier",
+    "max_tokens",
+    "max_completion_tokens",
+];
+
+/// The options a generic Responses upstream takes as the client set them; `reasoning` only when
+/// asked for, `parallel_tool_calls` only with tools; and a streamed answer.
+fn generic_options(body: &Map<String, Value>, out: &mut Map<String, Value>) {
+    if body.get("reasoning_effort").is_none_or(Value::is_null) {
+        out.remove("reasoning");
+    }
+    if !out.contains_key("tools") {
+        out.remove("parallel_tool_calls");
+    }
+    for key in [
+        "temperature",
+        "top_p",
+        "user",
+        "store",
+        "metadata",
+        "safety_identifier",
+    ] {
+        if let Some(value) = body.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.to_owned(), value.clone());
+        }
+    }
+    let limit = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|key| body.get(*key).filter(|v| !v.is_null()));
+    if let Some(limit) = limit {
+        out.insert("max_output_tokens".to_owned(), limit.clone());
+    }
+    out.insert("stream".to_owned(), Value::Bool(true));
 }
 
 /// A required string field.

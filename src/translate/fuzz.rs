@@ -1,11 +1,14 @@
 //! Property tests: the translators never panic, whatever JSON a client sends and whatever event
-//! sequence the backend streams. Short in CI; run longer by hand with `PROPTEST_CASES=100000`.
+//! sequence the backend (or a Chat Completions or Anthropic upstream) streams. Short in CI; run longer by hand with `PROPTEST_CASES=100000`.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::chat::{ChatStream, chat_to_responses};
-use super::messages::{MessagesStream, messages_to_responses};
+use super::Backend;
+use super::chat::{ChatStream, chat_to_responses, chat_to_responses_for};
+use super::chat_upstream::{ChatUpstreamStream, responses_to_chat};
+use super::messages::{MessagesStream, messages_to_responses, messages_to_responses_for};
+use super::messages_upstream::{MessagesUpstreamStream, responses_to_messages};
 use super::names::ToolNameMap;
 use super::sse::SseEvent;
 
@@ -61,6 +64,18 @@ const KEYS: &[&str] = &[
     "message",
     "input_tokens",
     "output_tokens",
+    "instructions",
+    "previous_response_id",
+    "max_output_tokens",
+    "parameters",
+    "reasoning",
+    "effort",
+    "choices",
+    "finish_reason",
+    "index",
+    "content_block",
+    "partial_json",
+    "thinking",
     "x",
 ];
 
@@ -77,7 +92,6 @@ const WORDS: &[&str] = &[
     "image_url",
     "tool_use",
     "tool_result",
-    "thinking",
     "redacted_thinking",
     "message",
     "function_call",
@@ -117,6 +131,22 @@ const WORDS: &[&str] = &[
     "gpt-6-luna",
     "{\"a\":1}",
     "[DONE]",
+    "function_call_output",
+    "input_image",
+    "input_file",
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "text_delta",
+    "input_json_delta",
+    "thinking_delta",
+    "tool_calls",
+    "length",
+    "max_tokens",
+    "data:image/png;base64,AA",
 ];
 
 fn arb_key() -> impl Strategy<Value = String> {
@@ -221,6 +251,39 @@ proptest! {
     #[test]
     fn messages_to_responses_never_panics(body in prop_oneof![arb_json(), arb_request()]) {
         let _ = messages_to_responses(body);
+    }
+
+    #[test]
+    fn generic_translations_never_panic(body in prop_oneof![arb_json(), arb_request()]) {
+        let _ = chat_to_responses_for(body.clone(), Backend::Generic);
+        let _ = messages_to_responses_for(body, Backend::Generic);
+    }
+
+    #[test]
+    fn upstream_requests_never_panic(
+        input in prop_oneof![arb_json(), proptest::collection::vec(arb_json(), 0..6).prop_map(Value::Array)],
+        extra in proptest::collection::vec((arb_key(), arb_json()), 0..5),
+    ) {
+        let mut body = json!({"model": "m", "input": input});
+        for (k, v) in extra {
+            if k != "input" {
+                body[k] = v;
+            }
+        }
+        let _ = responses_to_chat(&body);
+        let _ = responses_to_messages(&body);
+    }
+
+    #[test]
+    fn upstream_streams_never_panic(events in proptest::collection::vec(arb_event(), 0..24)) {
+        let mut chat = ChatUpstreamStream::new();
+        let mut messages = MessagesUpstreamStream::new();
+        for event in &events {
+            let _ = chat.on_event(event);
+            let _ = messages.on_event(event);
+        }
+        let _ = chat.finish();
+        let _ = messages.finish();
     }
 
     #[test]

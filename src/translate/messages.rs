@@ -6,8 +6,10 @@
 //! prefixed with `[tool error] `, since Responses outputs carry no error flag); `thinking` and
 //! `redacted_thinking` blocks from earlier turns are dropped, because their signatures are
 //! Anthropic's and bitrouter can neither verify nor produce them. `thinking.budget_tokens` picks
-//! the reasoning effort: below 4,096 `low`, below 16,384 `medium`, else `high`. `max_tokens`,
-//! sampling parameters and server tools are not sent; stop sequences are applied on the way back.
+//! the reasoning effort: below 4,096 `low`, below 16,384 `medium`, else `high`. For the Codex
+//! backend `max_tokens` and sampling parameters are not sent; for any other upstream
+//! ([`Backend::Generic`]) `temperature`, `top_p` and `max_tokens` (as `max_output_tokens`) are.
+//! Server tools are not sent; stop sequences are applied on the way back.
 //!
 //! Responses: [`MessagesStream`] produces Anthropic stream events. Anthropic streams content
 //! blocks one at a time, so output items that the backend interleaves (parallel tool calls) are
@@ -24,7 +26,8 @@ use super::responses::{ItemRef, ResponsesEvent, shape_for_codex};
 use super::sse::SseEvent;
 use super::stop::{StopScanner, truncate_at_stop};
 use super::{
-    Finish, TranslateError, UpstreamError, Usage, derived_id, input_message, input_text, type_of,
+    Backend, Finish, TranslateError, UpstreamError, Usage, derived_id, input_message, input_text,
+    type_of,
 };
 
 /// The id prefix of messages.
@@ -47,6 +50,9 @@ const TRANSLATED_KEYS: &[&str] = &[
     "thinking",
     "stop_sequences",
 ];
+
+/// Keys a generic Responses upstream gets (as they are, or as `max_output_tokens`).
+const GENERIC_KEYS: &[&str] = &["temperature", "top_p", "max_tokens"];
 
 /// A Messages request translated for the Codex backend, with what is needed to translate back.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +82,20 @@ pub struct MessagesRequest {
 /// non-empty list, a message has a role other than `user` / `assistant`, or a content block,
 /// tool choice or thinking setting has an unknown shape.
 pub fn messages_to_responses(body: Value) -> Result<MessagesRequest, TranslateError> {
+    messages_to_responses_for(body, Backend::Codex)
+}
+
+/// Translates an Anthropic Messages request body into a Responses body for `backend`: shaped
+/// for the Codex backend as [`messages_to_responses`] does, or, for any other upstream, with the
+/// client's `temperature`, `top_p` and `max_tokens` (as `max_output_tokens`) kept.
+///
+/// # Errors
+///
+/// As [`messages_to_responses`].
+pub fn messages_to_responses_for(
+    body: Value,
+    backend: Backend,
+) -> Result<MessagesRequest, TranslateError> {
     let Value::Object(body) = body else {
         return Err(TranslateError::NotAnObject);
     };
@@ -92,9 +112,17 @@ pub fn messages_to_responses(body: Value) -> Result<MessagesRequest, TranslateEr
         None | Some(Value::Null) => return Err(TranslateError::Missing("messages".to_owned())),
         Some(_) => return Err(TranslateError::invalid("messages", "must be a list")),
     };
+    let kept = match backend {
+        Backend::Codex => &[][..],
+        Backend::Generic => GENERIC_KEYS,
+    };
     let mut dropped: Vec<String> = body
         .iter()
-        .filter(|(key, value)| !TRANSLATED_KEYS.contains(&key.as_str()) && !value.is_null())
+        .filter(|(key, value)| {
+            !TRANSLATED_KEYS.contains(&key.as_str())
+                && !kept.contains(&key.as_str())
+                && !value.is_null()
+        })
         .map(|(key, _)| key.clone())
         .collect();
     let tool_names = ToolNameMap::build(tool_names_in(&body, messages));
@@ -111,10 +139,30 @@ pub fn messages_to_responses(body: Value) -> Result<MessagesRequest, TranslateEr
     if let Some(reasoning) = reasoning {
         out.insert("reasoning".to_owned(), reasoning);
     }
-    let shaped = shape_for_codex(Value::Object(out))?;
-    dropped.extend(shaped.dropped);
+    let responses_body = match backend {
+        Backend::Codex => {
+            let shaped = shape_for_codex(Value::Object(out))?;
+            dropped.extend(shaped.dropped);
+            shaped.body
+        }
+        Backend::Generic => {
+            if !out.contains_key("tools") {
+                out.remove("parallel_tool_calls");
+            }
+            for key in ["temperature", "top_p"] {
+                if let Some(value) = body.get(key).filter(|v| !v.is_null()) {
+                    out.insert(key.to_owned(), value.clone());
+                }
+            }
+            if let Some(limit) = body.get("max_tokens").filter(|v| !v.is_null()) {
+                out.insert("max_output_tokens".to_owned(), limit.clone());
+            }
+            out.insert("stream".to_owned(), json!(true));
+            Value::Object(out)
+        }
+    };
     Ok(MessagesRequest {
-        responses_body: shaped.body,
+        responses_body,
         stream: body.get("stream").and_then(Value::as_bool) == Some(true),
         model,
         tool_names,

@@ -1,5 +1,16 @@
-//! Pure translation between the client APIs bitrouter serves and the streamed OpenAI Responses API
-//! that the Codex backend speaks.
+//! Pure translation between the client APIs bitrouter serves and the upstream APIs, with the
+//! streamed OpenAI Responses API as the pivot: every translated request passes through a
+//! Responses body, and every translated answer through Responses events.
+//!
+//! | client ↓ / upstream → | Responses | Chat Completions | Messages |
+//! |---|---|---|---|
+//! | Responses | native | [`chat_upstream`] | [`messages_upstream`] |
+//! | Chat Completions | [`chat`] | native | [`chat`] then [`messages_upstream`] |
+//! | Messages | [`messages`] | [`messages`] then [`chat_upstream`] | native |
+//!
+//! A request bound for the Codex backend is shaped to its rules ([`Backend::Codex`]); one bound
+//! for any other upstream keeps the client's sampling and length parameters
+//! ([`Backend::Generic`]).
 //!
 //! Nothing here does I/O. The server feeds request bodies and upstream byte chunks in and writes
 //! what comes out:
@@ -7,8 +18,11 @@
 //! - [`sse`]: an incremental server-sent-events parser and writer.
 //! - [`responses`]: shaping a client's Responses request for the Codex backend, parsing backend
 //!   events, and aggregating a stream into one response object for non-streaming clients.
-//! - [`chat`]: OpenAI Chat Completions ⇄ Responses.
-//! - [`messages`]: Anthropic Messages ⇄ Responses.
+//! - [`chat`]: OpenAI Chat Completions ⇄ Responses (client side).
+//! - [`messages`]: Anthropic Messages ⇄ Responses (client side).
+//! - [`chat_upstream`]: Responses ⇄ Chat Completions (upstream side).
+//! - [`messages_upstream`]: Responses ⇄ Anthropic Messages (upstream side).
+//! - [`writer`]: writing a Responses event stream for the upstream-side translators.
 //! - [`names`]: the reversible map for tool names longer than the backend allows.
 //! - [`stop`]: stop sequences, which the backend does not accept, applied to the output instead.
 //!
@@ -17,11 +31,14 @@
 //! [`UpstreamError`], which each translator renders in its client's error shape.
 
 pub mod chat;
+pub mod chat_upstream;
 pub mod messages;
+pub mod messages_upstream;
 pub mod names;
 pub mod responses;
 pub mod sse;
 pub mod stop;
+pub mod writer;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
@@ -30,6 +47,28 @@ pub(crate) mod fixtures;
 mod fuzz;
 
 use serde_json::{Value, json};
+
+/// Which kind of Responses upstream a client request is translated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// ChatGPT's Codex backend: the body is shaped to its rules
+    /// ([`responses::shape_for_codex`]): `store: false`, no sampling or length parameters, and
+    /// reasoning summaries always asked for.
+    Codex,
+    /// Any other upstream: the client's `temperature`, `top_p`, output limit, `user` and
+    /// `store` are kept, nothing is forced, and `reasoning` is sent only when the client asked
+    /// for it. The body asks for a stream.
+    Generic,
+}
+
+/// A Responses request translated for an upstream that speaks another API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamRequest {
+    /// The body to send upstream.
+    pub body: Value,
+    /// Request fields and items that were not sent upstream, for logs.
+    pub dropped: Vec<String>,
+}
 
 /// A client request that cannot be translated. Always the client's mistake (HTTP 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -36,3 +36,6 @@ mod route;
 mod serve;
 /// The `openai` Python SDK against `bitrouter serve`.
 mod serve_sdk;
+/// Translation to providers that speak another API: `openai_chat`-only and
+/// `anthropic_messages`-only upstreams, and generic Responses upstreams without Codex shaping.
+mod serve_translate;

@@ -54,7 +54,11 @@ async fn openai_sdk_reads_responses_through_serve() {
 
 /// Runs `script` with the installed SDKs (`BASE_URL` is the server's root); `None` when they
 /// are not installed (a failure on CI).
-async fn run_python(ctx: &TestContext, server: &ServeProcess, script: &str) -> Option<String> {
+pub(crate) async fn run_python(
+    ctx: &TestContext,
+    server: &ServeProcess,
+    script: &str,
+) -> Option<String> {
     let Some(python) = clients::python() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -331,7 +335,7 @@ async fn chat_stream_through_codex_is_unbuffered() {
 }
 
 /// Chat Completions and Messages reach a configured provider that speaks only Responses through
-/// the same translation; a Responses request to a Chat-only provider is still a clear 400.
+/// the same translation; compaction to a Chat-only provider is a clear 400.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generic_responses_provider_serves_chat_and_messages_translated() {
     let fake = FakeUpstream::start().await;
@@ -404,9 +408,9 @@ async fn generic_responses_provider_serves_chat_and_messages_translated() {
         "{body}"
     );
 
-    // Not covered yet: Responses inbound to a Chat-only provider.
+    // Compaction is the one request with no translation to a Chat-only provider.
     let resp = post(
-        "/v1/responses",
+        "/v1/responses/compact",
         json!({"model": "chatonly:chat-model", "input": "hi"}),
     )
     .await

@@ -5,6 +5,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::translate::Backend;
 use crate::translate::fixtures::{self, events};
 use crate::translate::responses::aggregate;
 
@@ -190,6 +191,48 @@ fn request_translates_a_full_conversation() {
         .map(str::to_owned)
         .to_vec()
     );
+}
+
+#[test]
+fn request_for_a_generic_backend_keeps_sampling_and_forces_nothing() {
+    let request = chat_to_responses_for(
+        json!({
+            "model": "gpt-4.1",
+            "messages": [{"role": "user", "content": "hi"}],
+            "temperature": 0.1,
+            "top_p": 0.5,
+            "max_tokens": 10,
+            "max_completion_tokens": 20,
+            "user": "me",
+            "seed": 7
+        }),
+        Backend::Generic,
+    )
+    .unwrap();
+    assert_eq!(
+        request.responses_body,
+        json!({
+            "model": "gpt-4.1",
+            "instructions": "",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+            "temperature": 0.1,
+            "top_p": 0.5,
+            "max_output_tokens": 20,
+            "user": "me",
+            "stream": true
+        })
+    );
+    assert_eq!(request.dropped, ["seed".to_owned()]);
+    let with_effort = chat_to_responses_for(
+        json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "high", "store": true}),
+        Backend::Generic,
+    )
+    .unwrap();
+    assert_eq!(
+        with_effort.responses_body["reasoning"],
+        json!({"effort": "high", "summary": "auto"})
+    );
+    assert_eq!(with_effort.responses_body["store"], true);
 }
 
 #[test]

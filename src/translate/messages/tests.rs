@@ -5,6 +5,7 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::translate::Backend;
 use crate::translate::fixtures::{self, events};
 use crate::translate::responses::aggregate;
 
@@ -191,6 +192,29 @@ fn request_translates_a_full_conversation() {
         .map(str::to_owned)
         .to_vec()
     );
+}
+
+#[test]
+fn request_for_a_generic_backend_keeps_sampling_and_forces_nothing() {
+    let request = messages_to_responses_for(
+        json!({"model": "m", "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "top_k": 40,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        Backend::Generic,
+    )
+    .unwrap();
+    assert_eq!(
+        request.responses_body,
+        json!({
+            "model": "m",
+            "instructions": "",
+            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "max_output_tokens": 64,
+            "stream": true
+        })
+    );
+    assert_eq!(request.dropped, ["top_k".to_owned()]);
 }
 
 #[test]

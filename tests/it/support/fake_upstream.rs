@@ -3,7 +3,8 @@
 //! replies (else a default answer for the path, the usage endpoint included), and can pace an
 //! SSE stream: hold the next event until the test releases it, die mid-stream, stall, or trickle
 //! keepalives. It counts streams whose connection went away (the body was dropped before it
-//! finished).
+//! finished). Chat Completions and Messages requests that ask for a stream get a streamed default
+//! answer in that API's shape.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -49,6 +50,10 @@ impl Recorded {
 pub enum Step {
     /// `event: <type>` + `data: <json>`.
     Event(Value),
+    /// `data: <json>` with no event name (a Chat Completions chunk).
+    Data(Value),
+    /// Bytes sent as they are (e.g. `data: [DONE]\n\n`).
+    Raw(&'static str),
     /// Wait until the test calls [`FakeUpstream::release`].
     Hold,
     /// Drop the connection (the body errors).
@@ -143,6 +148,101 @@ pub fn answer_events(text: &str) -> Vec<Step> {
             json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-test", "output": [],
             "usage": {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
         ),
+    ]
+}
+
+/// A Chat Completions stream saying `text` (two deltas), with a usage chunk and `[DONE]`.
+pub fn chat_events(text: &str) -> Vec<Step> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    };
+    let (a, b) = text.split_at(text.len() / 2);
+    vec![
+        Step::Data(chunk(
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        )),
+        Step::Data(chunk(json!({"content": a}), Value::Null)),
+        Step::Data(chunk(json!({"content": b}), Value::Null)),
+        Step::Data(chunk(json!({}), json!("stop"))),
+        Step::Data(
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream", "choices": [],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}),
+        ),
+        Step::Raw("data: [DONE]\n\n"),
+    ]
+}
+
+/// A Chat Completions stream that calls `get_weather` with `{"city":"Paris"}`.
+pub fn chat_tool_events() -> Vec<Step> {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    };
+    vec![
+        Step::Data(chunk(
+            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+            Value::Null,
+        )),
+        Step::Data(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+            Value::Null,
+        )),
+        Step::Data(chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
+            Value::Null,
+        )),
+        Step::Data(chunk(json!({}), json!("tool_calls"))),
+        Step::Data(
+            json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream", "choices": [],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}}),
+        ),
+        Step::Raw("data: [DONE]\n\n"),
+    ]
+}
+
+/// An Anthropic Messages stream saying `text` (two deltas).
+pub fn anthropic_events(text: &str) -> Vec<Step> {
+    let (a, b) = text.split_at(text.len() / 2);
+    let delta = |t: &str| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}});
+    vec![
+        Step::Event(
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-upstream", "content": [],
+            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
+        ),
+        Step::Event(
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ),
+        Step::Event(json!({"type": "ping"})),
+        Step::Event(delta(a)),
+        Step::Event(delta(b)),
+        Step::Event(json!({"type": "content_block_stop", "index": 0})),
+        Step::Event(
+            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 7}}),
+        ),
+        Step::Event(json!({"type": "message_stop"})),
+    ]
+}
+
+/// An Anthropic Messages stream that calls `get_weather` with `{"city":"Paris"}`.
+pub fn anthropic_tool_events() -> Vec<Step> {
+    let delta = |t: &str| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": t}});
+    vec![
+        Step::Event(
+            json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-upstream", "content": [],
+            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 20, "output_tokens": 1}}}),
+        ),
+        Step::Event(
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}}),
+        ),
+        Step::Event(delta("{\"city\":")),
+        Step::Event(delta("\"Paris\"}")),
+        Step::Event(json!({"type": "content_block_stop", "index": 0})),
+        Step::Event(
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 5}}),
+        ),
+        Step::Event(json!({"type": "message_stop"})),
     ]
 }
 
@@ -349,6 +449,13 @@ fn default_reply(req: &Recorded) -> Reply {
     if req.path.ends_with("/responses") {
         return Reply::sse(answer_events(DEFAULT_TEXT));
     }
+    let streamed = body["stream"] == true;
+    if req.path.ends_with("/chat/completions") && streamed {
+        return Reply::sse(chat_events(DEFAULT_TEXT));
+    }
+    if req.path.ends_with("/messages") && streamed {
+        return Reply::sse(anthropic_events(DEFAULT_TEXT));
+    }
     if req.path.ends_with("/chat/completions") {
         return Reply::json(
             200,
@@ -449,6 +556,16 @@ fn respond(
                                     let kind = v["type"].as_str().unwrap_or("message").to_owned();
                                     let frame = format!("event: {kind}\ndata: {v}\n\n");
                                     return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
+                                }
+                                Some(Step::Data(v)) => {
+                                    let frame = format!("data: {v}\n\n");
+                                    return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
+                                }
+                                Some(Step::Raw(raw)) => {
+                                    return Some((
+                                        Ok(Bytes::from_static(raw.as_bytes())),
+                                        (steps, guard, false),
+                                    ));
                                 }
                                 Some(Step::Hold) => {
                                     guard.inner.release.acquire().await.unwrap().forget();
