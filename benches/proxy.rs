@@ -47,6 +47,10 @@ fn main() {
         fake_upstream_main();
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--bare-proxy") {
+        bare_proxy_main(args[i + 1].parse().unwrap());
+        return;
+    }
     // reqwest uses rustls without a default provider (as the binary does).
     let _ = rustls::crypto::ring::default_provider().install_default();
     // `cargo bench` passes `--bench`; anything else is a filter we ignore.
@@ -144,6 +148,49 @@ fn sse(body: Body) -> Response {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The bare proxy: the floor any axum + reqwest proxy pays on this machine
+
+/// The least a proxy built on the same stack can do: take the body, send it upstream, stream
+/// the answer back untouched. No routing, credentials, parsing or logging; it shows how much of
+/// bitrouter's cost is the HTTP stack and the kernel rather than bitrouter's own work.
+fn bare_proxy_main(upstream: SocketAddr) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .build()
+            .unwrap();
+        let url = format!("http://{upstream}/codex/responses");
+        let app = Router::new().route(
+            "/v1/responses",
+            post(move |body: bytes::Bytes| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    let resp = client
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    sse(Body::from_stream(resp.bytes_stream()))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Processes
 
 struct Proc {
@@ -158,8 +205,17 @@ impl Drop for Proc {
 }
 
 fn spawn_fake_upstream() -> (Proc, SocketAddr) {
+    spawn_helper(&["--fake-upstream".to_owned()])
+}
+
+fn spawn_bare_proxy(upstream: SocketAddr) -> (Proc, SocketAddr) {
+    spawn_helper(&["--bare-proxy".to_owned(), upstream.to_string()])
+}
+
+/// This program re-executed in a helper role; it prints its address on the first line.
+fn spawn_helper(args: &[String]) -> (Proc, SocketAddr) {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg("--fake-upstream")
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -435,8 +491,17 @@ async fn bench_main() {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(20);
-        let url = if only == "direct" { &direct } else { &proxied };
-        eprintln!("bitrouter pid {pid}; {only} throughput for {secs} s");
+        let (bare, bare_addr) = spawn_bare_proxy(upstream);
+        let bare_url = format!("http://{bare_addr}/v1/responses");
+        let url = match only.as_str() {
+            "direct" => &direct,
+            "bare" => &bare_url,
+            _ => &proxied,
+        };
+        eprintln!(
+            "bitrouter pid {pid}; bare proxy pid {}; {only} throughput for {secs} s",
+            bare.child.id()
+        );
         let rps = throughput(url, 64, Duration::from_secs(secs)).await;
         println!("{only} throughput, 64 clients: {rps:.0} req/s");
         return;

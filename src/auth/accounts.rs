@@ -496,10 +496,14 @@ impl Accounts {
 
     async fn load(&self, key: &CredentialKey) -> Result<Credential, AuthError> {
         let store = Arc::clone(&self.inner.store);
-        let k = key.clone();
-        let found = tokio::task::spawn_blocking(move || store.load(&k))
-            .await
-            .map_err(AuthError::Task)??;
+        let found = if store.reads_block() {
+            let k = key.clone();
+            tokio::task::spawn_blocking(move || store.load(&k))
+                .await
+                .map_err(AuthError::Task)??
+        } else {
+            store.load(key)?
+        };
         found
             .map(|s| s.credential)
             .ok_or_else(|| AuthError::NotLoggedIn { key: key.clone() })

@@ -129,6 +129,10 @@ impl CredentialStore for AutoStore {
         }
     }
 
+    fn reads_block(&self) -> bool {
+        self.keyring.is_some()
+    }
+
     fn notice(&self) -> Option<String> {
         let reason = self.unavailable.as_ref()?;
         if self.warned.swap(true, Ordering::Relaxed) {

@@ -185,6 +185,10 @@ impl CredentialStore for FileStore {
         StoreLock::acquire(&self.lock_path)
     }
 
+    fn reads_block(&self) -> bool {
+        false
+    }
+
     fn load(&self, key: &CredentialKey) -> Result<Option<Stored>, StoreError> {
         Ok(self
             .read_all()?

@@ -340,6 +340,13 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
     fn notice(&self) -> Option<String> {
         None
     }
+
+    /// Whether `load` and `list` may wait on something slow (the OS keyring over D-Bus), so
+    /// async callers should move them off the runtime's threads. The token file answers from
+    /// its cache after one `stat`, which is cheaper than the hand-off to a blocking thread.
+    fn reads_block(&self) -> bool {
+        true
+    }
 }
 
 /// Locked read-modify-write of one credential: `f` gets the current value and returns the new
