@@ -79,9 +79,32 @@ fn is_terminal(kind: Option<&str>) -> bool {
     )
 }
 
+/// Events after which the backend sends nothing more (an `error` event may still be followed
+/// by `response.failed`).
+fn is_final(kind: Option<&str>) -> bool {
+    matches!(
+        kind,
+        Some("response.completed" | "response.incomplete" | "response.failed" | "response.done")
+    )
+}
+
 /// The event's type, parsing the JSON only when the `event:` line is absent.
 fn kind_of(event: &SseEvent) -> Option<String> {
     event.event.clone().or_else(|| event.kind())
+}
+
+/// How long a finished stream's remainder (usually just the chunked-encoding terminator) may
+/// take to arrive before its connection is given up.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads what is left of an upstream body after its final event, in the background, so the
+/// connection goes back to the pool instead of being closed; the client's answer has already
+/// ended and does not wait for it.
+fn release(mut rest: ByteStream) {
+    tokio::spawn(async move {
+        let drain = async { while let Some(Ok(_)) = rest.next().await {} };
+        let _ = tokio::time::timeout(DRAIN_LIMIT, drain).await;
+    });
 }
 
 /// Reads a Codex stream until its first non-preamble event.
@@ -135,6 +158,8 @@ struct Patcher {
     items: BTreeMap<(u64, u64), Value>,
     unindexed: u64,
     terminal: bool,
+    /// A final event was seen: nothing follows it.
+    finished: bool,
     log: LogCell,
 }
 
@@ -144,6 +169,7 @@ impl Patcher {
             items: BTreeMap::new(),
             unindexed: 0,
             terminal: false,
+            finished: false,
             log,
         }
     }
@@ -157,10 +183,13 @@ impl Patcher {
         if is_terminal(kind.as_deref()) {
             self.terminal = true;
         }
+        if is_final(kind.as_deref()) {
+            self.finished = true;
+        }
         match kind.as_deref() {
             Some("response.output_item.done") => {
-                if let Some(data) = event.json()
-                    && let Some(item) = data.get("item")
+                if let Some(Value::Object(mut data)) = event.json()
+                    && let Some(item) = data.remove("item")
                 {
                     let key = match data.get("output_index").and_then(Value::as_u64) {
                         Some(i) => (i, 0),
@@ -169,7 +198,7 @@ impl Patcher {
                             (u64::MAX, self.unindexed)
                         }
                     };
-                    self.items.insert(key, item.clone());
+                    self.items.insert(key, item);
                 }
                 block.raw
             }
@@ -177,17 +206,6 @@ impl Patcher {
                 self.patch(event, &block, false)
             }
             Some("response.completed" | "response.incomplete" | "response.done") => {
-                if let Some(usage) = event
-                    .json()
-                    .and_then(|v| v.get("response").and_then(|r| r.get("usage")).cloned())
-                {
-                    let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-                    let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-                    self.log.update(|f| {
-                        f.input_tokens = input;
-                        f.output_tokens = output;
-                    });
-                }
                 self.patch(event, &block, true)
             }
             Some("response.failed" | "error") => {
@@ -199,14 +217,34 @@ impl Patcher {
         }
     }
 
-    /// `block` with `response.output` fixed, or unchanged when it needs no fix.
-    fn patch(&self, event: &SseEvent, block: &Block, rebuild: bool) -> Bytes {
+    /// Notes the token usage a terminal event reports.
+    fn note_usage(&self, response: &serde_json::Map<String, Value>) {
+        if let Some(usage) = response.get("usage") {
+            let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
+            let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
+            self.log.update(|f| {
+                f.input_tokens = input;
+                f.output_tokens = output;
+            });
+        }
+    }
+
+    /// `block` with `response.output` fixed, or unchanged when it needs no fix. Terminal events
+    /// (`rebuild`) also report their token usage here, from the one parse.
+    fn patch(&mut self, event: &SseEvent, block: &Block, rebuild: bool) -> Bytes {
+        // Most events carry no `output` at all: no need to parse them.
+        if !rebuild && !event.data.contains("\"output\"") {
+            return block.raw.clone();
+        }
         let Some(mut data) = event.json() else {
             return block.raw.clone();
         };
         let Some(Value::Object(response)) = data.get_mut("response") else {
             return block.raw.clone();
         };
+        if rebuild {
+            self.note_usage(response);
+        }
         let needs = match response.get("output") {
             Some(Value::Null) => true,
             Some(Value::Array(list)) => rebuild && list.is_empty() && !self.items.is_empty(),
@@ -217,7 +255,8 @@ impl Patcher {
             return block.raw.clone();
         }
         let output = if rebuild {
-            self.items.values().cloned().collect()
+            // The stream is over: the items are not needed again.
+            std::mem::take(&mut self.items).into_values().collect()
         } else {
             Vec::new()
         };
@@ -293,6 +332,9 @@ pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream
         && let Some(last) = state.end()
     {
         state.queue.push_back(last);
+    } else if state.patcher.finished {
+        state.done = true;
+        release(std::mem::replace(&mut state.rest, stream::empty().boxed()));
     }
     stream::unfold(state, |mut state| async move {
         loop {
@@ -305,7 +347,14 @@ pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream
             match state.rest.next().await {
                 Some(Ok(chunk)) => {
                     let blocks = state.reader.feed_blocks(&chunk);
-                    if let Some(bytes) = state.take(blocks) {
+                    let bytes = state.take(blocks);
+                    if state.patcher.finished {
+                        // End the client's stream with the final event, in the same write as
+                        // the body's terminator, rather than wait for the upstream's own end.
+                        state.done = true;
+                        release(std::mem::replace(&mut state.rest, stream::empty().boxed()));
+                    }
+                    if let Some(bytes) = bytes {
                         return Some((Ok(bytes), state));
                     }
                 }
@@ -366,6 +415,9 @@ pub async fn aggregate(
                 ended = true;
             }
         }
+    }
+    if !ended {
+        release(rest);
     }
     let response = aggregator.finish().map_err(|e| ApiError::from(&e))?;
     if let Some(usage) = response.get("usage") {
@@ -490,6 +542,30 @@ mod tests {
         let mut seen = None;
         log.update(|f| seen = Some((f.input_tokens, f.output_tokens)));
         assert_eq!(seen, Some((Some(5), Some(2))));
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_with_the_final_event_even_if_the_body_lingers() {
+        let events = [
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.output_text.delta","delta":"hi"}),
+            json!({"type":"response.completed","response":{"id":"r"}}),
+        ];
+        // The body never ends after `response.completed` (its terminator has not arrived yet).
+        let body = stream::iter(frames(&events))
+            .chain(stream::pending())
+            .boxed();
+        let Peek::Committed(c) = peek(body, "p").await else {
+            panic!("expected a committed stream")
+        };
+        let text = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            collect(relay(c, "p", LogCell::default())),
+        )
+        .await
+        .expect("the relay ended at response.completed");
+        assert!(text.ends_with("\n\n") && text.contains("response.completed"));
+        assert!(!text.contains("stream_incomplete"));
     }
 
     #[tokio::test]
