@@ -553,6 +553,22 @@ async fn bench_main() {
         diff: format!("x{:.2}", p_rps / d_rps),
         target: ">= x0.5",
     });
+    // The floor: the same load through a bare axum + reqwest pass-through proxy.
+    let (bare, bare_addr) = spawn_bare_proxy(upstream);
+    let b_rps = throughput(
+        &format!("http://{bare_addr}/v1/responses"),
+        64,
+        Duration::from_secs(secs),
+    )
+    .await;
+    drop(bare);
+    rows.push(Row {
+        what: "  reference: bare pass-through proxy (req/s)".into(),
+        direct: format!("{d_rps:.0}"),
+        proxied: format!("{b_rps:.0}"),
+        diff: format!("x{:.2}", b_rps / d_rps),
+        target: "(no target; the stack's floor)",
+    });
 
     rows.push(Row {
         what: "bitrouter RSS idle (MB)".into(),
