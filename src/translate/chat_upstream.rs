@@ -55,23 +55,7 @@ const TRANSLATED_KEYS: &[&str] = &[
 /// When the body is not an object, `input` is missing or malformed, a message has an unknown
 /// role or part, or `previous_response_id` is set.
 pub fn responses_to_chat(whole: &Value) -> Result<UpstreamRequest, TranslateError> {
-    let Value::Object(body) = whole else {
-        return Err(TranslateError::NotAnObject);
-    };
-    if body
-        .get("previous_response_id")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(TranslateError::unsupported(
-            "previous_response_id",
-            "this provider speaks chat completions and keeps no responses; send the whole conversation",
-        ));
-    }
-    let mut dropped: Vec<String> = body
-        .iter()
-        .filter(|(key, value)| !TRANSLATED_KEYS.contains(&key.as_str()) && !value.is_null())
-        .map(|(key, _)| key.clone())
-        .collect();
+    let (body, mut dropped) = request_fields(whole, "chat completions", TRANSLATED_KEYS)?;
     let mut messages = Vec::new();
     if let Some(text) = body.get("instructions").and_then(Value::as_str)
         && !text.is_empty()
@@ -130,6 +114,39 @@ pub fn responses_to_chat(whole: &Value) -> Result<UpstreamRequest, TranslateErro
 }
 
 /// `input` as a list of items (a string is one user message).
+/// The object of a Responses request for a provider that speaks `api` (named in the error) and
+/// keeps no conversation state, with the keys it will not translate (not in `translated`).
+///
+/// # Errors
+///
+/// When the body is not an object, or refers to a stored `previous_response_id`.
+pub(crate) fn request_fields<'a>(
+    whole: &'a Value,
+    api: &str,
+    translated: &[&str],
+) -> Result<(&'a Map<String, Value>, Vec<String>), TranslateError> {
+    let Value::Object(body) = whole else {
+        return Err(TranslateError::NotAnObject);
+    };
+    if body
+        .get("previous_response_id")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(TranslateError::unsupported(
+            "previous_response_id",
+            format!(
+                "this provider speaks {api} and keeps no responses; send the whole conversation"
+            ),
+        ));
+    }
+    let dropped = body
+        .iter()
+        .filter(|(key, value)| !translated.contains(&key.as_str()) && !value.is_null())
+        .map(|(key, _)| key.clone())
+        .collect();
+    Ok((body, dropped))
+}
+
 pub(crate) fn input_items(input: Option<&Value>) -> Result<Vec<Value>, TranslateError> {
     match input {
         None | Some(Value::Null) => Err(TranslateError::Missing("input".to_owned())),

@@ -29,6 +29,7 @@ use serde_json::{Map, Value, json};
 
 use super::chat_upstream::{
     call_ids, call_parts, input_items, is_call, is_call_output, message_role, output_text,
+    request_fields,
 };
 use super::sse::SseEvent;
 use super::writer::ResponsesWriter;
@@ -65,23 +66,7 @@ const TRANSLATED_KEYS: &[&str] = &[
 /// When the body is not an object, `input` is missing or malformed, a message has an unknown
 /// role or part, or `previous_response_id` is set.
 pub fn responses_to_messages(whole: &Value) -> Result<UpstreamRequest, TranslateError> {
-    let Value::Object(body) = whole else {
-        return Err(TranslateError::NotAnObject);
-    };
-    if body
-        .get("previous_response_id")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(TranslateError::unsupported(
-            "previous_response_id",
-            "this provider speaks anthropic messages and keeps no responses; send the whole conversation",
-        ));
-    }
-    let mut dropped: Vec<String> = body
-        .iter()
-        .filter(|(key, value)| !TRANSLATED_KEYS.contains(&key.as_str()) && !value.is_null())
-        .map(|(key, _)| key.clone())
-        .collect();
+    let (body, mut dropped) = request_fields(whole, "anthropic messages", TRANSLATED_KEYS)?;
     let mut system = Vec::new();
     if let Some(text) = body.get("instructions").and_then(Value::as_str)
         && !text.is_empty()
