@@ -65,18 +65,9 @@ fn is_preamble(kind: Option<&str>) -> bool {
     )
 }
 
-/// Events after which a stream is complete.
+/// Events after which a stream is complete: the final ones, and `error`.
 fn is_terminal(kind: Option<&str>) -> bool {
-    matches!(
-        kind,
-        Some(
-            "response.completed"
-                | "response.incomplete"
-                | "response.failed"
-                | "response.done"
-                | "error"
-        )
-    )
+    is_final(kind) || kind == Some("error")
 }
 
 /// Events after which the backend sends nothing more (an `error` event may still be followed
@@ -287,6 +278,13 @@ impl RelayState {
         }
     }
 
+    /// After the final event: end the client's stream with it, in the same write as the body's
+    /// terminator, rather than wait for the upstream's own end, which is drained elsewhere.
+    fn finish_early(&mut self) {
+        self.done = true;
+        release(std::mem::replace(&mut self.rest, stream::empty().boxed()));
+    }
+
     fn fail(&mut self, err: &ApiError) -> Bytes {
         self.done = true;
         let code = err.code.clone();
@@ -333,8 +331,7 @@ pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream
     {
         state.queue.push_back(last);
     } else if state.patcher.finished {
-        state.done = true;
-        release(std::mem::replace(&mut state.rest, stream::empty().boxed()));
+        state.finish_early();
     }
     stream::unfold(state, |mut state| async move {
         loop {
@@ -349,10 +346,7 @@ pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream
                     let blocks = state.reader.feed_blocks(&chunk);
                     let bytes = state.take(blocks);
                     if state.patcher.finished {
-                        // End the client's stream with the final event, in the same write as
-                        // the body's terminator, rather than wait for the upstream's own end.
-                        state.done = true;
-                        release(std::mem::replace(&mut state.rest, stream::empty().boxed()));
+                        state.finish_early();
                     }
                     if let Some(bytes) = bytes {
                         return Some((Ok(bytes), state));
