@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod history;
 pub mod ids;
 pub mod output;
 pub mod paths;

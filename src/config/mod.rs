@@ -2,6 +2,7 @@
 //! and validated. Unknown keys are refused, and every error names the key path and line.
 
 mod expand;
+mod history;
 mod locate;
 mod provider;
 mod value;
@@ -14,6 +15,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use expand::{ExpandError, expand};
+use history::RawHistory;
+pub use history::{DEFAULT_KEEP_DAYS, HistoryConfig};
 use provider::RawProvider;
 pub use provider::{
     Api, AuthMode, Authorization, CODEX_BASE_URL, CODEX_CALLBACK_PORT, CODEX_ISSUER, OAuthConfig,
@@ -75,6 +78,8 @@ struct RawConfig {
     providers: Option<BTreeMap<ProviderId, Option<RawProvider>>>,
     #[serde(default)]
     routes: Option<BTreeMap<Text, OneOrMany<Text>>>,
+    #[serde(default)]
+    history: Option<RawHistory>,
 }
 
 /// `server:` settings.
@@ -108,6 +113,8 @@ pub struct Config {
     pub providers: BTreeMap<ProviderId, ProviderConfig>,
     /// Aliases and fallback chains: name → model ids.
     pub routes: BTreeMap<String, Vec<String>>,
+    /// The request history.
+    pub history: HistoryConfig,
 }
 
 impl Default for Config {
@@ -125,6 +132,7 @@ impl Default for Config {
             default_provider: ProviderId::openai_codex(),
             providers: BTreeMap::from([(codex.id.clone(), codex)]),
             routes: BTreeMap::new(),
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -269,6 +277,9 @@ impl Config {
             config
                 .routes
                 .insert(name, targets.into_iter().map(|Text(t)| t).collect());
+        }
+        if let Some(history) = raw.history {
+            config.history = history.validate()?;
         }
         if !config.server.listen.ip().is_loopback() && config.server.api_key.is_none() {
             return Err((

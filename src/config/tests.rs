@@ -257,3 +257,36 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn history_defaults_off_and_keep_days() {
+    assert_eq!(parse("").unwrap().history, HistoryConfig::default());
+    assert_eq!(parse("").unwrap().history.keep_days, DEFAULT_KEEP_DAYS);
+    for off in ["history: off", "history: false", "history: \"off\""] {
+        assert!(!parse(off).unwrap().history.enabled, "{off}");
+    }
+    let config = parse("history:\n  keep_days: 30\n").unwrap();
+    assert_eq!(
+        config.history,
+        HistoryConfig {
+            enabled: true,
+            keep_days: 30
+        }
+    );
+    assert_eq!(
+        parse("history:\n").unwrap().history,
+        HistoryConfig::default()
+    );
+}
+
+#[test]
+fn history_errors_name_the_key() {
+    let e = err("history:\n  keep_days: 0\n");
+    assert!(e.contains("history.keep_days"), "{e}");
+    let e = err("history:\n  keep: 3\n");
+    assert!(e.contains("history"), "{e}");
+    assert!(e.contains("keep"), "{e}");
+    let e = err("history: sometimes\n");
+    assert!(e.contains("history"), "{e}");
+    assert!(e.contains("off"), "{e}");
+}

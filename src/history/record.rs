@@ -1,0 +1,222 @@
+//! What one history row holds: a finished request ([`RequestRecord`]) or an account's quota
+//! snapshot ([`QuotaRecord`]), and the token counts of an answer ([`Tokens`]) read from the
+//! `usage` object of any of the three APIs into one meaning. Plain data: no prompt or answer
+//! text and no credential ever has a field here.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Token counts of one answer, as the upstream reported them, in one meaning for all APIs:
+/// `input` counts every input token (cached ones included), `cached` the part served from the
+/// prompt cache, `output` every output token (reasoning included), `reasoning` that part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    /// Input tokens, cached ones included.
+    pub input: Option<u64>,
+    /// Input tokens read from the prompt cache.
+    pub cached: Option<u64>,
+    /// Output tokens, reasoning included.
+    pub output: Option<u64>,
+    /// Output tokens spent on reasoning.
+    pub reasoning: Option<u64>,
+}
+
+impl Tokens {
+    /// Reads a `usage` object: Responses (`input_tokens`, `input_tokens_details.cached_tokens`,
+    /// `output_tokens_details.reasoning_tokens`), Chat Completions (`prompt_tokens`,
+    /// `prompt_tokens_details.cached_tokens`, `completion_tokens`, …) or Anthropic Messages
+    /// (`input_tokens` plus `cache_read_input_tokens` and `cache_creation_input_tokens`, which
+    /// Anthropic counts apart from `input_tokens`). `None` when it holds no count at all.
+    #[must_use]
+    pub fn from_usage(usage: &Value) -> Option<Tokens> {
+        let count = |path: &str| usage.pointer(path).and_then(Value::as_u64);
+        let cache_read = count("/cache_read_input_tokens");
+        let cache_write = count("/cache_creation_input_tokens");
+        let tokens = if cache_read.is_some() || cache_write.is_some() {
+            let input = count("/input_tokens");
+            Tokens {
+                input: input.map(|i| i + cache_read.unwrap_or(0) + cache_write.unwrap_or(0)),
+                cached: cache_read,
+                output: count("/output_tokens"),
+                reasoning: None,
+            }
+        } else if usage.get("prompt_tokens").is_some() || usage.get("completion_tokens").is_some() {
+            Tokens {
+                input: count("/prompt_tokens"),
+                cached: count("/prompt_tokens_details/cached_tokens"),
+                output: count("/completion_tokens"),
+                reasoning: count("/completion_tokens_details/reasoning_tokens"),
+            }
+        } else {
+            Tokens {
+                input: count("/input_tokens"),
+                cached: count("/input_tokens_details/cached_tokens"),
+                output: count("/output_tokens"),
+                reasoning: count("/output_tokens_details/reasoning_tokens"),
+            }
+        };
+        (tokens != Tokens::default()).then_some(tokens)
+    }
+
+    /// These counts, with each one `later` reports taking its place (an Anthropic stream gives
+    /// input in `message_start` and the final output in `message_delta`).
+    #[must_use]
+    pub fn merge(self, later: Tokens) -> Tokens {
+        Tokens {
+            input: later.input.or(self.input),
+            cached: later.cached.or(self.cached),
+            output: later.output.or(self.output),
+            reasoning: later.reasoning.or(self.reasoning),
+        }
+    }
+}
+
+/// One finished request to a proxy endpoint.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestRecord {
+    /// When it arrived, unix milliseconds.
+    pub at_ms: i64,
+    /// The client's `User-Agent`, if it sent one.
+    pub user_agent: Option<String>,
+    /// The client's `originator` header (the Codex CLI sends one), if any.
+    pub originator: Option<String>,
+    /// The local route, e.g. `/v1/chat/completions`.
+    pub endpoint: String,
+    /// The model the client asked for.
+    pub model_asked: Option<String>,
+    /// The provider that served it (or was tried last).
+    pub provider: Option<String>,
+    /// The upstream model.
+    pub model: Option<String>,
+    /// The account label (or `config`, `client`, `none`).
+    pub account: Option<String>,
+    /// Upstream requests sent.
+    pub tries: u32,
+    /// Times another account or route entry took over after a failure.
+    pub failovers: u32,
+    /// The HTTP status the client got.
+    pub status: u16,
+    /// The error code, when the answer failed (also midway through a stream).
+    pub error_code: Option<String>,
+    /// The error message the client got.
+    pub error_message: Option<String>,
+    /// Milliseconds until the first byte of the answer's body went out.
+    pub ttfb_ms: Option<u64>,
+    /// Milliseconds until the answer's body ended.
+    pub duration_ms: u64,
+    /// Token counts the upstream reported.
+    pub tokens: Tokens,
+    /// Whether the answer was a stream.
+    pub streamed: bool,
+}
+
+/// One rate-limit window of a quota snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct QuotaWindow {
+    /// Percent of the window used.
+    pub used_percent: Option<f64>,
+    /// The window's length in minutes (300 = 5 h, 10080 = a week).
+    pub window_minutes: Option<i64>,
+    /// When it resets, unix seconds.
+    pub reset_at: Option<i64>,
+}
+
+/// An account's quota as one answer or the usage endpoint reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct QuotaRecord {
+    /// When it was read, unix milliseconds.
+    pub at_ms: i64,
+    /// The provider.
+    pub provider: String,
+    /// The account label.
+    pub account: String,
+    /// Where it came from: `headers` or `usage_endpoint`.
+    pub source: String,
+    /// The plan, when reported.
+    pub plan: Option<String>,
+    /// The primary (5-hour) window.
+    pub primary: Option<QuotaWindow>,
+    /// The secondary (weekly) window.
+    pub secondary: Option<QuotaWindow>,
+}
+
+impl QuotaRecord {
+    /// Whether `other` reports the same quota (time and source aside).
+    #[must_use]
+    pub fn same_quota(&self, other: &QuotaRecord) -> bool {
+        self.plan == other.plan
+            && self.primary == other.primary
+            && self.secondary == other.secondary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn responses_usage() {
+        let t = Tokens::from_usage(
+            &json!({"input_tokens": 100, "input_tokens_details": {"cached_tokens": 80},
+            "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 12}, "total_tokens": 120}),
+        );
+        assert_eq!(
+            t,
+            Some(Tokens {
+                input: Some(100),
+                cached: Some(80),
+                output: Some(20),
+                reasoning: Some(12)
+            })
+        );
+    }
+
+    #[test]
+    fn chat_usage() {
+        let t = Tokens::from_usage(&json!({"prompt_tokens": 11, "completion_tokens": 7,
+            "prompt_tokens_details": {"cached_tokens": 3}, "completion_tokens_details": {"reasoning_tokens": 2}}));
+        assert_eq!(
+            t,
+            Some(Tokens {
+                input: Some(11),
+                cached: Some(3),
+                output: Some(7),
+                reasoning: Some(2)
+            })
+        );
+    }
+
+    #[test]
+    fn anthropic_usage_counts_cache_reads_and_writes_as_input() {
+        let t = Tokens::from_usage(&json!({"input_tokens": 5, "cache_read_input_tokens": 90,
+            "cache_creation_input_tokens": 10, "output_tokens": 4}));
+        assert_eq!(
+            t,
+            Some(Tokens {
+                input: Some(105),
+                cached: Some(90),
+                output: Some(4),
+                reasoning: None
+            })
+        );
+    }
+
+    #[test]
+    fn empty_usage_is_none_and_merge_prefers_later_counts() {
+        assert_eq!(Tokens::from_usage(&json!({})), None);
+        assert_eq!(Tokens::from_usage(&json!(null)), None);
+        let start = Tokens::from_usage(&json!({"input_tokens": 11, "output_tokens": 1})).unwrap();
+        let end = Tokens::from_usage(&json!({"output_tokens": 7})).unwrap();
+        assert_eq!(
+            start.merge(end),
+            Tokens {
+                input: Some(11),
+                cached: None,
+                output: Some(7),
+                reasoning: None
+            }
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! The database's tables and their versioned migrations. The version lives in SQLite's
+//! `user_version`; each migration runs once, in its own transaction, in order. A database made
+//! by a newer bitrouter (a version above the last one known here) is refused rather than
+//! guessed at.
+//!
+//! Times are unix milliseconds (`at_ms`), except quota reset times, which are unix seconds as
+//! the backend reports them. Token counts are `NULL` when the upstream did not report them.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The migrations, in order; the database's version is the number applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: requests and quota snapshots.
+    "CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        client TEXT NOT NULL,
+        user_agent TEXT,
+        endpoint TEXT NOT NULL,
+        model_asked TEXT,
+        provider TEXT,
+        model TEXT,
+        account TEXT,
+        tries INTEGER NOT NULL,
+        failovers INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        error_code TEXT,
+        error_message TEXT,
+        ttfb_ms INTEGER,
+        duration_ms INTEGER NOT NULL,
+        input_tokens INTEGER,
+        cached_tokens INTEGER,
+        output_tokens INTEGER,
+        reasoning_tokens INTEGER,
+        streamed INTEGER NOT NULL
+    );
+    CREATE INDEX requests_at ON requests(at_ms);
+    CREATE TABLE quota_snapshots (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        provider TEXT NOT NULL,
+        account TEXT NOT NULL,
+        source TEXT NOT NULL,
+        plan TEXT,
+        primary_used_percent REAL,
+        primary_window_minutes INTEGER,
+        primary_reset_at INTEGER,
+        secondary_used_percent REAL,
+        secondary_window_minutes INTEGER,
+        secondary_reset_at INTEGER
+    );
+    CREATE INDEX quota_snapshots_account_at ON quota_snapshots(provider, account, at_ms);",
+];
+
+/// The schema version this build writes and reads.
+#[must_use]
+pub fn current_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
+/// The database's schema version (0 for a new, empty file).
+///
+/// # Errors
+///
+/// When the database cannot be read.
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// What [`migrate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrated {
+    /// The schema is current (after applying any missing migrations).
+    Current,
+    /// The file was written by a newer bitrouter, at this version.
+    Newer(i64),
+}
+
+/// Brings the schema up to date, one transaction per migration.
+///
+/// # Errors
+///
+/// When a migration cannot be applied (a read-only or locked file, a full disk, corruption).
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Migrated> {
+    let mut at = version(conn)?;
+    if at > current_version() {
+        return Ok(Migrated::Newer(at));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let number = i64::try_from(index).unwrap_or(i64::MAX) + 1;
+        if number <= at {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated between the read above and this lock.
+        if version(&tx)? >= number {
+            at = version(&tx)?;
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", number)?;
+        tx.commit()?;
+        at = number;
+    }
+    Ok(Migrated::Current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_new_database_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(version(&conn).unwrap(), 0);
+        assert_eq!(migrate(&mut conn).unwrap(), Migrated::Current);
+        assert_eq!(version(&conn).unwrap(), current_version());
+        // Running again changes nothing.
+        assert_eq!(migrate(&mut conn).unwrap(), Migrated::Current);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 2);
+    }
+
+    #[test]
+    fn a_newer_schema_is_reported_not_touched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", current_version() + 1)
+            .unwrap();
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            Migrated::Newer(current_version() + 1)
+        );
+    }
+}
