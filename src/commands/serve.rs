@@ -1,6 +1,7 @@
 //! `bitrouter serve`: resolve the listen address (`--listen` over `server.listen`), refuse a
 //! non-loopback one without `server.api_key`, bind, print where to point clients, and serve until
-//! Ctrl-C or SIGTERM; meanwhile reload the config on change and persist account usage.
+//! Ctrl-C or SIGTERM; meanwhile reload the config on change, persist account usage and record
+//! the request history.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -14,11 +15,15 @@ use crate::cli::ServeArgs;
 use crate::commands::Context;
 use crate::config::{Config, ProviderKind};
 use crate::error::{Failure, UsageError};
+use crate::history;
 use crate::paths;
 use crate::server::accounts::AccountBook;
 use crate::server::credentials::Credentials;
 use crate::server::reload::{self, ReloadSource};
 use crate::server::{self, AppState, usage};
+
+/// How long a stopping server waits for the history writer to store what is queued.
+const HISTORY_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs the command with the credentials the binary uses: the account store, which refreshes
 /// tokens when they are due and reads the store on every use (a `logout` applies at once).
@@ -70,7 +75,10 @@ pub async fn run_with(
         .info(banner(&config, local_addr, credentials.as_ref()));
 
     let store = config.store;
-    let state = Arc::new(AppState::new(config, credentials, book.clone(), local_addr));
+    let (history, history_writer) = history::start(data_dir.as_deref(), &config.history);
+    let state = Arc::new(
+        AppState::new(config, credentials, book.clone(), local_addr).with_history(history.clone()),
+    );
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tokio::spawn(reload::run(
@@ -82,13 +90,18 @@ pub async fn run_with(
         },
         shutdown.clone(),
     ));
-    let writer = data_dir.map(|dir| tokio::spawn(usage::run_writer(book, dir, shutdown.clone())));
+    let writer =
+        data_dir.map(|dir| tokio::spawn(usage::run_writer(book, dir, history, shutdown.clone())));
     server::warm_catalogs(&state);
 
     let served = server::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(writer) = writer {
         let _ = writer.await;
+    }
+    if let Some(writer) = history_writer {
+        // Off the runtime: a locked database may hold the writer for a while.
+        let _ = tokio::task::spawn_blocking(move || writer.stop(HISTORY_STOP_WAIT)).await;
     }
     served.context("the server stopped")?;
     ctx.printer.info("bitrouter stopped");
@@ -128,6 +141,7 @@ fn banner(config: &Config, addr: SocketAddr, credentials: &dyn Credentials) -> S
     let url = server::url_of(addr);
     let mut out = format!("listening on {url}\n");
     let _ = writeln!(out, "config: {}", config.source_display());
+    let _ = writeln!(out, "dashboard: {url}/");
     let _ = writeln!(out, "accounts:");
     for provider in config.providers.values() {
         let labels = credentials

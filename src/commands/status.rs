@@ -3,7 +3,9 @@
 //! or one JSON document. Never a token. The quota column (remaining share of the 5-hour and
 //! weekly windows, and any cooldown after a usage limit) comes from `usage.json`: the latest
 //! `x-codex-*` headers a running `serve` saw, or, with `--refresh`, the backend's usage endpoint
-//! asked just now (and saved there). A failed refresh is a warning, and the saved quota stays.
+//! asked just now (and saved there, and in the request history). A failed refresh is a warning,
+//! and the saved quota stays. Below the table, each account's windows are drawn as bars of what
+//! is left, with the time until they reset.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +14,7 @@ use super::open_store;
 use crate::auth::{AccountInfo, Accounts, AuthError, unix_now};
 use crate::cli::StatusArgs;
 use crate::config::{Config, ProviderKind};
+use crate::history::{self, QuotaRecord};
 use crate::ids::{Label, ProviderId};
 use crate::paths;
 use crate::server::accounts::AccountBook;
@@ -43,15 +46,30 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
     let now = unix_now();
     if !fetched.is_empty() {
         let book = AccountBook::from_usage(&usage);
+        let keys: Vec<(ProviderId, Label)> = fetched
+            .iter()
+            .map(|(provider, label, _)| (provider.clone(), label.clone()))
+            .collect();
         for (provider, label, snapshot) in fetched {
             book.record_snapshot(&provider, &label, snapshot, QuotaSource::UsageEndpoint, now);
         }
         usage = book.to_usage();
-        if let Some(dir) = data_dir.as_deref()
-            && let Err(e) = usage::save(dir, &usage)
-        {
-            ctx.printer
-                .warn(format!("{e:#}; the quota read now is not saved"));
+        if let Some(dir) = data_dir.as_deref() {
+            if let Err(e) = usage::save(dir, &usage) {
+                ctx.printer
+                    .warn(format!("{e:#}; the quota read now is not saved"));
+            }
+            if config.history.enabled {
+                let records: Vec<QuotaRecord> = keys
+                    .iter()
+                    .filter_map(|(provider, label)| usage.get(provider, label))
+                    .filter_map(usage::quota_record)
+                    .collect();
+                if let Err(e) = history::writer::store_quotas(&history::path_in(dir), &records) {
+                    ctx.printer
+                        .warn(format!("{e:#}; the quota read now is not in the history"));
+                }
+            }
         }
     }
     if args.json {
@@ -75,7 +93,13 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
             .info("No stored accounts. Sign in with `bitrouter login openai-codex`.");
         return Ok(());
     }
-    ctx.printer.data(&table(&list, &usage, now))?;
+    let mut text = table(&list, &usage, now);
+    let meters = bars(&list, &usage, now);
+    if !meters.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&meters);
+    }
+    ctx.printer.data(&text)?;
     Ok(())
 }
 
@@ -200,6 +224,102 @@ fn table(list: &[AccountInfo], usage: &UsageFile, now: i64) -> String {
     out.join("\n")
 }
 
+/// Cells in a quota bar.
+const BAR_WIDTH: usize = 20;
+
+/// Each account's quota windows as bars of what is left, with when they reset:
+///
+/// ```text
+/// openai-codex:work (plus)
+///   5h    ████████████░░░░░░░░  62% left  resets in 2h 10m
+///   week  ████████████████░░░░  80% left  resets in 4d 3h
+/// ```
+fn bars(list: &[AccountInfo], usage: &UsageFile, now: i64) -> String {
+    let mut blocks = Vec::new();
+    for a in list {
+        let Some(u) = usage.get(&a.provider, &a.label) else {
+            continue;
+        };
+        let windows: Vec<(Option<f64>, Option<i64>, Option<i64>)> = [
+            (
+                u.primary_used_percent,
+                u.primary_window_minutes,
+                u.primary_reset_at,
+            ),
+            (
+                u.secondary_used_percent,
+                u.secondary_window_minutes,
+                u.secondary_reset_at,
+            ),
+        ]
+        .into_iter()
+        .filter(|(used, _, _)| used.is_some())
+        .collect();
+        if windows.is_empty() && !u.is_cooling(now) {
+            continue;
+        }
+        let plan = u
+            .plan_type
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        let mut lines = vec![format!("{}:{}{plan}", a.provider, a.label)];
+        if let Some(until) = u.cooling_until.filter(|_| u.is_cooling(now)) {
+            lines.push(format!(
+                "  cooling down after a usage limit; usable again in {}",
+                span(until - now)
+            ));
+        }
+        for (used, minutes, reset_at) in windows {
+            let left = left(used).unwrap_or(0.0);
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "a share of 0..=100 scaled to a few cells"
+            )]
+            let filled = ((left / 100.0 * BAR_WIDTH as f64).round() as usize).min(BAR_WIDTH);
+            let reset = reset_at
+                .filter(|t| *t > now)
+                .map(|t| format!("  resets in {}", span(t - now)))
+                .unwrap_or_default();
+            lines.push(format!(
+                "  {:<5} {}{}  {left:>3.0}% left{reset}",
+                window_name(minutes),
+                "█".repeat(filled),
+                "░".repeat(BAR_WIDTH - filled),
+            ));
+        }
+        blocks.push(lines.join("\n"));
+    }
+    blocks.join("\n")
+}
+
+/// A duration in its two largest units: `4d 3h`, `2h 10m`, `12m`, `40s`.
+fn span(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, _) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// `5h`, `week`, `2h`, `90m`.
+fn window_name(minutes: Option<i64>) -> String {
+    match minutes {
+        Some(300) => "5h".to_owned(),
+        Some(10_080) => "week".to_owned(),
+        Some(m) if m % 60 == 0 => format!("{}h", m / 60),
+        Some(m) => format!("{m}m"),
+        None => "window".to_owned(),
+    }
+}
+
 /// `in 9d`, `in 3h`, `in 12m`, `expired 2h ago`.
 fn relative(at: i64, now: i64) -> String {
     let delta = at - now;
@@ -248,13 +368,7 @@ fn quota_text(u: &AccountUsage, now: i64) -> String {
     if let Some(until) = u.cooling_until.filter(|_| u.is_cooling(now)) {
         return format!("cooling down, resets {}", relative(until, now));
     }
-    let window = |minutes: Option<i64>| match minutes {
-        Some(300) => "5h".to_owned(),
-        Some(10_080) => "week".to_owned(),
-        Some(m) if m % 60 == 0 => format!("{}h", m / 60),
-        Some(m) => format!("{m}m"),
-        None => "window".to_owned(),
-    };
+    let window = window_name;
     let parts: Vec<String> = [
         (u.primary_used_percent, u.primary_window_minutes),
         (u.secondary_used_percent, u.secondary_window_minutes),
@@ -279,5 +393,53 @@ mod tests {
         assert_eq!(relative(100 + 3 * 3_600, 100), "in 3h");
         assert_eq!(relative(100 - 7_200, 100), "expired 2h ago");
         assert_eq!(relative(100, 100), "in 0s");
+    }
+
+    #[test]
+    fn spans_show_two_units() {
+        assert_eq!(span(4 * 86_400 + 3 * 3_600 + 59), "4d 3h");
+        assert_eq!(span(2 * 3_600 + 10 * 60 + 5), "2h 10m");
+        assert_eq!(span(3_600), "1h");
+        assert_eq!(span(12 * 60), "12m");
+        assert_eq!(span(40), "40s");
+        assert_eq!(span(-5), "0s");
+    }
+
+    #[test]
+    fn bars_show_what_is_left_and_the_reset() {
+        let info = AccountInfo {
+            provider: ProviderId::openai_codex(),
+            label: "work".parse().unwrap(),
+            kind: "oauth",
+            email: None,
+            plan: None,
+            account_id: None,
+            expires_at: None,
+            source: "login",
+            store: crate::store::StoreName::File,
+            needs_login: None,
+        };
+        let usage = UsageFile {
+            version: usage::VERSION,
+            accounts: vec![AccountUsage {
+                provider: ProviderId::openai_codex(),
+                label: "work".parse().unwrap(),
+                cooling_until: None,
+                primary_used_percent: Some(38.0),
+                primary_window_minutes: Some(300),
+                primary_reset_at: Some(1_000 + 2 * 3_600 + 600),
+                secondary_used_percent: Some(100.0),
+                secondary_window_minutes: Some(10_080),
+                secondary_reset_at: None,
+                plan_type: Some("plus".into()),
+                quota_source: None,
+                quota_checked_at: None,
+                updated_at: 0,
+            }],
+        };
+        assert_eq!(
+            bars(&[info], &usage, 1_000),
+            "openai-codex:work (plus)\n  5h    ████████████░░░░░░░░   62% left  resets in 2h 10m\n  week  ░░░░░░░░░░░░░░░░░░░░    0% left"
+        );
     }
 }

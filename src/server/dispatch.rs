@@ -124,9 +124,21 @@ pub fn untranslated(inbound: Inbound, provider: &ProviderConfig) -> ApiError {
 
 /// Handles one proxy request; every error becomes the inbound API's error envelope.
 pub async fn handle(state: Arc<AppState>, inbound: Inbound, req: Request) -> Response {
+    let log = req
+        .extensions()
+        .get::<LogCell>()
+        .cloned()
+        .unwrap_or_default();
+    log.update(|f| f.endpoint = Some(inbound.route()));
     match run(&state, inbound, req).await {
         Ok(response) => response,
-        Err(err) => err.into_response_as(inbound.flavor()),
+        Err(err) => {
+            log.update(|f| {
+                f.error.clone_from(&err.code);
+                f.error_message = Some(err.message.clone());
+            });
+            err.into_response_as(inbound.flavor())
+        }
     }
 }
 
@@ -401,6 +413,9 @@ async fn walk(
                 if translation.is_some() && !is_codex {
                     translated_headers(&mut out_headers, upstream_api);
                 }
+                log.update(|f| {
+                    f.attempt(served.provider.as_str(), &served.model, &served.account);
+                });
                 let sent = http
                     .post(url.clone())
                     .headers(out_headers)
@@ -500,10 +515,6 @@ async fn walk(
                     if let Some(label) = auth.label() {
                         state.book.succeeded(&provider.id, label, now);
                     }
-                    log.update(|f| {
-                        f.provider = Some(served.provider.to_string());
-                        f.account = Some(served.account.clone());
-                    });
                     return answer.map_err(|mut e| {
                         e.headers.extend(served.headers());
                         e
@@ -512,10 +523,6 @@ async fn walk(
 
                 let meta = error_meta(resp.headers());
                 let error_body = read_error_body(resp).await;
-                log.update(|f| {
-                    f.provider = Some(served.provider.to_string());
-                    f.account = Some(served.account.clone());
-                });
                 if is_codex && let Some(limit) = codex::usage_limit_in_answer(status, &error_body) {
                     let until = limit.until(now);
                     failures.cool(until);

@@ -77,7 +77,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .layer(middleware::from_fn(access_log::layer))
+        .layer(middleware::from_fn_with_state(
+            state.history.clone(),
+            access_log::layer,
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::HeaderName::from_static("x-api-key"),

@@ -22,6 +22,7 @@ use super::codex::{self, UsageLimit};
 use super::error::{ApiError, Flavor};
 use super::sse::{Block, SseEvent, SseReader, format_event};
 use super::upstream::transport_error;
+use crate::history::Tokens;
 use crate::translate::responses::Aggregator;
 use crate::translate::sse::SseEvent as Event;
 
@@ -210,13 +211,8 @@ impl Patcher {
 
     /// Notes the token usage a terminal event reports.
     fn note_usage(&self, response: &serde_json::Map<String, Value>) {
-        if let Some(usage) = response.get("usage") {
-            let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-            let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-            self.log.update(|f| {
-                f.input_tokens = input;
-                f.output_tokens = output;
-            });
+        if let Some(tokens) = response.get("usage").and_then(Tokens::from_usage) {
+            self.log.update(|f| f.tokens = tokens);
         }
     }
 
@@ -414,13 +410,8 @@ pub async fn aggregate(
         release(rest);
     }
     let response = aggregator.finish().map_err(|e| ApiError::from(&e))?;
-    if let Some(usage) = response.get("usage") {
-        let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-        let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-        log.update(|f| {
-            f.input_tokens = input;
-            f.output_tokens = output;
-        });
+    if let Some(tokens) = response.get("usage").and_then(Tokens::from_usage) {
+        log.update(|f| f.tokens = tokens);
     }
     Ok(response)
 }
@@ -534,7 +525,7 @@ mod tests {
             .collect();
         assert_eq!(text, expected);
         let mut seen = None;
-        log.update(|f| seen = Some((f.input_tokens, f.output_tokens)));
+        log.update(|f| seen = Some((f.tokens.input, f.tokens.output)));
         assert_eq!(seen, Some((Some(5), Some(2))));
     }
 

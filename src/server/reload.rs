@@ -2,7 +2,7 @@
 //! time and size, polled every second), the file is loaded again and swapped in whole. An invalid
 //! edit keeps the configuration in force and says why (warn). The credentials take the new
 //! provider settings too (the OAuth issuer of the next refresh, the account order); a changed
-//! `server.listen` or `store` needs a restart and says so.
+//! `server.listen`, `store` or `history` needs a restart and says so.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -53,6 +53,9 @@ pub fn reload(state: &AppState, source: &ReloadSource, why: &str) {
                     config.store.as_str(),
                     source.store.as_str()
                 );
+            }
+            if old.history != config.history {
+                tracing::warn!("history settings changed; restart bitrouter serve to apply them");
             }
             state.credentials.reconfigure(&config);
             state.replace_config(config);

@@ -1,6 +1,6 @@
 //! What every request shares: the current configuration (swapped whole on reload), the
-//! credentials, the upstream clients, the account book, the model cache and the address the
-//! server listens on.
+//! credentials, the upstream clients, the account book, the model cache, the address the
+//! server listens on and the request history's sink.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -10,6 +10,7 @@ use super::credentials::Credentials;
 use super::models::ModelCache;
 use super::upstream::Clients;
 use crate::config::Config;
+use crate::history::Sink;
 use crate::routing::Inventory;
 
 /// The server's shared state.
@@ -25,6 +26,8 @@ pub struct AppState {
     pub models: ModelCache,
     /// The bound address (the `Host` check compares with it).
     pub local_addr: SocketAddr,
+    /// Where finished requests are recorded (disabled unless set with [`Self::with_history`]).
+    pub history: Sink,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,7 +54,15 @@ impl AppState {
             book,
             models: ModelCache::new(),
             local_addr,
+            history: Sink::disabled(),
         }
+    }
+
+    /// The state, recording finished requests in `history`.
+    #[must_use]
+    pub fn with_history(mut self, history: Sink) -> Self {
+        self.history = history;
+        self
     }
 
     /// The configuration in force now.

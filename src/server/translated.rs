@@ -25,6 +25,7 @@ use super::outbound::Served;
 use super::relay::{self, ByteStream, ClientStream, Committed};
 use super::sse::{Block, SseReader};
 use super::upstream::transport_error;
+use crate::history::Tokens;
 use crate::translate::chat::{self, ChatRequest, ChatStream};
 use crate::translate::messages::{self, MessagesRequest, MessagesStream};
 use crate::translate::sse::{SseEvent, format_event};
@@ -231,13 +232,11 @@ fn note_usage(log: &LogCell, data: &str) {
     let Ok(value) = serde_json::from_str::<Value>(data) else {
         return;
     };
-    if let Some(usage) = value.pointer("/response/usage") {
-        let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-        let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-        log.update(|f| {
-            f.input_tokens = input;
-            f.output_tokens = output;
-        });
+    if let Some(tokens) = value
+        .pointer("/response/usage")
+        .and_then(Tokens::from_usage)
+    {
+        log.update(|f| f.tokens = tokens);
     }
 }
 

@@ -3,7 +3,8 @@
 //! show them and a restarted server keeps honouring cooldowns.
 //!
 //! The server writes it atomically (temp file + rename), debounced, from a background task:
-//! never on a request's path. Other commands read it with [`load`]; `status --refresh` also
+//! never on a request's path. The same task hands each new quota snapshot to the request
+//! history ([`quota_record`]), so quota trends are kept. Other commands read it with [`load`]; `status --refresh` also
 //! writes the quota it read from the backend's usage endpoint, with the same atomic [`save`].
 //!
 //! ```json
@@ -14,6 +15,7 @@
 //!   "updated_at":1789990000}]}
 //! ```
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::accounts::AccountBook;
+use crate::history::{QuotaRecord, QuotaWindow, Sink};
 use crate::ids::{Label, ProviderId};
 
 /// The file name inside the data directory.
@@ -188,8 +191,15 @@ pub fn save(data_dir: &Path, file: &UsageFile) -> Result<(), UsageError> {
     })
 }
 
-/// Runs the debounced writer until `shutdown`, then writes once more.
-pub async fn run_writer(book: Arc<AccountBook>, data_dir: PathBuf, shutdown: CancellationToken) {
+/// Runs the debounced writer until `shutdown`, then writes once more. Each quota snapshot read
+/// since the last write also goes to the request history.
+pub async fn run_writer(
+    book: Arc<AccountBook>,
+    data_dir: PathBuf,
+    history: Sink,
+    shutdown: CancellationToken,
+) {
+    let mut recorded = HashMap::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -198,15 +208,79 @@ pub async fn run_writer(book: Arc<AccountBook>, data_dir: PathBuf, shutdown: Can
                     () = shutdown.cancelled() => break,
                     () = tokio::time::sleep(DEBOUNCE) => {}
                 }
-                write(&book, &data_dir).await;
+                let file = book.to_usage();
+                record_quotas(&file, &history, &mut recorded);
+                write(file, &data_dir).await;
             }
         }
     }
-    write(&book, &data_dir).await;
+    let file = book.to_usage();
+    record_quotas(&file, &history, &mut recorded);
+    write(file, &data_dir).await;
 }
 
-async fn write(book: &AccountBook, data_dir: &Path) {
-    let file = book.to_usage();
+/// Hands the history each account's quota snapshot read since the last one it got.
+fn record_quotas(
+    file: &UsageFile,
+    history: &Sink,
+    recorded: &mut HashMap<(ProviderId, Label), i64>,
+) {
+    for account in &file.accounts {
+        let Some(checked_at) = account.quota_checked_at else {
+            continue;
+        };
+        let key = (account.provider.clone(), account.label.clone());
+        if recorded.get(&key) == Some(&checked_at) {
+            continue;
+        }
+        if let Some(record) = quota_record(account) {
+            history.quota(record);
+        }
+        recorded.insert(key, checked_at);
+    }
+}
+
+/// An account's saved quota as a history row; `None` when it has no quota figures.
+#[must_use]
+pub fn quota_record(account: &AccountUsage) -> Option<QuotaRecord> {
+    let checked_at = account.quota_checked_at?;
+    let window = |used_percent, window_minutes, reset_at| {
+        let w = QuotaWindow {
+            used_percent,
+            window_minutes,
+            reset_at,
+        };
+        (w != QuotaWindow::default()).then_some(w)
+    };
+    let primary = window(
+        account.primary_used_percent,
+        account.primary_window_minutes,
+        account.primary_reset_at,
+    );
+    let secondary = window(
+        account.secondary_used_percent,
+        account.secondary_window_minutes,
+        account.secondary_reset_at,
+    );
+    if primary.is_none() && secondary.is_none() {
+        return None;
+    }
+    Some(QuotaRecord {
+        at_ms: checked_at.saturating_mul(1000),
+        provider: account.provider.to_string(),
+        account: account.label.to_string(),
+        source: match account.quota_source {
+            Some(QuotaSource::UsageEndpoint) => "usage_endpoint",
+            Some(QuotaSource::Headers) | None => "headers",
+        }
+        .to_owned(),
+        plan: account.plan_type.clone(),
+        primary,
+        secondary,
+    })
+}
+
+async fn write(file: UsageFile, data_dir: &Path) {
     if file.accounts.is_empty() {
         return;
     }
