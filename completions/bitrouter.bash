@@ -22,6 +22,9 @@ _bitrouter() {
             bitrouter,connect)
                 cmd="bitrouter__subcmd__connect"
                 ;;
+            bitrouter,dashboard)
+                cmd="bitrouter__subcmd__dashboard"
+                ;;
             bitrouter,help)
                 cmd="bitrouter__subcmd__help"
                 ;;
@@ -43,11 +46,17 @@ _bitrouter() {
             bitrouter,status)
                 cmd="bitrouter__subcmd__status"
                 ;;
+            bitrouter,usage)
+                cmd="bitrouter__subcmd__usage"
+                ;;
             bitrouter__subcmd__help,completions)
                 cmd="bitrouter__subcmd__help__subcmd__completions"
                 ;;
             bitrouter__subcmd__help,connect)
                 cmd="bitrouter__subcmd__help__subcmd__connect"
+                ;;
+            bitrouter__subcmd__help,dashboard)
+                cmd="bitrouter__subcmd__help__subcmd__dashboard"
                 ;;
             bitrouter__subcmd__help,help)
                 cmd="bitrouter__subcmd__help__subcmd__help"
@@ -70,6 +79,9 @@ _bitrouter() {
             bitrouter__subcmd__help,status)
                 cmd="bitrouter__subcmd__help__subcmd__status"
                 ;;
+            bitrouter__subcmd__help,usage)
+                cmd="bitrouter__subcmd__help__subcmd__usage"
+                ;;
             *)
                 ;;
         esac
@@ -77,7 +89,7 @@ _bitrouter() {
 
     case "${cmd}" in
         bitrouter)
-            opts="-v -q -h -V --config --verbose --quiet --help --version login logout status serve route models connect completions help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version login logout status serve route models connect usage dashboard completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -138,8 +150,30 @@ _bitrouter() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bitrouter__subcmd__dashboard)
+            opts="-v -q -h -V --listen --no-browser --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bitrouter__subcmd__help)
-            opts="login logout status serve route models connect completions help"
+            opts="login logout status serve route models connect usage dashboard completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +201,20 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help__subcmd__connect)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__dashboard)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -265,6 +313,20 @@ _bitrouter() {
             return 0
             ;;
         bitrouter__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__help__subcmd__usage)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -395,6 +457,32 @@ _bitrouter() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bitrouter__subcmd__usage)
+            opts="-v -q -h -V --since --by --json --csv --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -W "day model account client" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -34,6 +34,8 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
             cand models 'List what can be routed: declared models, live catalogs and routes'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+            cand usage 'Show the request history: requests, tokens, cache hits, errors and latency'
+            cand dashboard 'Open the running server''s dashboard in a browser'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -131,6 +133,34 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'bitrouter;usage'= {
+            cand --since 'How far back to look: 30m, 24h, 7d, 2w or all'
+            cand --by 'Break the totals down by day, model, account or client'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --json 'Print one JSON document on stdout'
+            cand --csv 'Print CSV on stdout'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;dashboard'= {
+            cand --listen 'The address the server listens on (default: server.listen from the config)'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand --no-browser 'Print the URL instead of opening a browser'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'bitrouter;completions'= {
             cand --config 'Read the configuration from this file instead of the default location'
             cand -v 'Show more detail (repeat for more: -vv)'
@@ -150,6 +180,8 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
             cand models 'List what can be routed: declared models, live catalogs and routes'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+            cand usage 'Show the request history: requests, tokens, cache hits, errors and latency'
+            cand dashboard 'Open the running server''s dashboard in a browser'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -166,6 +198,10 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         &'bitrouter;help;models'= {
         }
         &'bitrouter;help;connect'= {
+        }
+        &'bitrouter;help;usage'= {
+        }
+        &'bitrouter;help;dashboard'= {
         }
         &'bitrouter;help;completions'= {
         }

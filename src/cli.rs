@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::history::report::Since;
 use crate::ids::{Label, ProviderId};
 
 /// Use the AI subscriptions and keys you already have from any tool on your machine.
@@ -42,6 +43,7 @@ Examples:
   bitrouter status
   bitrouter serve
   bitrouter serve --listen 127.0.0.1:8080
+  bitrouter usage --since 24h --by model
   bitrouter completions zsh > ~/.zfunc/_bitrouter
   bitrouter --config ./bitrouter.yaml completions bash
 
@@ -74,8 +76,64 @@ pub enum Command {
         after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
     )]
     Connect(ConnectArgs),
+    /// Show the request history: requests, tokens, cache hits, errors and latency
+    #[command(after_help = USAGE_EXAMPLES)]
+    Usage(UsageArgs),
+    /// Open the running server's dashboard in a browser
+    #[command(
+        after_help = "Examples:\n  bitrouter dashboard\n  bitrouter dashboard --no-browser      # print the URL"
+    )]
+    Dashboard(DashboardArgs),
     /// Print a shell completion script to stdout
     Completions(CompletionsArgs),
+}
+
+const USAGE_EXAMPLES: &str = "\
+Examples:
+  bitrouter usage                       # the last 7 days
+  bitrouter usage --since 24h --by model
+  bitrouter usage --since all --by day --csv > usage.csv
+  bitrouter usage --by client --json | jq '.rows[] | {key, requests}'";
+
+/// Arguments of `bitrouter usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// How far back to look: 30m, 24h, 7d, 2w or all
+    #[arg(long, value_name = "PERIOD", default_value = "7d")]
+    pub since: Since,
+    /// Break the totals down by day, model, account or client
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub by: Option<UsageBy>,
+    /// Print one JSON document on stdout
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV on stdout
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// What `bitrouter usage --by` groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UsageBy {
+    /// The local calendar day
+    Day,
+    /// The upstream model
+    Model,
+    /// The provider and account that served
+    Account,
+    /// The client that sent the request (codex, claude-code, openai-python, …)
+    Client,
+}
+
+/// Arguments of `bitrouter dashboard`.
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// The address the server listens on (default: server.listen from the config)
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Print the URL instead of opening a browser
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 const ROUTE_EXAMPLES: &str = "\

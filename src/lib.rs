@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod dashboard;
 pub mod env;
 pub mod error;
 pub mod history;
@@ -46,6 +47,8 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
         Command::Logout(args) => commands::logout::run(&ctx, &args).await,
         Command::Status(args) => commands::status::run(&ctx, &args).await,
         Command::Serve(args) => commands::serve::run(&ctx, &args).await,
+        Command::Usage(args) => commands::usage::run(&ctx, &args),
+        Command::Dashboard(args) => commands::dashboard::run(&ctx, &args).await,
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

@@ -2,12 +2,14 @@
 
 pub mod completions;
 pub mod connect;
+pub mod dashboard;
 pub mod login;
 pub mod logout;
 pub mod models;
 pub mod route;
 pub mod serve;
 pub mod status;
+pub mod usage;
 
 use std::sync::Arc;
 

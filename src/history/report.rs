@@ -86,9 +86,7 @@ impl fmt::Display for Since {
             return f.write_str("all");
         };
         let s = d.as_secs();
-        let (n, unit) = if s % (7 * 86_400) == 0 {
-            (s / (7 * 86_400), "w")
-        } else if s % 86_400 == 0 {
+        let (n, unit) = if s % 86_400 == 0 {
             (s / 86_400, "d")
         } else if s % 3_600 == 0 {
             (s / 3_600, "h")

@@ -53,9 +53,10 @@ enum Entry {
     Stop,
 }
 
-/// Counters shared by the sink and the writer.
+/// Counters shared by the sink and the writer, and where they write.
 #[derive(Debug, Default)]
 pub struct Stats {
+    database: Option<PathBuf>,
     written: AtomicU64,
     dropped: AtomicU64,
     warned_full: AtomicBool,
@@ -64,6 +65,12 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The database records are written to (`None` when history is off).
+    #[must_use]
+    pub fn database(&self) -> Option<&std::path::Path> {
+        self.database.as_deref()
+    }
+
     /// Records stored so far in this run.
     #[must_use]
     pub fn written(&self) -> u64 {
@@ -188,7 +195,10 @@ pub struct Writer {
 /// When the thread cannot be spawned.
 pub fn start(options: WriterOptions) -> std::io::Result<(Sink, Writer)> {
     let (tx, rx) = std::sync::mpsc::sync_channel(options.capacity.max(1));
-    let stats = Arc::new(Stats::default());
+    let stats = Arc::new(Stats {
+        database: Some(options.path.clone()),
+        ..Stats::default()
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let thread = std::thread::Builder::new().name("history".into()).spawn({
         let stats = stats.clone();

@@ -1,12 +1,14 @@
 //! The local server behind `bitrouter serve`: the route table, the checks every request passes
-//! (Host, Origin), `/health`, `/v1/models`, the proxy endpoints (in `dispatch`) and serving
-//! with `TCP_NODELAY` and a bounded graceful shutdown.
+//! (Host, Origin), `/health`, `/v1/models`, the proxy endpoints (in `dispatch`), the dashboard's
+//! routes (from [`crate::dashboard`]) and serving with `TCP_NODELAY` and a bounded graceful
+//! shutdown.
 
 mod access_log;
 pub mod accounts;
 mod answer;
 mod codex;
 pub mod credentials;
+mod dashboard_view;
 mod dispatch;
 mod error;
 mod intake;
@@ -41,6 +43,8 @@ use tokio_util::sync::CancellationToken;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 pub use dispatch::Inbound;
+
+use crate::dashboard;
 pub use error::{ApiError, Flavor};
 pub use state::AppState;
 
@@ -48,7 +52,7 @@ pub use state::AppState;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The routes, for the 404 message.
-const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health";
+const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health, GET / (the dashboard)";
 
 /// The router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -74,6 +78,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/models", get(list_models))
         .route("/health", get(health))
+        .merge(dashboard::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), guard))

@@ -30,6 +30,8 @@ mod codex_import;
 mod codex_share;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
 mod faults;
+/// The request history: rows from `serve`, `usage`, quota snapshots, `history: off`.
+mod history;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.

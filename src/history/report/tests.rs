@@ -52,7 +52,9 @@ fn since_parses_periods() {
         Since::last(Duration::from_secs(1800))
     );
     assert_eq!("7d".parse::<Since>().unwrap(), Since::default());
-    assert_eq!("2w".parse::<Since>().unwrap().to_string(), "2w");
+    assert_eq!("2w".parse::<Since>().unwrap().to_string(), "14d");
+    assert_eq!(Since::default().to_string(), "7d");
+    assert_eq!("90m".parse::<Since>().unwrap().to_string(), "90m");
     assert_eq!("24h".parse::<Since>().unwrap().to_string(), "1d");
     assert_eq!("all".parse::<Since>().unwrap().start_ms(5), i64::MIN);
     assert_eq!(Since::last(Duration::from_secs(2)).start_ms(5_000), 3_000);

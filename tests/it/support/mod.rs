@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod fake_issuer;
 pub mod fake_upstream;
+pub mod history;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

@@ -59,9 +59,27 @@ impl ServeProcess {
     /// Starts `bitrouter serve --listen 127.0.0.1:0` plus `args` and waits for its port.
     pub async fn start(ctx: &TestContext, args: &[&str]) -> ServeProcess {
         let mut cmd = ctx.std_cmd();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
+        cmd.args(["serve", "--listen", "127.0.0.1:0"]).args(args);
+        ServeProcess::spawn(cmd).await
+    }
+
+    /// Starts `bitrouter serve --listen 127.0.0.1:0` through a wrapper program (`wrapper[0]`
+    /// with `wrapper[1..]`, then the binary and its arguments), e.g. to run it with fewer
+    /// capabilities or a resource limit, and waits for its port.
+    pub async fn start_wrapped(ctx: &TestContext, wrapper: &[&str]) -> ServeProcess {
+        let mut cmd = std::process::Command::new(wrapper[0]);
+        cmd.env_clear();
+        for (k, v) in ctx.env_pairs() {
+            cmd.env(k, v);
+        }
+        cmd.args(&wrapper[1..])
+            .arg(assert_cmd::cargo::cargo_bin("bitrouter"))
+            .args(["serve", "--listen", "127.0.0.1:0"]);
+        ServeProcess::spawn(cmd).await
+    }
+
+    async fn spawn(mut cmd: std::process::Command) -> ServeProcess {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn bitrouter serve");
