@@ -28,6 +28,8 @@ mod codex_cli;
 mod codex_import;
 /// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
 mod codex_share;
+/// The dashboard over HTTP, `bitrouter dashboard`, and the page in headless Chromium.
+mod dashboard;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
 mod faults;
 /// The request history: rows from `serve`, `usage`, quota snapshots, `history: off`.
