@@ -501,6 +501,7 @@ impl Thread {
         if self.warned.take().is_some() {
             self.stats.set_trouble(None);
             tracing::info!(
+                target: "bitrouter::serve",
                 "history: writing to {} again ({} records dropped so far)",
                 self.options.path.display(),
                 self.stats.dropped()

@@ -34,6 +34,8 @@ mod dashboard;
 mod faults;
 /// The request history: rows from `serve`, `usage`, quota snapshots, `history: off`.
 mod history;
+/// The history under faults: read-only, full disk, locked, damaged.
+mod history_faults;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
