@@ -27,8 +27,12 @@ use crate::clock::{unix_now, unix_now_ms};
 
 /// Records the channel holds before new ones are dropped.
 pub const CHANNEL_CAPACITY: usize = 8192;
-/// Most records written in one transaction.
-const BATCH: usize = 1024;
+/// Most records taken from the channel at once.
+const BATCH: usize = 4096;
+/// How long the writer lets records gather after it has taken all there were.
+const LINGER: Duration = Duration::from_millis(100);
+/// Distinct `User-Agent`s whose client name is remembered.
+const KNOWN_AGENTS: usize = 256;
 /// Most records kept while the database is locked by another process.
 const MAX_PENDING: usize = 16_384;
 /// How often a database that could not be opened is tried again.
@@ -270,6 +274,7 @@ struct Thread {
     quotas: HashMap<(String, String), QuotaRecord>,
     /// The trouble last warned about, so each kind is warned about once.
     warned: Option<String>,
+    agents: Agents,
 }
 
 impl Thread {
@@ -292,6 +297,7 @@ impl Thread {
             pending: Vec::new(),
             quotas: HashMap::new(),
             warned: None,
+            agents: Agents::default(),
         }
     }
 
@@ -315,7 +321,10 @@ impl Thread {
     }
 
     /// Waits for records (up to [`IDLE_TICK`] when there are none, or until the database may be
-    /// opened again when records wait for it) and takes what has arrived, up to one batch.
+    /// opened again when records wait for it) and takes what has arrived, up to one batch. When
+    /// that empties the channel, it sleeps [`LINGER`] and takes what arrived meanwhile, so a busy
+    /// server commits a few times a second rather than once per request (each commit rewrites
+    /// whole pages) and senders never wake the thread while it lingers.
     fn gather(&mut self) -> Gathered {
         let wait = if self.stop.load(Ordering::Relaxed) {
             Duration::ZERO
@@ -340,6 +349,21 @@ impl Thread {
                 }
             }
         }
+        let gathered = self.drain();
+        if gathered.drained
+            && !gathered.disconnected
+            && !self.pending.is_empty()
+            && self.db.is_some()
+            && !self.stop.load(Ordering::Relaxed)
+        {
+            std::thread::sleep(LINGER);
+            return self.drain();
+        }
+        gathered
+    }
+
+    /// Takes what is in the channel without waiting, until a batch is full.
+    fn drain(&mut self) -> Gathered {
         let mut taken = 0;
         while taken < BATCH && self.pending.len() < MAX_PENDING {
             match self.rx.try_recv() {
@@ -411,7 +435,7 @@ impl Thread {
         if self.pending.is_empty() {
             return;
         }
-        match write(conn, &self.pending) {
+        match write(conn, &self.pending, &mut self.agents) {
             Ok(n) => {
                 self.stats
                     .written
@@ -534,8 +558,30 @@ const INSERT_REQUEST: &str = "INSERT INTO requests (at_ms, client, user_agent, e
 
 const INSERT_QUOTA: &str = "INSERT INTO quota_snapshots (at_ms, provider, account, source, plan, primary_used_percent, primary_window_minutes, primary_reset_at, secondary_used_percent, secondary_window_minutes, secondary_reset_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
+/// Client names of the `User-Agent`s seen lately (requests without an `originator`), so the
+/// same agent is not parsed again for every request.
+#[derive(Debug, Default)]
+struct Agents(HashMap<String, &'static str>);
+
+impl Agents {
+    fn client(&mut self, user_agent: Option<&str>, originator: Option<&str>) -> &'static str {
+        let (Some(ua), None) = (user_agent, originator) else {
+            return client::detect(user_agent, originator);
+        };
+        if let Some(name) = self.0.get(ua) {
+            return name;
+        }
+        let name = client::detect(user_agent, originator);
+        if self.0.len() >= KNOWN_AGENTS {
+            self.0.clear();
+        }
+        self.0.insert(ua.to_owned(), name);
+        name
+    }
+}
+
 /// Stores the entries in one transaction; returns how many rows were written.
-fn write(conn: &mut Connection, entries: &[Entry]) -> rusqlite::Result<usize> {
+fn write(conn: &mut Connection, entries: &[Entry], agents: &mut Agents) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut n = 0;
     {
@@ -544,7 +590,11 @@ fn write(conn: &mut Connection, entries: &[Entry]) -> rusqlite::Result<usize> {
         for entry in entries {
             match entry {
                 Entry::Request(r) => {
-                    insert_request(&mut requests, r)?;
+                    insert_request(
+                        &mut requests,
+                        r,
+                        agents.client(r.user_agent.as_deref(), r.originator.as_deref()),
+                    )?;
                     n += 1;
                 }
                 Entry::Quota(q) => {
@@ -569,14 +619,14 @@ pub(super) fn store_requests(
         .into_iter()
         .map(|r| Entry::Request(Box::new(r)))
         .collect();
-    write(conn, &entries)
+    write(conn, &entries, &mut Agents::default())
 }
 
 fn insert_request(
     stmt: &mut rusqlite::CachedStatement<'_>,
     r: &RequestRecord,
+    client: &str,
 ) -> rusqlite::Result<()> {
-    let client = client::detect(r.user_agent.as_deref(), r.originator.as_deref());
     stmt.execute(params![
         r.at_ms,
         client,
@@ -645,9 +695,11 @@ pub fn store_quotas(path: &std::path::Path, records: &[QuotaRecord]) -> Result<(
         );
     }
     let entries: Vec<Entry> = records.iter().cloned().map(Entry::Quota).collect();
-    write(&mut opened.conn, &entries).map_err(|source| HistoryError::Sqlite {
-        path: path.to_path_buf(),
-        source,
+    write(&mut opened.conn, &entries, &mut Agents::default()).map_err(|source| {
+        HistoryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     Ok(())
 }
