@@ -5,6 +5,7 @@
 //!
 //! - [`record`]: what a row holds, and token counts read from any API's `usage`.
 //! - [`client`]: which tool sent a request, from its `User-Agent` and `originator`.
+//! - [`scan`]: token counts from an answer passed on untouched.
 //! - [`db`]: the file: created private, WAL, migrated ([`schema`]), moved aside when damaged.
 //! - [`writer`]: the [`Sink`] the request path hands records to (never blocking) and the one
 //!   thread that stores them in batches, with retention.
@@ -15,6 +16,7 @@ pub mod client;
 pub mod db;
 pub mod record;
 pub mod report;
+pub mod scan;
 mod schema;
 pub mod writer;
 

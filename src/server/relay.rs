@@ -23,6 +23,7 @@ use super::error::{ApiError, Flavor};
 use super::sse::{Block, SseEvent, SseReader, format_event};
 use super::upstream::transport_error;
 use crate::history::Tokens;
+use crate::history::scan::UsageScan;
 use crate::translate::responses::Aggregator;
 use crate::translate::sse::SseEvent as Event;
 
@@ -416,7 +417,8 @@ pub async fn aggregate(
     Ok(response)
 }
 
-/// Forwards a native upstream body unchanged. When it breaks: an SSE body ends with an `error`
+/// Forwards a native upstream body unchanged, noting the token usage it reports on the way
+/// ([`UsageScan`]). When it breaks: an SSE body ends with an `error`
 /// event in the client's flavour; any other body is cut (the client sees a truncated answer
 /// rather than a silently short one).
 #[must_use]
@@ -428,40 +430,54 @@ pub fn relay_raw(
     log: LogCell,
 ) -> ClientStream {
     let provider = provider.to_owned();
-    stream::unfold((rest, false), move |(mut rest, done)| {
-        let provider = provider.clone();
-        let log = log.clone();
-        async move {
-            if done {
-                return None;
-            }
-            match rest.next().await {
-                Some(Ok(chunk)) => Some((Ok(chunk), (rest, false))),
-                Some(Err(e)) => {
-                    let mut err = transport_error(&provider, &e);
-                    if err.code.as_deref() != Some("upstream_timeout") {
-                        err.code = Some("upstream_disconnected".to_owned());
+    let scan = UsageScan::new(sse);
+    stream::unfold(
+        (rest, false, Some(scan)),
+        move |(mut rest, done, mut scan)| {
+            let provider = provider.clone();
+            let log = log.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                match rest.next().await {
+                    Some(Ok(chunk)) => {
+                        if let Some(scan) = &mut scan {
+                            scan.feed(&chunk);
+                        }
+                        Some((Ok(chunk), (rest, false, scan)))
                     }
-                    let code = err.code.clone();
-                    log.update(|f| f.error = code);
-                    if sse {
-                        let wire = match flavor {
-                            Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
-                            // Chat Completions streams carry errors as a data-only event.
-                            Flavor::OpenAi => super::sse::format_event(
-                                None,
-                                &err.body(Flavor::OpenAi).to_string(),
-                            ),
-                        };
-                        Some((Ok(Bytes::from(wire)), (rest, true)))
-                    } else {
-                        Some((Err(std::io::Error::other(err.message)), (rest, true)))
+                    Some(Err(e)) => {
+                        let mut err = transport_error(&provider, &e);
+                        if err.code.as_deref() != Some("upstream_timeout") {
+                            err.code = Some("upstream_disconnected".to_owned());
+                        }
+                        let code = err.code.clone();
+                        log.update(|f| f.error = code);
+                        if sse {
+                            let wire = match flavor {
+                                Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
+                                // Chat Completions streams carry errors as a data-only event.
+                                Flavor::OpenAi => super::sse::format_event(
+                                    None,
+                                    &err.body(Flavor::OpenAi).to_string(),
+                                ),
+                            };
+                            Some((Ok(Bytes::from(wire)), (rest, true, None)))
+                        } else {
+                            Some((Err(std::io::Error::other(err.message)), (rest, true, None)))
+                        }
+                    }
+                    None => {
+                        if let Some(tokens) = scan.and_then(UsageScan::finish) {
+                            log.update(|f| f.tokens = tokens);
+                        }
+                        None
                     }
                 }
-                None => None,
             }
-        }
-    })
+        },
+    )
     .boxed()
 }
 

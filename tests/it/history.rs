@@ -590,3 +590,59 @@ fn usage_on_a_damaged_file_fails_with_a_hint_and_leaves_it() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), vec![0x42_u8; 4096]);
 }
+
+#[tokio::test]
+async fn answers_passed_on_untouched_report_their_tokens() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    ctx.write_config(&format!(
+        "providers:\n  chat:\n    base_url: {url}/v1\n    api: openai_chat\n    auth_mode: none\n    models: [chat-model]\n  anth:\n    base_url: {url}/v1\n    api: anthropic_messages\n    auth_mode: none\n    models: [claude-model]\n",
+        url = fake.url()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    let chat = |stream: bool| {
+        json!({"model": "chat:chat-model", "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let messages = json!({"model": "anth:claude-model", "max_tokens": 10, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let ua = "OpenAI/JS 7.60.0";
+    assert_eq!(
+        send(&server, "/v1/chat/completions", ua, &[], &chat(true)).await,
+        200
+    );
+    assert_eq!(
+        send(&server, "/v1/chat/completions", ua, &[], &chat(false)).await,
+        200
+    );
+    assert_eq!(
+        send(
+            &server,
+            "/v1/messages",
+            "Anthropic/JS 0.70.0",
+            &[],
+            &messages
+        )
+        .await,
+        200
+    );
+    assert!(wait_rows(&ctx, "requests", 3, Duration::from_secs(10)).await);
+    let conn = open(&ctx);
+    let got: Vec<(String, Option<i64>, Option<i64>)> = conn
+        .prepare("SELECT client, input_tokens, output_tokens FROM requests ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    // What the fake reported: a Chat stream's usage chunk, a Chat JSON answer's usage, and an
+    // Anthropic stream's message_start input with message_delta output.
+    assert_eq!(
+        got,
+        vec![
+            ("openai-node".to_owned(), Some(11), Some(7)),
+            ("openai-node".to_owned(), Some(3), Some(5)),
+            ("anthropic-node".to_owned(), Some(11), Some(7)),
+        ]
+    );
+}
