@@ -10,6 +10,11 @@
 //! `ai-sdk-<provider>/<v>`; the Stainless SDKs send `OpenAI/Python <v>`, `AsyncOpenAI/Python`,
 //! `OpenAI/JS <v>`, `Anthropic/Python <v>`, `Anthropic/JS <v>`. Tools built on an SDK are named
 //! by the most specific token present, so the order of the checks matters.
+//!
+//! Some tools do not name themselves: aider 0.86 (through LiteLLM), llm 0.36 and LangChain's
+//! `langchain-openai` 1.8 send the openai Python SDK's own agent (`OpenAI/Python <v>`; seen on
+//! the wire), so they count as `openai-python`. Their names are still recognised when a
+//! `User-Agent` carries them (a configured header, a wrapper).
 
 /// The client's short name.
 #[must_use]
