@@ -158,6 +158,8 @@ mod tests {
                 ),
                 ("gpt-6-luna".to_owned(), Capabilities::default()),
             ]
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
             .into(),
         );
         let ids: Vec<(String, Option<String>)> = list(&config, &inv)

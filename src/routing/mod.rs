@@ -20,6 +20,7 @@ pub mod listing;
 pub mod variants;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use error::RouteError;
 pub use variants::Capabilities;
@@ -78,7 +79,7 @@ pub struct Inventory {
     pub catalogs: BTreeMap<ProviderId, Vec<String>>,
     /// What each catalog model says it supports (reasoning efforts, the fast tier), where the
     /// catalog says it (the Codex catalog does; OpenAI-style `/models` lists do not).
-    pub capabilities: BTreeMap<ProviderId, BTreeMap<String, Capabilities>>,
+    pub capabilities: BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>>,
 }
 
 impl Inventory {
@@ -125,21 +126,21 @@ struct Pins {
 impl Pins {
     /// These pins, with `route`'s filling the gaps.
     fn within(&self, key: &str, route: &Route) -> Pins {
-        let pin = |value| Setting {
-            value,
-            origin: Origin::Route(key.to_owned()),
-        };
+        fn pinned<T>(value: T, key: &str) -> Setting<T> {
+            Setting {
+                value,
+                origin: Origin::Route(key.to_owned()),
+            }
+        }
         Pins {
             effort: self
                 .effort
                 .clone()
-                .or_else(|| route.effort.clone().map(pin)),
-            service_tier: self.service_tier.clone().or_else(|| {
-                route.service_tier.map(|value| Setting {
-                    value,
-                    origin: Origin::Route(key.to_owned()),
-                })
-            }),
+                .or_else(|| route.effort.clone().map(|e| pinned(e, key))),
+            service_tier: self
+                .service_tier
+                .clone()
+                .or_else(|| route.service_tier.map(|t| pinned(t, key))),
         }
     }
 }

@@ -57,6 +57,8 @@ fn inventory(with_catalog: bool) -> Inventory {
                 ),
                 ("gpt-6-luna".to_owned(), caps(&["low", "medium"], false)),
             ]
+            .into_iter()
+            .collect::<BTreeMap<_, _>>()
             .into(),
         );
     }

@@ -4,7 +4,7 @@
 //! a bare model name reaches the provider that offers it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -34,6 +34,9 @@ struct Cached {
     ids: Vec<String>,
     /// The backend's own entries (Codex shape), for the Codex CLI.
     entries: Vec<Value>,
+    /// What each model supports, read from `entries` once when fetched (shared, not copied,
+    /// with every request's inventory).
+    capabilities: Arc<BTreeMap<String, Capabilities>>,
 }
 
 /// Live catalogs per provider.
@@ -72,18 +75,11 @@ impl ModelCache {
 
     /// What each catalog model supports, where the catalog says (the Codex catalog's entries).
     #[must_use]
-    pub fn capabilities(&self) -> BTreeMap<ProviderId, BTreeMap<String, Capabilities>> {
+    pub fn capabilities(&self) -> BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>> {
         self.lock()
             .iter()
-            .filter(|(_, c)| c.ok && !c.entries.is_empty())
-            .map(|(id, c)| {
-                let models = c
-                    .entries
-                    .iter()
-                    .filter_map(Capabilities::from_codex_entry)
-                    .collect();
-                (id.clone(), models)
-            })
+            .filter(|(_, c)| c.ok && !c.capabilities.is_empty())
+            .map(|(id, c)| (id.clone(), c.capabilities.clone()))
             .collect()
     }
 
@@ -134,6 +130,7 @@ fn failed() -> Cached {
         ok: false,
         ids: Vec::new(),
         entries: Vec::new(),
+        capabilities: Arc::default(),
     }
 }
 
@@ -198,11 +195,18 @@ async fn fetch(
             .unwrap_or_default();
         (ids, Vec::new())
     };
+    let capabilities = Arc::new(
+        entries
+            .iter()
+            .filter_map(Capabilities::from_codex_entry)
+            .collect(),
+    );
     Some(Cached {
         at: Instant::now(),
         ok: true,
         ids,
         entries,
+        capabilities,
     })
 }
 
