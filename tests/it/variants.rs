@@ -412,3 +412,74 @@ fn bad_routes_are_refused_at_load_with_key_and_line() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pins_reach_chat_and_anthropic_upstreams_in_their_own_fields() {
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    ctx.write_config(&format!(
+        r#"providers:
+  chatonly:
+    base_url: {url}/chat/v1
+    api: openai_chat
+    api_key: sk-chat
+    models: [chat-model]
+  anth:
+    base_url: {url}/anth/v1
+    api: anthropic_messages
+    authorization: x-api-key
+    api_key: sk-ant
+    models: [claude-model]
+routes:
+  chatty: {{to: chatonly:chat-model, effort: high, service_tier: fast}}
+  thinker: {{to: anth:claude-model, effort: low}}
+"#,
+        url = fake.url()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    let responses = |model: &str| json!({"model": model, "input": "hi", "stream": false});
+
+    let chat = upstream_body(&server, &fake, "/v1/responses", responses("chatty")).await;
+    assert_eq!(chat["reasoning_effort"], "high", "{chat}");
+    assert_eq!(chat["service_tier"], "priority", "{chat}");
+    // A configured provider has no catalog: a known effort goes upstream as it is.
+    let chat = upstream_body(
+        &server,
+        &fake,
+        "/v1/chat/completions",
+        json!({"model": "chat-model+xhigh", "stream": false,
+            "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(chat["reasoning_effort"], "xhigh", "{chat}");
+
+    let messages = upstream_body(
+        &server,
+        &fake,
+        "/v1/messages",
+        json!({"model": "thinker", "max_tokens": 64, "output_config": {"effort": "high"},
+            "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(messages["output_config"]["effort"], "low", "{messages}");
+
+    // Anthropic's API has no priority tier: refused before anything is sent.
+    let before = fake.posts().len();
+    let resp = post(
+        &server,
+        "/v1/messages",
+        &json!({"model": "claude-model+fast", "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("speaks only anthropic_messages"),
+        "{body}"
+    );
+    assert_eq!(fake.posts().len(), before);
+}
