@@ -11,6 +11,7 @@ pub mod fake_issuer;
 pub mod fake_upstream;
 pub mod history;
 pub mod serve;
+pub mod strict;
 pub mod webdriver;
 
 use std::path::{Path, PathBuf};
