@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
                     .filter_map(|(provider, label)| usage.get(provider, label))
                     .filter_map(usage::quota_record)
                     .collect();
-                if let Err(e) = history::writer::store_quotas(&history::path_in(dir), &records) {
+                if let Err(e) = history::store::store_quotas(&history::path_in(dir), &records) {
                     ctx.printer
                         .warn(format!("{e:#}; the quota read now is not in the history"));
                 }

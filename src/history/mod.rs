@@ -9,6 +9,7 @@
 //! - [`db`]: the file: created private, WAL, migrated ([`schema`]), moved aside when damaged.
 //! - [`writer`]: the [`Sink`] the request path hands records to (never blocking) and the one
 //!   thread that stores them in batches, with retention.
+//! - [`store`]: the SQL that stores records.
 //! - [`report`]: totals, breakdowns, series and recent rows for `bitrouter usage` and the
 //!   dashboard.
 
@@ -18,6 +19,7 @@ pub mod record;
 pub mod report;
 pub mod scan;
 mod schema;
+pub mod store;
 pub mod writer;
 
 use std::path::Path;

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use crate::support::TestContext;
 use crate::support::fake_upstream::{FakeUpstream, Reply};
 use crate::support::history::{
-    answer_with, history_file, open, responses_body, rows, wait_rows, with_quota,
+    answer_with, history_file, open, responses_body, rows, send, wait_rows, with_quota,
 };
-use crate::support::serve::{ServeProcess, Token, http_client, seed_tokens};
+use crate::support::serve::{ServeProcess, Token, seed_tokens};
 
 /// A world with two Codex accounts, `work` then `home`, in front of `fake`.
 fn two_accounts(fake: &FakeUpstream) -> TestContext {
@@ -39,28 +39,6 @@ fn two_accounts(fake: &FakeUpstream) -> TestContext {
         fake.codex_base()
     ));
     ctx
-}
-
-/// Sends `body` to `path` as the client with this `User-Agent` (and `originator`), and reads
-/// the whole answer; returns the status.
-async fn send(
-    server: &ServeProcess,
-    path: &str,
-    user_agent: &str,
-    extra: &[(&str, &str)],
-    body: &Value,
-) -> u16 {
-    let mut request = http_client()
-        .post(format!("{}{path}", server.url()))
-        .header("user-agent", user_agent)
-        .json(body);
-    for (k, v) in extra {
-        request = request.header(*k, *v);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let _ = response.bytes().await.unwrap();
-    status
 }
 
 fn usage_json(ctx: &TestContext, args: &[&str]) -> Value {
@@ -518,77 +496,6 @@ async fn status_refresh_stores_the_quota_it_read() {
     );
     // No request was made through a server: the request table is there but empty.
     assert_eq!(rows(&ctx, "requests"), 0);
-}
-
-#[tokio::test]
-async fn history_off_stores_nothing() {
-    let fake = FakeUpstream::start().await;
-    let ctx = two_accounts(&fake);
-    ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    base_url: {}\nhistory: off\n",
-        fake.codex_base()
-    ));
-    let server = ServeProcess::start(&ctx, &[]).await;
-    let status = send(
-        &server,
-        "/v1/responses",
-        "curl/8.5.0",
-        &[],
-        &responses_body("openai-codex:gpt-6.1-sol", true, "hi"),
-    )
-    .await;
-    assert_eq!(status, 200);
-    // The access line is written when the answer ends; by then a row would have been queued.
-    assert!(
-        server
-            .wait_for_stderr("request", 1, Duration::from_secs(10))
-            .await
-    );
-    drop(server);
-    assert!(!history_file(&ctx).exists());
-    let out = ctx.cmd().arg("usage").output().unwrap();
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("history is off"), "{stderr}");
-    assert!(out.stdout.is_empty());
-}
-
-#[test]
-fn usage_without_history_is_an_empty_report() {
-    let ctx = TestContext::new();
-    let out = ctx.cmd().args(["usage", "--json"]).output().unwrap();
-    assert!(out.status.success());
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(doc["totals"]["requests"], 0);
-    assert_eq!(doc["since"], "7d");
-    assert!(
-        !history_file(&ctx).exists(),
-        "usage must not create the database"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("No requests recorded"), "{stderr}");
-
-    let out = ctx.cmd().args(["usage", "--since", "5y"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown unit"), "{stderr}");
-}
-
-#[test]
-fn usage_on_a_damaged_file_fails_with_a_hint_and_leaves_it() {
-    let ctx = TestContext::new();
-    let path = history_file(&ctx);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, vec![0x42_u8; 4096]).unwrap();
-    let out = ctx.cmd().arg("usage").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("is damaged"), "{stderr}");
-    assert!(
-        stderr.contains("hint: the next `bitrouter serve` moves"),
-        "{stderr}"
-    );
-    assert_eq!(std::fs::read(&path).unwrap(), vec![0x42_u8; 4096]);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use super::*;
 use crate::history::db;
 use crate::history::record::{RequestRecord, Tokens};
-use crate::history::writer::store_requests;
+use crate::history::store::store_requests;
 
 fn request(
     at_ms: i64,

@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use super::*;
+use crate::history::QuotaWindow;
 use crate::history::report;
+use crate::history::store::store_requests;
 
 fn options(path: &Path) -> WriterOptions {
     WriterOptions {

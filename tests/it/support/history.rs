@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::TestContext;
 use super::fake_upstream::{Reply, Step, answer_events};
+use super::serve::{ServeProcess, http_client};
 
 /// `$XDG_DATA_HOME/bitrouter/history.sqlite3`.
 pub fn history_file(ctx: &TestContext) -> PathBuf {
@@ -84,4 +85,26 @@ pub fn with_quota(steps: Vec<Step>, primary: u32, secondary: u32) -> Reply {
 /// A Responses request body for `model`, streamed or not, with a user message.
 pub fn responses_body(model: &str, stream: bool, text: &str) -> Value {
     json!({"model": model, "stream": stream, "input": [{"role": "user", "content": text}]})
+}
+
+/// Sends `body` to `path` as the client with this `User-Agent` (and `originator`), and reads
+/// the whole answer; returns the status.
+pub async fn send(
+    server: &ServeProcess,
+    path: &str,
+    user_agent: &str,
+    extra: &[(&str, &str)],
+    body: &Value,
+) -> u16 {
+    let mut request = http_client()
+        .post(format!("{}{path}", server.url()))
+        .header("user-agent", user_agent)
+        .json(body);
+    for (k, v) in extra {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let _ = response.bytes().await.unwrap();
+    status
 }
