@@ -319,8 +319,8 @@ async fn walk(
         let (translation, upstream_api) = if provider.apis().contains(&inbound.api()) {
             (None, inbound.api())
         } else if inbound == Inbound::CountTokens {
-            // No upstream counts tokens for a provider that does not speak Messages: estimate.
-            return Ok(translated::count_tokens(json));
+            // No upstream counts tokens for a provider that does not speak Messages: count here.
+            return translated::count_tokens(json).await;
         } else if let Some(api) = pivot::target_api(provider)
             && let Some(translation) = Translation::new(inbound, json, backend)?
         {

@@ -64,7 +64,7 @@ impl Translation {
                     messages::messages_to_responses_for(json.clone(), backend)
                         .map_err(|e| request_error(&e))?,
                 ),
-                messages::count_tokens_estimate(json),
+                messages::input_estimate(json),
             ),
             Inbound::Responses => Translation::Responses {
                 body: Box::new(json.clone()),
@@ -354,15 +354,27 @@ pub(super) async fn translated_answer(
     Ok(response)
 }
 
-/// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself.
-#[must_use]
-pub(super) fn count_tokens(json: &Value) -> Response {
-    let mut response = Response::new(Body::from(messages::count_tokens_body(json).to_string()));
+/// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself:
+/// the request translated and counted with the `o200k_base` tokenizer, on a blocking thread
+/// (the vocabulary loads on first use, and a long request takes milliseconds to count).
+///
+/// # Errors
+///
+/// A request that cannot be translated (400, as `/v1/messages` would answer).
+pub(super) async fn count_tokens(json: &Value) -> Result<Response, ApiError> {
+    let body = json.clone();
+    let counted = tokio::task::spawn_blocking(move || messages::count_tokens_body(&body))
+        .await
+        .map_err(|e| {
+            ApiError::bad_gateway("count_failed", format!("counting tokens failed: {e}"))
+        })?;
+    let answer = counted.map_err(|e| request_error(&e))?;
+    let mut response = Response::new(Body::from(answer.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response
+    Ok(response)
 }
 
 #[cfg(test)]
