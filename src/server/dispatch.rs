@@ -333,13 +333,16 @@ async fn walk(
         // Translated requests ask any provider for a stream, read as Responses events (see
         // `pivot::as_responses`).
         let codex_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
-        let (body, client_stream) = match &translation {
+        let (mut body, client_stream) = match &translation {
             Some(t) => (
                 pivot::upstream_body(t.body(&target.model), upstream_api)?,
                 t.stream(),
             ),
             None => prepare_body(json, &target.model, codex_stream)?,
         };
+        if is_codex && translation.is_some() {
+            translated::fit_effort(state, config, &provider.id, &target.model, &mut body).await;
+        }
         let body_bytes = Bytes::from(body.to_string());
         let client_auth = provider.auth_mode == AuthMode::Passthrough
             && security::has_client_credentials(headers, local_key);

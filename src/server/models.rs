@@ -68,6 +68,21 @@ impl ModelCache {
             .collect()
     }
 
+    /// The reasoning efforts a model supports, from its catalog entry
+    /// (`supported_reasoning_levels`); `None` when the catalog has no entry for it.
+    #[must_use]
+    pub fn efforts(&self, id: &ProviderId, model: &str) -> Option<Vec<String>> {
+        let entries = self.entries_of(id);
+        let entry = entries.iter().find(|e| e["slug"] == model)?;
+        let levels = entry["supported_reasoning_levels"].as_array()?;
+        Some(
+            levels
+                .iter()
+                .filter_map(|l| l["effort"].as_str().map(str::to_owned))
+                .collect(),
+        )
+    }
+
     fn is_fresh(&self, id: &ProviderId) -> bool {
         self.lock().get(id).is_some_and(|c| {
             let ttl = if c.ok { TTL } else { FAILURE_TTL };

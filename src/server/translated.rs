@@ -21,10 +21,14 @@ use super::access_log::LogCell;
 use super::answer::codex_answer;
 use super::dispatch::Inbound;
 use super::error::ApiError;
+use super::models;
 use super::outbound::Served;
 use super::relay::{self, ByteStream, ClientStream, Committed};
 use super::sse::{Block, SseReader};
+use super::state::AppState;
 use super::upstream::transport_error;
+use crate::config::Config;
+use crate::ids::ProviderId;
 use crate::translate::chat::{self, ChatRequest, ChatStream};
 use crate::translate::messages::{self, MessagesRequest, MessagesStream};
 use crate::translate::sse::{SseEvent, format_event};
@@ -97,6 +101,27 @@ impl Translation {
             Translation::Messages(req, _) => req.stream,
             Translation::Responses { stream, .. } => *stream,
         }
+    }
+}
+
+/// Fits a translated body's `reasoning.effort` to what the target model supports, from its
+/// catalog entry (fetched first when the catalog has none yet): Anthropic's efforts and the
+/// `none` that disabled thinking asks for may not all be levels this model has.
+pub(super) async fn fit_effort(
+    state: &AppState,
+    config: &Config,
+    provider: &ProviderId,
+    model: &str,
+    body: &mut Value,
+) {
+    if body.pointer("/reasoning/effort").is_none() {
+        return;
+    }
+    if state.models.efforts(provider, model).is_none() {
+        models::refresh(state, config, None).await;
+    }
+    if let Some(levels) = state.models.efforts(provider, model) {
+        messages::thinking::fit_effort(body, &levels);
     }
 }
 

@@ -194,10 +194,16 @@ fn error_type(status: u16) -> &'static str {
     }
 }
 
-/// The Anthropic error body for an error: `{"type": "error", "error": {type, message}}`.
+/// The Anthropic error body for an error: `{"type": "error", "error": {type, message}}`; an
+/// overloaded backend is `overloaded_error`, which Anthropic clients retry.
 #[must_use]
 pub fn messages_error_body(err: &UpstreamError) -> Value {
-    json!({"type": "error", "error": {"type": error_type(err.status), "message": err.message}})
+    let kind = if err.is_overloaded() {
+        "overloaded_error"
+    } else {
+        error_type(err.status)
+    };
+    json!({"type": "error", "error": {"type": kind, "message": err.message}})
 }
 
 /// Anthropic usage from Responses usage. Anthropic's `input_tokens` excludes cache reads, which
