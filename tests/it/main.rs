@@ -21,6 +21,10 @@ mod config;
 /// processes; the token file's safety rules.
 mod login;
 
+/// The real Claude Code driven through `bitrouter serve` against the strict fake backend.
+mod claude_code;
+/// Claude Code's recorded requests, translated and checked against the strict backend's rules.
+mod claude_code_replay;
 /// The real Codex CLI driven through `bitrouter serve`.
 mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on

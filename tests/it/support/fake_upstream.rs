@@ -157,6 +157,66 @@ pub fn answer_events(text: &str) -> Vec<Step> {
     ]
 }
 
+/// The events of a Responses answer that first reasons (an item with `encrypted` as its
+/// encrypted content and no summary) and then calls `name` with `arguments` as `call_id`.
+pub fn call_events(encrypted: &str, call_id: &str, name: &str, arguments: &Value) -> Vec<Step> {
+    let reasoning =
+        json!({"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": encrypted});
+    let call = json!({"id": "fc_1", "type": "function_call", "status": "completed", "call_id": call_id,
+        "name": name, "arguments": arguments.to_string()});
+    vec![
+        Step::Event(
+            json!({"type": "response.created", "response": {"id": "resp_2", "object": "response", "created_at": 1, "status": "in_progress", "model": "gpt-test", "output": null}}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.done", "output_index": 0, "item": reasoning}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.added", "output_index": 1, "item": {"id": "fc_1", "type": "function_call", "status": "in_progress", "call_id": call_id, "name": name, "arguments": ""}}),
+        ),
+        Step::Event(
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": arguments.to_string()}),
+        ),
+        Step::Event(json!({"type": "response.output_item.done", "output_index": 1, "item": call})),
+        Step::Event(
+            json!({"type": "response.completed", "response": {"id": "resp_2", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-test", "output": [],
+            "usage": {"input_tokens": 40, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 5}, "total_tokens": 49}}}),
+        ),
+    ]
+}
+
+/// The events of a Responses answer that searches the web for `query` (finding `url`) and
+/// then says `text`.
+pub fn search_events(query: &str, url: &str, text: &str) -> Vec<Step> {
+    let search = json!({"id": "ws_1", "type": "web_search_call", "status": "completed",
+        "action": {"type": "search", "query": query, "sources": [{"type": "url", "url": url}]}});
+    let mut steps = vec![
+        Step::Event(
+            json!({"type": "response.created", "response": {"id": "resp_3", "object": "response", "created_at": 1, "status": "in_progress", "model": "gpt-test", "output": null}}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "ws_1", "type": "web_search_call", "status": "in_progress"}}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.done", "output_index": 0, "item": search}),
+        ),
+    ];
+    // The text answer, as the second output item.
+    for step in answer_events(text).into_iter().skip(1) {
+        let Step::Event(mut event) = step else {
+            continue;
+        };
+        if event.get("output_index").is_some() {
+            event["output_index"] = json!(1);
+        }
+        steps.push(Step::Event(event));
+    }
+    steps
+}
+
 /// A Chat Completions stream saying `text` (two deltas), with a usage chunk and `[DONE]`.
 pub fn chat_events(text: &str) -> Vec<Step> {
     let chunk = |delta: Value, finish: Value| {
@@ -289,9 +349,13 @@ pub fn usage_body() -> Value {
     })
 }
 
+/// Decides whether a scripted reply answers a request (by its JSON body).
+pub type Matcher = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+
 struct Inner {
     requests: Mutex<Vec<Recorded>>,
     replies: Mutex<VecDeque<Reply>>,
+    rules: Mutex<Vec<(Matcher, Reply)>>,
     release: Semaphore,
     dropped: AtomicUsize,
     dropped_notify: Notify,
@@ -325,6 +389,7 @@ impl FakeUpstream {
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             replies: Mutex::new(VecDeque::new()),
+            rules: Mutex::new(Vec::new()),
             release: Semaphore::new(0),
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
@@ -355,6 +420,16 @@ impl FakeUpstream {
     /// Queues a reply for the next request (other than a catalog `GET …/models`).
     pub fn push(&self, reply: Reply) {
         self.inner.replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Answers the first request whose body `matches` with `reply` (once), before the queue:
+    /// for clients that also make side requests, whose order a queue cannot know.
+    pub fn when(&self, matches: impl Fn(&Value) -> bool + Send + Sync + 'static, reply: Reply) {
+        self.inner
+            .rules
+            .lock()
+            .unwrap()
+            .push((Arc::new(matches), reply));
     }
 
     /// Lets one held stream continue.
@@ -461,7 +536,13 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             return answer;
         }
     }
-    let reply = inner.replies.lock().unwrap().pop_front();
+    let ruled = {
+        let body = recorded.json();
+        let mut rules = inner.rules.lock().unwrap();
+        let hit = rules.iter().position(|(matches, _)| matches(&body));
+        hit.map(|i| rules.remove(i).1)
+    };
+    let reply = ruled.or_else(|| inner.replies.lock().unwrap().pop_front());
     let reply = reply.unwrap_or_else(|| default_reply(&recorded));
     respond(inner, reply).await
 }
