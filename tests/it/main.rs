@@ -38,6 +38,9 @@ mod faults;
 mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
+/// Anthropic Messages through `bitrouter serve` to the strict fake: error forms, token counts,
+/// efforts.
+mod serve_messages;
 /// The `openai` Python SDK against `bitrouter serve`.
 mod serve_sdk;
 /// Translation to providers that speak another API: `openai_chat`-only and
