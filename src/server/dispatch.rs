@@ -43,7 +43,7 @@ use super::upstream::{endpoint, transport_error};
 use super::usage::QuotaSource;
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::ids::ProviderId;
-use crate::routing::{Credential, Plan, Resolver, Target};
+use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
 
 /// The API a request came in on.
@@ -340,8 +340,14 @@ async fn walk(
             ),
             None => prepare_body(json, &target.model, codex_stream)?,
         };
+        // The client's own effort, fitted to the levels the model has.
         if is_codex && translation.is_some() {
             translated::fit_effort(state, config, &provider.id, &target.model, &mut body).await;
+        }
+        // The target's effort and tier, after translation so a route's pin has the last word.
+        if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
+            apply::apply(&mut body, upstream_api, target, is_codex)
+                .map_err(|e| ApiError::bad_request("unsupported_variant", e.to_string()))?;
         }
         let body_bytes = Bytes::from(body.to_string());
         let client_auth = provider.auth_mode == AuthMode::Passthrough
