@@ -3,6 +3,8 @@
 //! reasoning, text, tool calls and web searches as they came; plus what the messages say
 //! about the rest of the request (the turn's effort, tool changes).
 
+use std::borrow::Cow;
+
 use serde_json::{Value, json};
 
 use crate::translate::names::ToolNameMap;
@@ -125,11 +127,13 @@ impl<'a> Conversation<'a> {
     }
 
     /// A message's content as blocks (a string is one text block).
-    fn blocks(message: &Value, field: &str) -> Result<Vec<Value>, TranslateError> {
+    fn blocks<'m>(message: &'m Value, field: &str) -> Result<Cow<'m, [Value]>, TranslateError> {
         match message.get("content") {
-            Some(Value::String(text)) => Ok(vec![json!({"type": "text", "text": text})]),
-            Some(Value::Array(blocks)) => Ok(blocks.clone()),
-            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::String(text)) => {
+                Ok(Cow::Owned(vec![json!({"type": "text", "text": text})]))
+            }
+            Some(Value::Array(blocks)) => Ok(Cow::Borrowed(blocks)),
+            None | Some(Value::Null) => Ok(Cow::Owned(Vec::new())),
             Some(_) => Err(TranslateError::invalid(
                 format!("{field}.content"),
                 "must be a string or a list of content blocks",
