@@ -73,6 +73,16 @@ impl ModelCache {
             .collect()
     }
 
+    /// The reasoning efforts a model supports, from its catalog entry
+    /// (`supported_reasoning_levels`); `None` when the catalog has no entry for it.
+    #[must_use]
+    pub fn efforts(&self, id: &ProviderId, model: &str) -> Option<Vec<String>> {
+        self.lock()
+            .get(id)
+            .and_then(|c| c.capabilities.get(model))
+            .map(|caps| caps.efforts.clone())
+    }
+
     /// What each catalog model supports, where the catalog says (the Codex catalog's entries).
     #[must_use]
     pub fn capabilities(&self) -> BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>> {

@@ -21,6 +21,10 @@ mod config;
 /// processes; the token file's safety rules.
 mod login;
 
+/// The real Claude Code driven through `bitrouter serve` against the strict fake backend.
+mod claude_code;
+/// Claude Code's recorded requests, translated and checked against the strict backend's rules.
+mod claude_code_replay;
 /// The real Codex CLI driven through `bitrouter serve`.
 mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
@@ -34,6 +38,9 @@ mod faults;
 mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
+/// Anthropic Messages through `bitrouter serve` to the strict fake: error forms, token counts,
+/// efforts.
+mod serve_messages;
 /// The `openai` Python SDK against `bitrouter serve`.
 mod serve_sdk;
 /// Translation to providers that speak another API: `openai_chat`-only and

@@ -26,3 +26,20 @@ pub fn codex() -> Option<PathBuf> {
 pub fn python() -> Option<PathBuf> {
     installed("target/clients/venv/bin/python", "the Python SDKs")
 }
+
+/// Claude Code (`@anthropic-ai/claude-code`); tests that need it are ignored unless asked for,
+/// and then a missing install is a failure.
+pub fn claude() -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients/node_modules/.bin/claude");
+    assert!(
+        path.exists(),
+        "Claude Code is missing: run scripts/install-clients.sh"
+    );
+    path
+}
+
+/// The directory of the Node the npm clients run on, to put first on `PATH`.
+pub fn node_bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients/node/node_modules/.bin")
+}

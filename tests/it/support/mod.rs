@@ -6,9 +6,12 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod client_fixtures;
 pub mod clients;
+pub mod fake_events;
 pub mod fake_issuer;
 pub mod fake_upstream;
+pub mod recorder;
 pub mod serve;
 pub mod strict;
 
