@@ -21,6 +21,9 @@ mod config;
 /// processes; the token file's safety rules.
 mod login;
 
+/// Real clients (opencode, aider, `llm`, qwen-code, the Node SDKs, LangChain) through
+/// `bitrouter serve`, and their recorded requests.
+mod clients;
 /// The real Codex CLI driven through `bitrouter serve`.
 mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on

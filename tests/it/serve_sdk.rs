@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 use crate::support::TestContext;
 use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream, Reply, Step, answer_events};
+use crate::support::fixtures::{self, Scrub};
+use crate::support::recorder::Recorder;
 use crate::support::serve::{ServeProcess, codex_server, http_client};
 
 const SCRIPT: &str = r#"
@@ -26,7 +28,8 @@ print("stream:", final.output_text, final.usage.output_tokens)
 async fn openai_sdk_reads_responses_through_serve() {
     let fake = FakeUpstream::start().await;
     let (ctx, server) = codex_server(&fake).await;
-    let stdout = run_python(&ctx, &server, SCRIPT).await;
+    let recorder = Recorder::start(&server.url()).await;
+    let stdout = run_python_at(&ctx, &server, &recorder.url(), SCRIPT).await;
     assert!(
         stdout.contains(&format!("plain: {DEFAULT_TEXT}")),
         "{stdout}"
@@ -36,15 +39,30 @@ async fn openai_sdk_reads_responses_through_serve() {
         "{stdout}"
     );
     assert_eq!(fake.post_bearers(), vec!["tok-work", "tok-work"]);
+    fixtures::check(
+        "openai-python-responses",
+        &recorder.requests(),
+        &Scrub::new(&ctx),
+    );
 }
 
 /// Runs `script` with the installed Python SDKs (`BASE_URL` is the server's root) and returns
 /// what it printed; fails the test when the SDKs are not installed or the script fails.
 pub(crate) async fn run_python(ctx: &TestContext, server: &ServeProcess, script: &str) -> String {
+    run_python_at(ctx, server, &server.url(), script).await
+}
+
+/// [`run_python`] with `BASE_URL` set to `base` (e.g. a recorder in front of the server).
+async fn run_python_at(
+    ctx: &TestContext,
+    server: &ServeProcess,
+    base: &str,
+    script: &str,
+) -> String {
     let mut cmd = tokio::process::Command::new(clients::python());
     cmd.env_clear()
         .envs(ctx.env_pairs())
-        .env("BASE_URL", server.url())
+        .env("BASE_URL", base)
         .args(["-c", script]);
     clients::run(
         "the Python SDK script",
@@ -156,7 +174,8 @@ async fn openai_sdk_chat_completions_through_codex() {
     fake.push(Reply::sse(answer_events("It is sunny in Paris.")));
     fake.push(Reply::sse(tool_call_events()));
     let (ctx, server) = codex_server(&fake).await;
-    let stdout = run_python(&ctx, &server, CHAT_SCRIPT).await;
+    let recorder = Recorder::start(&server.url()).await;
+    let stdout = run_python_at(&ctx, &server, &recorder.url(), CHAT_SCRIPT).await;
     assert!(
         stdout.contains(&format!("plain: {DEFAULT_TEXT} stop 7")),
         "{stdout}"
@@ -187,6 +206,11 @@ async fn openai_sdk_chat_completions_through_codex() {
     assert_eq!(first["model"], "gpt-6-luna");
     assert_eq!(items_of(&first, "message")[0]["role"], "user");
     assert_tool_round_trip(&posts[3].json());
+    fixtures::check(
+        "openai-python-chat",
+        &recorder.requests(),
+        &Scrub::new(&ctx),
+    );
 }
 
 const MESSAGES_SCRIPT: &str = r#"
@@ -233,7 +257,8 @@ async fn anthropic_sdk_messages_through_codex() {
     fake.push(Reply::sse(tool_call_events()));
     fake.push(Reply::usage_limit(4_102_444_800));
     let (ctx, server) = codex_server(&fake).await;
-    let stdout = run_python(&ctx, &server, MESSAGES_SCRIPT).await;
+    let recorder = Recorder::start(&server.url()).await;
+    let stdout = run_python_at(&ctx, &server, &recorder.url(), MESSAGES_SCRIPT).await;
     assert!(
         stdout.contains(&format!("plain: {DEFAULT_TEXT} end_turn 7")),
         "{stdout}"
@@ -258,6 +283,7 @@ async fn anthropic_sdk_messages_through_codex() {
     let posts = fake.posts();
     assert_eq!(posts.len(), 6);
     assert_tool_round_trip(&posts[3].json());
+    fixtures::check("anthropic-python", &recorder.requests(), &Scrub::new(&ctx));
 }
 
 /// A translated chat stream is not buffered: the first chunk reaches the client while the

@@ -283,9 +283,13 @@ pub fn usage_body() -> Value {
     })
 }
 
+/// Decides the reply to a request from its content (see [`FakeUpstream::respond_with`]).
+pub type Responder = Arc<dyn Fn(&Recorded) -> Option<Reply> + Send + Sync>;
+
 struct Inner {
     requests: Mutex<Vec<Recorded>>,
     replies: Mutex<VecDeque<Reply>>,
+    responder: Mutex<Option<Responder>>,
     release: Semaphore,
     dropped: AtomicUsize,
     dropped_notify: Notify,
@@ -311,6 +315,7 @@ impl FakeUpstream {
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             replies: Mutex::new(VecDeque::new()),
+            responder: Mutex::new(None),
             release: Semaphore::new(0),
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
@@ -340,6 +345,13 @@ impl FakeUpstream {
     /// Queues a reply for the next request (other than a catalog `GET …/models`).
     pub fn push(&self, reply: Reply) {
         self.inner.replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Answers each request the queue has no reply for by asking `responder` first (for
+    /// clients whose requests depend on earlier answers, e.g. a tool loop); the default answer
+    /// when it returns `None`.
+    pub fn respond_with(&self, responder: Responder) {
+        *self.inner.responder.lock().unwrap() = Some(responder);
     }
 
     /// Lets one held stream continue.
@@ -429,7 +441,10 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         return json_response(200, &[], &doc);
     }
     let reply = inner.replies.lock().unwrap().pop_front();
-    let reply = reply.unwrap_or_else(|| default_reply(&recorded));
+    let responder = inner.responder.lock().unwrap().clone();
+    let reply = reply
+        .or_else(|| responder.and_then(|r| r(&recorded)))
+        .unwrap_or_else(|| default_reply(&recorded));
     respond(inner, reply).await
 }
 

@@ -9,6 +9,9 @@
 pub mod clients;
 pub mod fake_issuer;
 pub mod fake_upstream;
+pub mod fixtures;
+pub mod model;
+pub mod recorder;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,65 @@
+//! `llm` (Simon Willison's CLI) with its OpenAI plugin pointed at bitrouter through
+//! `extra-openai-models.yaml` in its user directory: one model on Chat Completions, one on the
+//! Responses API (`responses: true`), both with tools.
+
+use std::time::Duration;
+
+use super::Stage;
+use crate::support::clients;
+use crate::support::fake_upstream::DEFAULT_TEXT;
+use crate::support::model::ToolLoop;
+
+/// A Python function `llm --functions` offers the model as a tool.
+const FUNCTION: &str =
+    "def secret_word() -> str:\n    \"The secret word.\"\n    return 'the secret word is banana'\n";
+
+/// For each API, `llm` prints a streamed plain answer, and runs a tool loop: the model calls
+/// the function, `llm` runs it and sends its result, and prints the final answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs llm"]
+async fn llm_answers_and_runs_tools_through_serve() {
+    let llm = clients::llm();
+    let stage = Stage::start().await;
+    let tool_loop = ToolLoop::new("secret_word", serde_json::json!({}), "banana");
+    stage.play(&tool_loop);
+    let user_dir = stage.ctx.root().join("llm");
+    std::fs::create_dir_all(&user_dir).unwrap();
+    std::fs::write(
+        user_dir.join("extra-openai-models.yaml"),
+        format!(
+            "- model_id: bitrouter\n  model_name: gpt-6.1-sol\n  api_base: {base}/v1\n  supports_tools: true\n\
+             - model_id: bitrouter-responses\n  model_name: gpt-6.1-sol\n  api_base: {base}/v1\n  supports_tools: true\n  responses: true\n",
+            base = stage.base()
+        ),
+    )
+    .unwrap();
+
+    let run = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&llm);
+        cmd.env_clear()
+            .envs(stage.ctx.env_pairs())
+            .env("LLM_USER_PATH", &user_dir)
+            .args(args);
+        clients::run("llm", cmd, &stage.server, Duration::from_secs(60))
+    };
+    for model in ["bitrouter", "bitrouter-responses"] {
+        let out = run(&["-m", model, "say hi"]).await;
+        assert_eq!(out.stdout.trim(), DEFAULT_TEXT, "{model}: {out:?}");
+        let out = run(&[
+            "-m",
+            model,
+            "--functions",
+            FUNCTION,
+            "What is the secret word?",
+        ])
+        .await;
+        assert!(
+            out.stdout.contains(&tool_loop.final_text()),
+            "{model}: {out:?}"
+        );
+    }
+    let results = stage.tool_results();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert!(results.iter().all(|r| r.contains("banana")), "{results:?}");
+    stage.check_fixtures("llm", &stage.scrub());
+}

@@ -1,0 +1,41 @@
+// The Vercel AI SDK against bitrouter (BASE_URL) through each of its providers that can reach
+// it: @ai-sdk/openai on Responses and on Chat Completions, @ai-sdk/openai-compatible, and
+// @ai-sdk/anthropic on Messages. Each streams a plain answer, then a tool loop.
+import { streamText, tool, jsonSchema, stepCountIs } from "ai";
+import { createOpenAI } from "@ai-sdk/openai";
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { createAnthropic } from "@ai-sdk/anthropic";
+
+globalThis.AI_SDK_LOG_WARNINGS = false;
+const base = `${process.env.BASE_URL}/v1`;
+const openai = createOpenAI({ baseURL: base, apiKey: "unused" });
+const compatible = createOpenAICompatible({ name: "bitrouter", baseURL: base, apiKey: "unused", includeUsage: true });
+const anthropic = createAnthropic({ baseURL: base, apiKey: "unused" });
+const model = "gpt-6.1-sol";
+const models = {
+  "openai-responses": openai(model),
+  "openai-chat": openai.chat(model),
+  "openai-compatible": compatible(model),
+  anthropic: anthropic(model),
+};
+const secretWord = tool({
+  description: "The secret word",
+  inputSchema: jsonSchema({ type: "object", properties: {}, additionalProperties: false }),
+  execute: async () => "the secret word is banana",
+});
+
+for (const [name, m] of Object.entries(models)) {
+  const plain = streamText({ model: m, prompt: "say hi", maxOutputTokens: 1000, maxRetries: 0 });
+  let text = "";
+  for await (const delta of plain.textStream) text += delta;
+  console.log(`${name} plain: ${text} ${(await plain.usage).outputTokens}`);
+
+  const loop = streamText({
+    model: m, prompt: "What is the secret word?", tools: { secret_word: secretWord },
+    stopWhen: stepCountIs(3), maxOutputTokens: 1000, maxRetries: 0,
+  });
+  let final = "";
+  for await (const delta of loop.textStream) final += delta;
+  const calls = (await loop.steps).flatMap((step) => step.toolCalls.map((c) => c.toolName));
+  console.log(`${name} tools: ${calls.join(",")} -> ${final}`);
+}
