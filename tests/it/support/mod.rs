@@ -13,6 +13,7 @@ pub mod fixtures;
 pub mod model;
 pub mod recorder;
 pub mod serve;
+pub mod strict;
 
 use std::path::{Path, PathBuf};
 
