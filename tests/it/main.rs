@@ -21,6 +21,9 @@ mod config;
 /// processes; the token file's safety rules.
 mod login;
 
+/// Every request real clients sent (`tests/fixtures/clients/`) replayed through the translators
+/// and checked against the strict backend's rules.
+mod client_fixtures;
 /// Real clients (opencode, aider, `llm`, qwen-code, the Node SDKs, LangChain) through
 /// `bitrouter serve`, and their recorded requests.
 mod clients;

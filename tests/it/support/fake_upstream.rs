@@ -267,6 +267,11 @@ fn codex_model(slug: &str, priority: i64) -> Value {
     })
 }
 
+/// The model catalog the fake serves by default (`GET …/models?client_version=…`).
+pub fn codex_catalog() -> Value {
+    json!({"models": [codex_model("gpt-6-luna", 1), codex_model("gpt-6.1-sol", 2)]})
+}
+
 /// The default answer text.
 pub const DEFAULT_TEXT: &str = "hi from the fake backend";
 
@@ -333,9 +338,7 @@ impl FakeUpstream {
             release: Semaphore::new(0),
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
-            models: Mutex::new(
-                json!({"models": [codex_model("gpt-6-luna", 1), codex_model("gpt-6.1-sol", 2)]}),
-            ),
+            models: Mutex::new(codex_catalog()),
             rejections: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
