@@ -138,7 +138,53 @@ fn declares(tools: &Value, name: &str) -> bool {
     })
 }
 
-/// The `response.created` and `response.completed` events around a tool call.
+/// The reasoning summary the model streams before its tool call.
+pub const REASONING: &str = "I should use the tool.";
+
+/// A reasoning item at output index 0: one summary part in two deltas, and encrypted content.
+fn reasoning_events() -> Vec<Step> {
+    let event = |kind: &str, extra: Value| {
+        let mut event = json!({"type": kind, "item_id": "rs_1", "output_index": 0});
+        if let (Value::Object(event), Value::Object(extra)) = (&mut event, extra) {
+            event.extend(extra);
+        }
+        Step::Event(event)
+    };
+    let (a, b) = halves(REASONING);
+    let part = |text: &str| json!({"type": "summary_text", "text": text});
+    vec![
+        Step::Event(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
+        ),
+        event(
+            "response.reasoning_summary_part.added",
+            json!({"summary_index": 0, "part": part("")}),
+        ),
+        event(
+            "response.reasoning_summary_text.delta",
+            json!({"summary_index": 0, "delta": a}),
+        ),
+        event(
+            "response.reasoning_summary_text.delta",
+            json!({"summary_index": 0, "delta": b}),
+        ),
+        event(
+            "response.reasoning_summary_text.done",
+            json!({"summary_index": 0, "text": REASONING}),
+        ),
+        event(
+            "response.reasoning_summary_part.done",
+            json!({"summary_index": 0, "part": part(REASONING)}),
+        ),
+        Step::Event(
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning",
+                "summary": [part(REASONING)], "encrypted_content": "gAAAA-bitrouter-test-reasoning"}}),
+        ),
+    ]
+}
+
+/// A tool call turn: `response.created`, reasoning, the call's events (at output index 1),
+/// `response.completed`.
 fn framed(events: Vec<Step>) -> Vec<Step> {
     let response = |status: &str| {
         json!({"id": "resp_tool", "object": "response", "created_at": 1, "status": status,
@@ -150,6 +196,7 @@ fn framed(events: Vec<Step>) -> Vec<Step> {
     let mut steps = vec![Step::Event(
         json!({"type": "response.created", "response": response("in_progress")}),
     )];
+    steps.extend(reasoning_events());
     steps.extend(events);
     steps.push(Step::Event(
         json!({"type": "response.completed", "response": completed}),
@@ -177,19 +224,19 @@ pub fn custom_call_events(name: &str, input: &str) -> Vec<Step> {
     let (a, b) = halves(input);
     framed(vec![
         Step::Event(
-            json!({"type": "response.output_item.added", "output_index": 0, "item": item("in_progress", "")}),
+            json!({"type": "response.output_item.added", "output_index": 1, "item": item("in_progress", "")}),
         ),
         Step::Event(
-            json!({"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "output_index": 0, "delta": a}),
+            json!({"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "output_index": 1, "delta": a}),
         ),
         Step::Event(
-            json!({"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "output_index": 0, "delta": b}),
+            json!({"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "output_index": 1, "delta": b}),
         ),
         Step::Event(
-            json!({"type": "response.custom_tool_call_input.done", "item_id": "ctc_1", "output_index": 0, "input": input}),
+            json!({"type": "response.custom_tool_call_input.done", "item_id": "ctc_1", "output_index": 1, "input": input}),
         ),
         Step::Event(
-            json!({"type": "response.output_item.done", "output_index": 0, "item": item("completed", input)}),
+            json!({"type": "response.output_item.done", "output_index": 1, "item": item("completed", input)}),
         ),
     ])
 }
@@ -204,19 +251,19 @@ pub fn tool_call_events(name: &str, arguments: &str) -> Vec<Step> {
     let (a, b) = halves(arguments);
     framed(vec![
         Step::Event(
-            json!({"type": "response.output_item.added", "output_index": 0, "item": item("in_progress", "")}),
+            json!({"type": "response.output_item.added", "output_index": 1, "item": item("in_progress", "")}),
         ),
         Step::Event(
-            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0, "delta": a}),
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": a}),
         ),
         Step::Event(
-            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0, "delta": b}),
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": b}),
         ),
         Step::Event(
-            json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 0, "arguments": arguments}),
+            json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 1, "arguments": arguments}),
         ),
         Step::Event(
-            json!({"type": "response.output_item.done", "output_index": 0, "item": item("completed", arguments)}),
+            json!({"type": "response.output_item.done", "output_index": 1, "item": item("completed", arguments)}),
         ),
     ])
 }
