@@ -8,8 +8,9 @@ use crate::support::clients;
 use crate::support::fake_upstream::DEFAULT_TEXT;
 use crate::support::model::ToolLoop;
 
-/// Each LangChain chat model streams a plain answer and runs a tool loop (`bind_tools`, the
-/// tool's result sent back as a `ToolMessage`).
+/// Each LangChain chat model streams a plain answer, runs a tool loop (`bind_tools`, the tool's
+/// result sent back as a `ToolMessage`), sends an image and fills a `with_structured_output`
+/// model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs LangChain"]
 async fn langchain_chat_models_through_serve() {
@@ -32,6 +33,8 @@ async fn langchain_chat_models_through_serve() {
         for line in [
             format!("{model} plain: {DEFAULT_TEXT} 7"),
             format!("{model} tools: secret_word -> {final_text}"),
+            format!("{model} image: {DEFAULT_TEXT}"),
+            format!("{model} object: hi"),
         ] {
             assert!(
                 out.stdout.lines().any(|l| l == line),

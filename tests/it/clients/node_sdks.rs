@@ -33,8 +33,8 @@ fn secret_word() -> ToolLoop {
     ToolLoop::new("secret_word", serde_json::json!({}), "banana")
 }
 
-/// The OpenAI Node SDK: Responses and Chat Completions, whole and streamed, the chat tool loop
-/// of its `runTools` helper (streamed) and a Responses tool loop.
+/// The OpenAI Node SDK: Responses and Chat Completions, whole and streamed, an image on each,
+/// the chat tool loop of its `runTools` helper (streamed) and a Responses tool loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the OpenAI Node SDK"]
 async fn openai_node_sdk_through_serve() {
@@ -54,6 +54,7 @@ async fn openai_node_sdk_through_serve() {
         format!("responses stream: {DEFAULT_TEXT} 7"),
         format!("chat plain: {DEFAULT_TEXT} stop"),
         format!("chat stream: {DEFAULT_TEXT} 7"),
+        format!("images: {DEFAULT_TEXT} / {DEFAULT_TEXT}"),
         format!("chat tools: {final_text}"),
         format!("responses tools: secret_word -> {final_text}"),
     ] {
@@ -67,8 +68,9 @@ async fn openai_node_sdk_through_serve() {
     stage.check_fixtures("openai-node", &stage.scrub());
 }
 
-/// The Vercel AI SDK streams a plain answer and runs a tool loop through each provider package:
-/// `@ai-sdk/openai` (Responses and chat), `@ai-sdk/openai-compatible`, `@ai-sdk/anthropic`.
+/// The Vercel AI SDK streams a plain answer and runs a tool loop, sends an image and asks for
+/// structured output, through each provider package: `@ai-sdk/openai` (Responses and chat),
+/// `@ai-sdk/openai-compatible`, `@ai-sdk/anthropic`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Vercel AI SDK"]
 async fn vercel_ai_sdk_through_serve() {
@@ -99,6 +101,8 @@ async fn vercel_ai_sdk_through_serve() {
         for line in [
             format!("{provider} plain: {DEFAULT_TEXT} 7"),
             format!("{provider} tools: secret_word -> {final_text}"),
+            format!("{provider} image: {DEFAULT_TEXT}"),
+            format!(r#"{provider} object: {{"word":"hi"}}"#),
         ] {
             assert!(
                 stdout.lines().any(|l| l == line),

@@ -81,13 +81,70 @@ impl ToolLoop {
             return Some(Reply::sse(answer_events(&text)));
         }
         if !offers(&body, &self.tool) {
-            return None;
+            return forced_call(&body).or_else(|| structured_answer(&body));
         }
         let steps = match &self.call {
             Call::Function(arguments) => tool_call_events(&self.tool, &arguments.to_string()),
             Call::Custom(input) => custom_call_events(&self.tool, input),
         };
         Some(Reply::sse(steps))
+    }
+}
+
+/// When the request forces a function tool (`tool_choice` naming one, or `required` with one
+/// tool), a call of it with an instance of its parameters (see [`instance`]), as a model must
+/// answer; clients use this for structured output (e.g. a `json` tool).
+pub fn forced_call(body: &Value) -> Option<Reply> {
+    let tools = body["tools"].as_array()?;
+    let choice = &body["tool_choice"];
+    let tool = match choice["name"].as_str() {
+        Some(name) => tools.iter().find(|t| t["name"] == name)?,
+        None if choice == "required" && tools.len() == 1 => &tools[0],
+        None => return None,
+    };
+    let name = tool["name"].as_str()?;
+    Some(Reply::sse(tool_call_events(
+        name,
+        &instance(&tool["parameters"]).to_string(),
+    )))
+}
+
+/// When the request asks for structured output (`text.format` of type `json_schema`), an
+/// answer that is an instance of the schema (see [`instance`]); otherwise `None`.
+pub fn structured_answer(body: &Value) -> Option<Reply> {
+    let format = &body["text"]["format"];
+    if format["type"] != "json_schema" {
+        return None;
+    }
+    Some(Reply::sse(answer_events(
+        &instance(&format["schema"]).to_string(),
+    )))
+}
+
+/// A value matching a JSON schema: objects get every property, strings `"hi"`, numbers 1,
+/// booleans `true`, arrays one element, enums their first value.
+pub fn instance(schema: &Value) -> Value {
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    let kind = match &schema["type"] {
+        Value::Array(kinds) => kinds.iter().find(|k| *k != "null").cloned(),
+        other => Some(other.clone()),
+    };
+    match kind.as_ref().and_then(Value::as_str) {
+        Some("object") => Value::Object(
+            schema["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, sub)| (name.clone(), instance(sub)))
+                .collect(),
+        ),
+        Some("array") => json!([instance(&schema["items"])]),
+        Some("integer" | "number") => json!(1),
+        Some("boolean") => json!(true),
+        Some("null") => Value::Null,
+        _ => json!("hi"),
     }
 }
 

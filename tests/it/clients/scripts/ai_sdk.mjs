@@ -1,7 +1,8 @@
 // The Vercel AI SDK against bitrouter (BASE_URL) through each of its providers that can reach
 // it: @ai-sdk/openai on Responses and on Chat Completions, @ai-sdk/openai-compatible, and
-// @ai-sdk/anthropic on Messages. Each streams a plain answer, then a tool loop.
-import { streamText, tool, jsonSchema, stepCountIs } from "ai";
+// @ai-sdk/anthropic on Messages. Each streams a plain answer and a tool loop, sends an image,
+// and asks for structured output.
+import { generateText, streamText, tool, jsonSchema, stepCountIs, Output } from "ai";
 import { createOpenAI } from "@ai-sdk/openai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { createAnthropic } from "@ai-sdk/anthropic";
@@ -9,7 +10,11 @@ import { createAnthropic } from "@ai-sdk/anthropic";
 globalThis.AI_SDK_LOG_WARNINGS = false;
 const base = `${process.env.BASE_URL}/v1`;
 const openai = createOpenAI({ baseURL: base, apiKey: "unused" });
-const compatible = createOpenAICompatible({ name: "bitrouter", baseURL: base, apiKey: "unused", includeUsage: true });
+// The Codex backend supports JSON-schema output; without the flag the package asks for
+// `json_object` only.
+const compatible = createOpenAICompatible({
+  name: "bitrouter", baseURL: base, apiKey: "unused", includeUsage: true, supportsStructuredOutputs: true,
+});
 const anthropic = createAnthropic({ baseURL: base, apiKey: "unused" });
 const model = "gpt-6.1-sol";
 const models = {
@@ -18,6 +23,13 @@ const models = {
   "openai-compatible": compatible(model),
   anthropic: anthropic(model),
 };
+const pixel = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+  "base64",
+);
+const wordSchema = jsonSchema({
+  type: "object", properties: { word: { type: "string" } }, required: ["word"], additionalProperties: false,
+});
 const secretWord = tool({
   description: "The secret word",
   inputSchema: jsonSchema({ type: "object", properties: {}, additionalProperties: false }),
@@ -38,4 +50,19 @@ for (const [name, m] of Object.entries(models)) {
   for await (const delta of loop.textStream) final += delta;
   const calls = (await loop.steps).flatMap((step) => step.toolCalls.map((c) => c.toolName));
   console.log(`${name} tools: ${calls.join(",")} -> ${final}`);
+
+  const seen = await generateText({
+    model: m, maxOutputTokens: 1000, maxRetries: 0,
+    messages: [{ role: "user", content: [
+      { type: "text", text: "What is in this image?" },
+      { type: "image", image: pixel, mediaType: "image/png" },
+    ] }],
+  });
+  console.log(`${name} image: ${seen.text}`);
+
+  const structured = await generateText({
+    model: m, maxOutputTokens: 1000, maxRetries: 0, prompt: "Say a word.",
+    output: Output.object({ schema: wordSchema }),
+  });
+  console.log(`${name} object: ${JSON.stringify(structured.output)}`);
 }

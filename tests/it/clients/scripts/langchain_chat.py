@@ -1,14 +1,21 @@
 # LangChain against bitrouter (BASE_URL): ChatOpenAI on Chat Completions and on the Responses
-# API, ChatAnthropic on Messages. Each streams a plain answer, then runs a tool loop with a
-# streamed first turn (the tool call assembled from chunks) and a whole second turn.
+# API, ChatAnthropic on Messages. Each streams a plain answer, runs a tool loop with a streamed
+# first turn (the tool call assembled from chunks) and a whole second turn, sends an image, and
+# asks for structured output.
 import os
 
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel
 
 base = os.environ["BASE_URL"]
+pixel = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+class Word(BaseModel):
+    word: str
 
 
 @tool
@@ -42,3 +49,10 @@ for name, model in models.items():
     history += [first, ToolMessage(secret_word.invoke(call["args"]), tool_call_id=call["id"])]
     final = with_tools.invoke(history)
     print(f"{name} tools: {call['name']} -> {final.text}", flush=True)
+
+    image = HumanMessage(content=[
+        {"type": "text", "text": "What is in this image?"},
+        {"type": "image", "base64": pixel, "mime_type": "image/png"},
+    ])
+    print(f"{name} image: {model.invoke([image]).text}", flush=True)
+    print(f"{name} object: {model.with_structured_output(Word).invoke('Say a word.').word}", flush=True)

@@ -1,5 +1,6 @@
 // The OpenAI Node SDK against bitrouter (BASE_URL): Responses and Chat Completions, whole and
-// streamed, and a tool loop on each (the SDK's runTools helper for chat, by hand for Responses).
+// streamed, an image on each, and a tool loop on each (the SDK's runTools helper for chat, by
+// hand for Responses).
 import OpenAI from "openai";
 
 const client = new OpenAI({ baseURL: `${process.env.BASE_URL}/v1`, apiKey: "unused", maxRetries: 0 });
@@ -28,6 +29,15 @@ for await (const chunk of chunks) {
   if (chunk.usage) usage = chunk.usage.completion_tokens;
 }
 console.log(`chat stream: ${text} ${usage}`);
+
+const pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+const seen = await client.chat.completions.create({ model, messages: [{ role: "user", content: [
+  { type: "text", text: "What is in this image?" }, { type: "image_url", image_url: { url: pixel } },
+] }] });
+const looked = await client.responses.create({ model, input: [{ role: "user", content: [
+  { type: "input_text", text: "What is in this image?" }, { type: "input_image", image_url: pixel, detail: "auto" },
+] }] });
+console.log(`images: ${seen.choices[0].message.content} / ${looked.output_text}`);
 
 const runner = client.chat.completions.runTools({
   model, stream: true,
