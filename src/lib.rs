@@ -17,6 +17,7 @@ pub mod routing;
 pub mod server;
 pub mod store;
 pub mod translate;
+pub mod variant;
 
 use cli::{Cli, Command};
 use commands::Context;

@@ -86,6 +86,7 @@ impl AppState {
             }
         }
         inventory.catalogs = self.models.catalogs();
+        inventory.capabilities = self.models.capabilities();
         inventory
     }
 }
