@@ -39,6 +39,7 @@ async fn openai_sdk_reads_responses_through_serve() {
         "{stdout}"
     );
     assert_eq!(fake.post_bearers(), vec!["tok-work", "tok-work"]);
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
     fixtures::check(
         "openai-python-responses",
         &recorder.requests(),
@@ -206,6 +207,7 @@ async fn openai_sdk_chat_completions_through_codex() {
     assert_eq!(first["model"], "gpt-6-luna");
     assert_eq!(items_of(&first, "message")[0]["role"], "user");
     assert_tool_round_trip(&posts[3].json());
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
     fixtures::check(
         "openai-python-chat",
         &recorder.requests(),
@@ -283,6 +285,7 @@ async fn anthropic_sdk_messages_through_codex() {
     let posts = fake.posts();
     assert_eq!(posts.len(), 6);
     assert_tool_round_trip(&posts[3].json());
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
     fixtures::check("anthropic-python", &recorder.requests(), &Scrub::new(&ctx));
 }
 

@@ -74,6 +74,5 @@ async fn aider_applies_an_edit_streamed_through_serve() {
         body["input"].to_string().contains("print(\\\"hello\\\")"),
         "aider sent the file: {body}"
     );
-    stage.tool_results();
-    stage.check_fixtures("aider", &stage.scrub());
+    stage.finish("aider", &stage.scrub());
 }

@@ -45,5 +45,5 @@ async fn langchain_chat_models_through_serve() {
         }
     }
     assert_eq!(stage.tool_results().len(), 3);
-    stage.check_fixtures("langchain", &stage.scrub());
+    stage.finish("langchain", &stage.scrub());
 }

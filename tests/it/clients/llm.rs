@@ -106,5 +106,5 @@ async fn llm_answers_and_runs_tools_through_serve() {
     let results = stage.tool_results();
     assert_eq!(results.len(), 2, "{results:?}");
     assert!(results.iter().all(|r| r.contains("banana")), "{results:?}");
-    stage.check_fixtures("llm", &stage.scrub());
+    stage.finish("llm", &stage.scrub());
 }

@@ -70,9 +70,36 @@ impl Stage {
             .collect()
     }
 
-    /// Checks every backend request carried the stored account's token, and returns the
-    /// results of the model's tool call the client sent back.
+    /// The results of the model's tool call the client sent back to the backend.
     pub fn tool_results(&self) -> Vec<String> {
+        self.backend_posts()
+            .iter()
+            .flat_map(|p| model::tool_results(&p.json()))
+            .collect()
+    }
+
+    /// Checks nothing failed quietly (a client may swallow an error, e.g. on its title request):
+    /// bitrouter answered every request with a 2xx, the strict backend refused none, and each
+    /// carried the stored account's token. Then records or checks the client's fixtures.
+    pub fn finish(&self, client: &str, scrub: &Scrub) {
+        let requests = self.recorder.requests();
+        let failed: Vec<String> = requests
+            .iter()
+            .filter(|r| !(200..300).contains(&r.status))
+            .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "bitrouter refused some of {client}'s requests: {failed:?}\nbitrouter:\n{}",
+            self.server.stderr()
+        );
+        let rejected: Vec<String> = self
+            .fake
+            .rejections()
+            .iter()
+            .map(|r| r.rejection.message())
+            .collect();
+        assert!(rejected.is_empty(), "the backend refused: {rejected:?}");
         let posts = self.backend_posts();
         assert!(!posts.is_empty(), "the backend saw no request");
         for post in &posts {
@@ -85,19 +112,11 @@ impl Stage {
                 Some("acc-work")
             );
         }
-        posts
-            .iter()
-            .flat_map(|p| model::tool_results(&p.json()))
-            .collect()
+        fixtures::check(client, &requests, scrub);
     }
 
     /// The scrub for this stage's machine details.
     pub fn scrub(&self) -> Scrub {
         Scrub::new(&self.ctx)
-    }
-
-    /// Records or checks the client's fixtures.
-    pub fn check_fixtures(&self, client: &str, scrub: &Scrub) {
-        fixtures::check(client, &self.recorder.requests(), scrub);
     }
 }

@@ -65,7 +65,7 @@ async fn openai_node_sdk_through_serve() {
     }
     let results = stage.tool_results();
     assert_eq!(results.len(), 2, "{results:?}");
-    stage.check_fixtures("openai-node", &stage.scrub());
+    stage.finish("openai-node", &stage.scrub());
 }
 
 /// The Vercel AI SDK streams a plain answer and runs a tool loop, sends an image and asks for
@@ -120,5 +120,5 @@ async fn vercel_ai_sdk_through_serve() {
         assert!(paths.iter().any(|p| p == path), "{paths:?}");
     }
     assert_eq!(stage.tool_results().len(), 4);
-    stage.check_fixtures("vercel-ai-sdk", &stage.scrub());
+    stage.finish("vercel-ai-sdk", &stage.scrub());
 }

@@ -68,5 +68,5 @@ async fn opencode_runs_a_tool_loop_through_serve() {
         "{results:?}"
     );
     let scrub = stage.scrub().pattern(r"\bses_[0-9A-Za-z]{20,}", "ses_<id>");
-    stage.check_fixtures("opencode", &scrub);
+    stage.finish("opencode", &scrub);
 }

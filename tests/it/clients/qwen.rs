@@ -57,5 +57,5 @@ async fn qwen_code_runs_a_tool_loop_through_serve() {
         results[0].contains("the secret word is banana"),
         "{results:?}"
     );
-    stage.check_fixtures("qwen-code", &stage.scrub());
+    stage.finish("qwen-code", &stage.scrub());
 }

@@ -1,6 +1,6 @@
 //! A recording pass-through proxy on 127.0.0.1:0 between a real client and `bitrouter serve`:
-//! it keeps every request the client sent (method, path, query, headers, body) and forwards it
-//! unchanged, streaming the answer back chunk by chunk. What it keeps becomes the client's
+//! it keeps every request the client sent (method, path, query, headers, body) and the status
+//! bitrouter answered, and forwards both unchanged, streaming the answer back chunk by chunk. What it keeps becomes the client's
 //! fixtures (see [`super::fixtures`]).
 
 use std::net::SocketAddr;
@@ -20,6 +20,8 @@ pub struct Inbound {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The status bitrouter answered with (502 when it could not be reached).
+    pub status: u16,
 }
 
 /// Headers that belong to one connection, not to the request.
@@ -81,7 +83,7 @@ impl Recorder {
         format!("http://{}", self.addr)
     }
 
-    /// Every request so far, in arrival order.
+    /// Every request so far, in the order bitrouter answered them.
     pub fn requests(&self) -> Vec<Inbound> {
         self.inner.seen.lock().unwrap().clone()
     }
@@ -97,13 +99,14 @@ async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    inner.seen.lock().unwrap().push(Inbound {
+    let mut inbound = Inbound {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         headers: parts.headers.clone(),
         body: body.clone(),
-    });
+        status: 502,
+    };
     let mut upstream = inner
         .http
         .request(parts.method, format!("{}{path_and_query}", inner.target))
@@ -113,7 +116,10 @@ async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             upstream = upstream.header(name, value);
         }
     }
-    let answer = match upstream.send().await {
+    let answer = upstream.send().await;
+    inbound.status = answer.as_ref().map_or(502, |a| a.status().as_u16());
+    inner.seen.lock().unwrap().push(inbound);
+    let answer = match answer {
         Ok(answer) => answer,
         Err(e) => {
             return Response::builder()
