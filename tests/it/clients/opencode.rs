@@ -1,5 +1,6 @@
-//! opencode (`opencode run`) with the provider `bitrouter connect opencode` prints: the
-//! `@ai-sdk/openai-compatible` package on `/v1/chat/completions`.
+//! opencode (`opencode run`) with a provider in its config file: the one `bitrouter connect
+//! opencode` prints (the `@ai-sdk/openai-compatible` package on `/v1/chat/completions`), and
+//! the `@ai-sdk/openai` package on the Responses API.
 
 use std::time::Duration;
 
@@ -11,9 +12,7 @@ use crate::support::model::ToolLoop;
 
 /// opencode reads a file with its `read` tool at the model's request and prints the final
 /// answer, streamed; its title request (no tools) is answered plainly on the side.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs opencode"]
-async fn opencode_runs_a_tool_loop_through_serve() {
+async fn read_tool_loop(npm: &str, fixtures: &str) {
     let opencode = clients::opencode();
     let stage = Stage::start().await;
     let work = stage.work_dir();
@@ -31,7 +30,7 @@ async fn opencode_runs_a_tool_loop_through_serve() {
     let config = json!({
         "$schema": "https://opencode.ai/config.json",
         "provider": {"bitrouter": {
-            "npm": "@ai-sdk/openai-compatible",
+            "npm": npm,
             "name": "bitrouter",
             "options": {"baseURL": format!("{}/v1", stage.base()), "apiKey": "bitrouter"},
             "models": {"gpt-6.1-sol": {"name": "gpt-6.1-sol (bitrouter)"}}
@@ -68,5 +67,19 @@ async fn opencode_runs_a_tool_loop_through_serve() {
         "{results:?}"
     );
     let scrub = stage.scrub().pattern(r"\bses_[0-9A-Za-z]{20,}", "ses_<id>");
-    stage.finish("opencode", &scrub);
+    stage.finish(fixtures, &scrub);
+}
+
+/// With the provider `bitrouter connect opencode` prints (Chat Completions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs opencode"]
+async fn opencode_runs_a_tool_loop_through_serve() {
+    read_tool_loop("@ai-sdk/openai-compatible", "opencode").await;
+}
+
+/// With `@ai-sdk/openai` as the provider package (the Responses API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs opencode"]
+async fn opencode_on_the_responses_api_runs_a_tool_loop_through_serve() {
+    read_tool_loop("@ai-sdk/openai", "opencode-responses").await;
 }
