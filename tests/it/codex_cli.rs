@@ -146,7 +146,8 @@ async fn codex_exec_runs_a_tool_loop_through_serve() {
         .scrub()
         // The Codex CLI's user agent names the OS it runs on.
         .pattern(r"\(([^;()]+); (x86_64|aarch64|arm64)\)", "(<os>; $2)")
-        .pattern(r#"("turn_started_at_unix_ms":)\d+"#, "${1}<unix-ms>");
+        .pattern(r#"("turn_started_at_unix_ms":)\d+"#, "${1}<unix-ms>")
+        .pattern(r"Wall time [0-9.]+ seconds", "Wall time <s> seconds");
     stage.finish("codex-cli", &scrub);
 }
 
