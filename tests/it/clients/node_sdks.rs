@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::Stage;
 use crate::support::clients;
 use crate::support::fake_upstream::DEFAULT_TEXT;
-use crate::support::model::ToolLoop;
+use crate::support::model::{REASONING, ToolLoop};
 
 /// Runs `script` (ES module text) beside a `node_modules` link to the installed packages, with
 /// `BASE_URL` set to bitrouter's address; returns what it printed.
@@ -68,14 +68,15 @@ async fn openai_node_sdk_through_serve() {
     stage.finish("openai-node", &stage.scrub());
 }
 
-/// The Vercel AI SDK streams a plain answer and runs a tool loop, sends an image and asks for
-/// structured output, through each provider package: `@ai-sdk/openai` (Responses and chat),
+/// The Vercel AI SDK streams a plain answer, runs a tool loop with two parallel calls (and
+/// reasoning; Anthropic with thinking on), sends an image and asks for structured output,
+/// through each provider package: `@ai-sdk/openai` (Responses and chat),
 /// `@ai-sdk/openai-compatible`, `@ai-sdk/anthropic`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Vercel AI SDK"]
 async fn vercel_ai_sdk_through_serve() {
     let stage = Stage::start().await;
-    let tool_loop = secret_word();
+    let tool_loop = secret_word().parallel(2);
     stage.play(&tool_loop);
     for package in [
         "@ai-sdk/openai",
@@ -92,6 +93,15 @@ async fn vercel_ai_sdk_through_serve() {
     )
     .await;
     let final_text = tool_loop.final_text();
+    // `@ai-sdk/openai`'s chat model reads no reasoning from Chat Completions (OpenAI's API has
+    // none there); the others get the model's reasoning summary.
+    for provider in ["openai-responses", "openai-compatible", "anthropic"] {
+        let line = format!("{provider} reasoning: {REASONING}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "no `{line}` in:\n{stdout}"
+        );
+    }
     for provider in [
         "openai-responses",
         "openai-chat",
@@ -100,7 +110,7 @@ async fn vercel_ai_sdk_through_serve() {
     ] {
         for line in [
             format!("{provider} plain: {DEFAULT_TEXT} 7"),
-            format!("{provider} tools: secret_word -> {final_text}"),
+            format!("{provider} tools: secret_word,secret_word -> {final_text}"),
             format!("{provider} image: {DEFAULT_TEXT}"),
             format!(r#"{provider} object: {{"word":"hi"}}"#),
         ] {
@@ -119,6 +129,6 @@ async fn vercel_ai_sdk_through_serve() {
     for path in ["/v1/responses", "/v1/chat/completions", "/v1/messages"] {
         assert!(paths.iter().any(|p| p == path), "{paths:?}");
     }
-    assert_eq!(stage.tool_results().len(), 4);
+    assert_eq!(stage.tool_results().len(), 8);
     stage.finish("vercel-ai-sdk", &stage.scrub());
 }

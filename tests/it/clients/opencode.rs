@@ -10,8 +10,9 @@ use super::Stage;
 use crate::support::clients;
 use crate::support::model::ToolLoop;
 
-/// opencode reads a file with its `read` tool at the model's request and prints the final
-/// answer, streamed; its title request (no tools) is answered plainly on the side.
+/// opencode reads a file with its `read` tool, twice in parallel, at the model's request and
+/// prints the final answer, streamed; its title request (no tools) is answered plainly on the
+/// side.
 async fn read_tool_loop(npm: &str, fixtures: &str) {
     let opencode = clients::opencode();
     let stage = Stage::start().await;
@@ -22,7 +23,8 @@ async fn read_tool_loop(npm: &str, fixtures: &str) {
         "read",
         json!({"filePath": secret.display().to_string()}),
         "banana",
-    );
+    )
+    .parallel(2);
     stage.play(&tool_loop);
 
     let config_dir = stage.ctx.config_home().join("opencode");
@@ -61,9 +63,11 @@ async fn read_tool_loop(npm: &str, fixtures: &str) {
         out.stderr
     );
     let results = stage.tool_results();
-    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results.len(), 2, "{results:?}");
     assert!(
-        results[0].contains("the secret word is banana"),
+        results
+            .iter()
+            .all(|r| r.contains("the secret word is banana")),
         "{results:?}"
     );
     let scrub = stage.scrub().pattern(r"\bses_[0-9A-Za-z]{20,}", "ses_<id>");

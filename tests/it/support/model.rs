@@ -1,28 +1,41 @@
-//! The fake Codex backend playing a model for a real client: it answers plainly (the fake's
-//! default answer), except that
-//! when a request offers the tool the test names and carries no result for it yet, it asks for
-//! that tool call (arguments streamed in two deltas); once the client sends the call's result
-//! back, it answers with a final text that says whether the result held the test's marker. So
-//! the final text a client prints proves the whole loop ran: call, execution, result, answer.
+//! The fake Codex backend playing a model for a real client. It answers plainly (the fake's
+//! default answer), except:
+//!
+//! - when a request offers the tool a test names and carries no result for it yet, it reasons
+//!   (a summary and encrypted content, as a reasoning model does) and calls that tool, once or
+//!   several times in parallel, each input streamed in two deltas;
+//! - once the client sends the results back, it answers with a final text saying whether all of
+//!   them came back and held the test's marker, so the final text a client prints proves the
+//!   whole loop ran: call, execution, result, answer;
+//! - a request that forces a tool gets a call of it, and one asking for JSON-schema output an
+//!   instance of the schema (clients' structured output).
 
+mod events;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::fake_upstream::{Recorded, Reply, Responder, Step, answer_events};
+pub use events::REASONING;
+use events::{CallEvents, tool_turn};
 
-/// The call id the model gives its tool call.
-pub const CALL_ID: &str = "call_bitrouter_1";
+use super::fake_upstream::{Recorded, Reply, Responder, answer_events};
 
-/// The tool call a test wants the client to run.
+/// The prefix of the call ids the model gives its tool calls (`call_bitrouter_1`, `_2`, …).
+pub const CALL_ID_PREFIX: &str = "call_bitrouter_";
+
+/// The tool calls a test wants the client to run.
 #[derive(Debug, Clone)]
 pub struct ToolLoop {
     /// The tool's name, exactly as the client declares it.
     pub tool: String,
     /// How to call it.
     pub call: Call,
-    /// Text the tool's result must contain (e.g. a file's content).
+    /// Text each result must contain (e.g. a file's content).
     pub marker: String,
+    /// How many calls the model makes at once.
+    pub parallel: usize,
 }
 
 /// A tool call's input.
@@ -43,20 +56,28 @@ impl ToolLoop {
             tool: tool.to_owned(),
             call: Call::Function(arguments),
             marker: marker.to_owned(),
+            parallel: 1,
         }
     }
 
     /// A loop calling the custom tool `tool` with `input`, expecting `marker` in the result.
     pub fn custom(tool: &str, input: &str, marker: &str) -> Self {
         ToolLoop {
-            tool: tool.to_owned(),
             call: Call::Custom(input.to_owned()),
-            marker: marker.to_owned(),
+            ..ToolLoop::new(tool, Value::Null, marker)
         }
     }
 
-    /// The final answer when the result held the marker: the marker in capitals, so a client
-    /// that merely echoes its tool output does not print it.
+    /// The same loop with `n` calls made at once.
+    pub fn parallel(self, n: usize) -> Self {
+        ToolLoop {
+            parallel: n,
+            ..self
+        }
+    }
+
+    /// The final answer when every result came back holding the marker: the marker in
+    /// capitals, so a client that merely echoes its tool output does not print it.
     pub fn final_text(&self) -> String {
         format!("The tool said {}.", self.marker.to_uppercase())
     }
@@ -71,23 +92,38 @@ impl ToolLoop {
             return None;
         }
         let body = req.json();
-        let results = tool_results(&body);
+        let results = tool_results_by_call(&body);
         if !results.is_empty() {
-            let text = if results.iter().any(|r| r.contains(&self.marker)) {
+            let answered: BTreeSet<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
+            let text = if answered.len() != self.parallel {
+                format!(
+                    "{} of {} tool results came back.",
+                    answered.len(),
+                    self.parallel
+                )
+            } else if results.iter().all(|(_, r)| r.contains(&self.marker)) {
                 self.final_text()
             } else {
-                format!("The tool result did not contain {}.", self.marker)
+                format!("A tool result did not contain {}.", self.marker)
             };
             return Some(Reply::sse(answer_events(&text)));
         }
         if !offers(&body, &self.tool) {
             return forced_call(&body).or_else(|| structured_answer(&body));
         }
-        let steps = match &self.call {
-            Call::Function(arguments) => tool_call_events(&self.tool, &arguments.to_string()),
-            Call::Custom(input) => custom_call_events(&self.tool, input),
+        let (kind, input) = match &self.call {
+            Call::Function(arguments) => ("function_call", arguments.to_string()),
+            Call::Custom(input) => ("custom_tool_call", input.clone()),
         };
-        Some(Reply::sse(steps))
+        let calls: Vec<CallEvents<'_>> = (1..=self.parallel)
+            .map(|i| CallEvents {
+                kind,
+                call_id: format!("{CALL_ID_PREFIX}{i}"),
+                name: &self.tool,
+                input: &input,
+            })
+            .collect();
+        Some(Reply::sse(tool_turn(&calls)))
     }
 }
 
@@ -102,11 +138,13 @@ pub fn forced_call(body: &Value) -> Option<Reply> {
         None if choice == "required" && tools.len() == 1 => &tools[0],
         None => return None,
     };
-    let name = tool["name"].as_str()?;
-    Some(Reply::sse(tool_call_events(
-        name,
-        &instance(&tool["parameters"]).to_string(),
-    )))
+    let arguments = instance(&tool["parameters"]).to_string();
+    Some(Reply::sse(tool_turn(&[CallEvents {
+        kind: "function_call",
+        call_id: "call_forced_1".to_owned(),
+        name: tool["name"].as_str()?,
+        input: &arguments,
+    }])))
 }
 
 /// When the request asks for structured output (`text.format` of type `json_schema`), an
@@ -148,9 +186,17 @@ pub fn instance(schema: &Value) -> Value {
     }
 }
 
-/// The results the client sent back for the model's call ([`CALL_ID`]), as text: a string
-/// output, or the texts of a list of content parts.
+/// The results the client sent back for the model's calls, as text: a string output, or the
+/// texts of a list of content parts.
 pub fn tool_results(body: &Value) -> Vec<String> {
+    tool_results_by_call(body)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
+}
+
+/// [`tool_results`] with the call id of each.
+fn tool_results_by_call(body: &Value) -> Vec<(String, String)> {
     body["input"]
         .as_array()
         .into_iter()
@@ -159,16 +205,21 @@ pub fn tool_results(body: &Value) -> Vec<String> {
             matches!(
                 item["type"].as_str(),
                 Some("function_call_output" | "custom_tool_call_output")
-            ) && item["call_id"] == CALL_ID
+            )
         })
-        .map(|item| match &item["output"] {
-            Value::String(text) => text.clone(),
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p["text"].as_str())
-                .collect::<Vec<_>>()
-                .join(""),
-            other => other.to_string(),
+        .filter_map(|item| {
+            let id = item["call_id"].as_str()?;
+            let text = match &item["output"] {
+                Value::String(text) => text.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(""),
+                other => other.to_string(),
+            };
+            id.starts_with(CALL_ID_PREFIX)
+                .then(|| (id.to_owned(), text))
         })
         .collect()
 }
@@ -193,134 +244,4 @@ fn declares(tools: &Value, name: &str) -> bool {
             .iter()
             .any(|t| t["name"] == name || declares(&t["tools"], name))
     })
-}
-
-/// The reasoning summary the model streams before its tool call.
-pub const REASONING: &str = "I should use the tool.";
-
-/// A reasoning item at output index 0: one summary part in two deltas, and encrypted content.
-fn reasoning_events() -> Vec<Step> {
-    let event = |kind: &str, extra: Value| {
-        let mut event = json!({"type": kind, "item_id": "rs_1", "output_index": 0});
-        if let (Value::Object(event), Value::Object(extra)) = (&mut event, extra) {
-            event.extend(extra);
-        }
-        Step::Event(event)
-    };
-    let (a, b) = halves(REASONING);
-    let part = |text: &str| json!({"type": "summary_text", "text": text});
-    vec![
-        Step::Event(
-            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
-        ),
-        event(
-            "response.reasoning_summary_part.added",
-            json!({"summary_index": 0, "part": part("")}),
-        ),
-        event(
-            "response.reasoning_summary_text.delta",
-            json!({"summary_index": 0, "delta": a}),
-        ),
-        event(
-            "response.reasoning_summary_text.delta",
-            json!({"summary_index": 0, "delta": b}),
-        ),
-        event(
-            "response.reasoning_summary_text.done",
-            json!({"summary_index": 0, "text": REASONING}),
-        ),
-        event(
-            "response.reasoning_summary_part.done",
-            json!({"summary_index": 0, "part": part(REASONING)}),
-        ),
-        Step::Event(
-            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning",
-                "summary": [part(REASONING)], "encrypted_content": "gAAAA-bitrouter-test-reasoning"}}),
-        ),
-    ]
-}
-
-/// A tool call turn: `response.created`, reasoning, the call's events (at output index 1),
-/// `response.completed`.
-fn framed(events: Vec<Step>) -> Vec<Step> {
-    let response = |status: &str| {
-        json!({"id": "resp_tool", "object": "response", "created_at": 1, "status": status,
-            "model": "gpt-test", "output": []})
-    };
-    let mut completed = response("completed");
-    completed["usage"] = json!({"input_tokens": 20, "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 25});
-    let mut steps = vec![Step::Event(
-        json!({"type": "response.created", "response": response("in_progress")}),
-    )];
-    steps.extend(reasoning_events());
-    steps.extend(events);
-    steps.push(Step::Event(
-        json!({"type": "response.completed", "response": completed}),
-    ));
-    steps
-}
-
-/// `text` cut in two halves (at a character boundary), for two deltas.
-fn halves(text: &str) -> (&str, &str) {
-    let split = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .nth(text.chars().count() / 2)
-        .unwrap_or(0);
-    text.split_at(split)
-}
-
-/// The events of a Responses answer that calls the custom tool `name` with `input`, streamed
-/// in two deltas.
-pub fn custom_call_events(name: &str, input: &str) -> Vec<Step> {
-    let item = |status: &str, input: &str| {
-        json!({"id": "ctc_1", "type": "custom_tool_call", "status": status, "call_id": CALL_ID,
-            "name": name, "input": input})
-    };
-    let (a, b) = halves(input);
-    framed(vec![
-        Step::Event(
-            json!({"type": "response.output_item.added", "output_index": 1, "item": item("in_progress", "")}),
-        ),
-        Step::Event(
-            json!({"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "output_index": 1, "delta": a}),
-        ),
-        Step::Event(
-            json!({"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "output_index": 1, "delta": b}),
-        ),
-        Step::Event(
-            json!({"type": "response.custom_tool_call_input.done", "item_id": "ctc_1", "output_index": 1, "input": input}),
-        ),
-        Step::Event(
-            json!({"type": "response.output_item.done", "output_index": 1, "item": item("completed", input)}),
-        ),
-    ])
-}
-
-/// The events of a Responses answer that calls the function `name` with `arguments`,
-/// streamed in two deltas.
-pub fn tool_call_events(name: &str, arguments: &str) -> Vec<Step> {
-    let item = |status: &str, args: &str| {
-        json!({"id": "fc_1", "type": "function_call", "status": status, "call_id": CALL_ID,
-            "name": name, "arguments": args})
-    };
-    let (a, b) = halves(arguments);
-    framed(vec![
-        Step::Event(
-            json!({"type": "response.output_item.added", "output_index": 1, "item": item("in_progress", "")}),
-        ),
-        Step::Event(
-            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": a}),
-        ),
-        Step::Event(
-            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 1, "delta": b}),
-        ),
-        Step::Event(
-            json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 1, "arguments": arguments}),
-        ),
-        Step::Event(
-            json!({"type": "response.output_item.done", "output_index": 1, "item": item("completed", arguments)}),
-        ),
-    ])
 }

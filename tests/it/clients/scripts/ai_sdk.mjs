@@ -44,12 +44,16 @@ for (const [name, m] of Object.entries(models)) {
 
   const loop = streamText({
     model: m, prompt: "What is the secret word?", tools: { secret_word: secretWord },
-    stopWhen: stepCountIs(3), maxOutputTokens: 1000, maxRetries: 0,
+    stopWhen: stepCountIs(3), maxOutputTokens: 2000, maxRetries: 0,
+    // Anthropic returns reasoning (thinking blocks) only when thinking is on.
+    providerOptions: { anthropic: { thinking: { type: "enabled", budgetTokens: 1024 } } },
   });
   let final = "";
   for await (const delta of loop.textStream) final += delta;
-  const calls = (await loop.steps).flatMap((step) => step.toolCalls.map((c) => c.toolName));
+  const steps = await loop.steps;
+  const calls = steps.flatMap((step) => step.toolCalls.map((c) => c.toolName));
   console.log(`${name} tools: ${calls.join(",")} -> ${final}`);
+  console.log(`${name} reasoning: ${steps[0].reasoningText ?? ""}`);
 
   const seen = await generateText({
     model: m, maxOutputTokens: 1000, maxRetries: 0,
