@@ -17,6 +17,7 @@ use crate::support::strict;
 /// What the server sends the Codex backend for one inbound request, as far as translation
 /// goes; `None` for the endpoints that are not translated (token counting, compaction).
 fn translate(path: &str, body: Value) -> Option<Result<Value, TranslateError>> {
+    let path = path.split('?').next().unwrap_or(path);
     let translated = match path {
         "/v1/chat/completions" => {
             chat_to_responses_for(body, Backend::Codex).map(|r| r.responses_body)
@@ -51,14 +52,10 @@ fn every_recorded_client_request_translates_to_a_body_the_backend_accepts() {
     let clients = fixtures::clients();
     assert!(!clients.is_empty(), "no recorded clients");
     for client in &clients {
-        for (path, doc) in fixtures::load(client) {
-            let name = path
-                .strip_prefix(fixtures::root())
-                .unwrap_or(&path)
-                .display();
-            let Some(translated) =
-                translate(doc["path"].as_str().unwrap_or(""), doc["body"].clone())
-            else {
+        for (scenario, request) in fixtures::load(client) {
+            let name = format!("{client}/{scenario} {}", request["path"]);
+            let path = request["path"].as_str().unwrap_or("");
+            let Some(translated) = translate(path, request["body"].clone()) else {
                 continue;
             };
             checked += 1;
@@ -85,9 +82,9 @@ fn every_recorded_client_request_translates_to_a_body_the_backend_accepts() {
 #[test]
 fn the_backend_rules_refuse_an_untranslated_client_body() {
     let catalog = codex_catalog();
-    let (_, doc) = fixtures::load("opencode").into_iter().next().unwrap();
-    assert_eq!(doc["path"], "/v1/chat/completions");
-    let mut body = doc["body"].clone();
+    let (_, request) = fixtures::load("opencode").into_iter().next().unwrap();
+    assert_eq!(request["path"], "/v1/chat/completions");
+    let mut body = request["body"].clone();
     body["store"] = Value::Bool(false);
     assert!(strict::check(&body, &catalog).is_err());
 }

@@ -145,10 +145,11 @@ async fn codex_exec_runs_a_tool_loop_through_serve() {
     let scrub = stage
         .scrub()
         // The Codex CLI's user agent names the OS it runs on.
-        .pattern(r"\(([^;()]+); (x86_64|aarch64|arm64)\)", "(<os>; $2)")
-        .pattern(r#"("turn_started_at_unix_ms":)\d+"#, "${1}<unix-ms>")
-        .pattern(r"Wall time [0-9.]+ seconds", "Wall time <s> seconds");
-    stage.finish("codex-cli", &scrub);
+        .pattern(r"\(([^;()]+); (x86_64|aarch64|arm64)\)", "($$OS; ${2})")
+        .pattern(r#"("turn_started_at_unix_ms":)\d+"#, "${1}$$UNIX_MS")
+        .pattern(r"Wall time [0-9.]+ seconds", "Wall time $$SECONDS seconds");
+    let version = clients::npm_version("@openai/codex");
+    stage.finish("codex-cli", &version, "exec_tool_loop", &scrub);
 }
 
 /// An unsigned JWT with these claims (the Codex CLI accepts unsigned tokens in auth.json).

@@ -41,7 +41,9 @@ async fn openai_sdk_reads_responses_through_serve() {
     assert_eq!(fake.post_bearers(), vec!["tok-work", "tok-work"]);
     assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
     fixtures::check(
-        "openai-python-responses",
+        "openai-python",
+        &clients::pip_version("venv", "openai"),
+        "responses",
         &recorder.requests(),
         &Scrub::new(&ctx),
     );
@@ -209,7 +211,9 @@ async fn openai_sdk_chat_completions_through_codex() {
     assert_tool_round_trip(&posts[3].json());
     assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
     fixtures::check(
-        "openai-python-chat",
+        "openai-python",
+        &clients::pip_version("venv", "openai"),
+        "chat_completions",
         &recorder.requests(),
         &Scrub::new(&ctx),
     );
@@ -286,7 +290,13 @@ async fn anthropic_sdk_messages_through_codex() {
     assert_eq!(posts.len(), 6);
     assert_tool_round_trip(&posts[3].json());
     assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
-    fixtures::check("anthropic-python", &recorder.requests(), &Scrub::new(&ctx));
+    fixtures::check(
+        "anthropic-python",
+        &clients::pip_version("venv", "anthropic"),
+        "messages",
+        &recorder.requests(),
+        &Scrub::new(&ctx),
+    );
 }
 
 /// A translated chat stream is not buffered: the first chunk reaches the client while the

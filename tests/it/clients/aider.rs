@@ -74,5 +74,6 @@ async fn aider_applies_an_edit_streamed_through_serve() {
         body["input"].to_string().contains("print(\\\"hello\\\")"),
         "aider sent the file: {body}"
     );
-    stage.finish("aider", &stage.scrub());
+    let version = clients::pip_version("aider-venv", "aider_chat");
+    stage.finish("aider", &version, "whole_file_edit", &stage.scrub());
 }

@@ -45,5 +45,8 @@ async fn langchain_chat_models_through_serve() {
         }
     }
     assert_eq!(stage.tool_results().len(), 3);
-    stage.finish("langchain", &stage.scrub());
+    let version = ["langchain_openai", "langchain_anthropic"]
+        .map(|d| format!("{d} {}", clients::pip_version("venv", d)))
+        .join(", ");
+    stage.finish("langchain", &version, "chat_models", &stage.scrub());
 }

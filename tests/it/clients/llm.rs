@@ -106,5 +106,6 @@ async fn llm_answers_and_runs_tools_through_serve() {
     let results = stage.tool_results();
     assert_eq!(results.len(), 2, "{results:?}");
     assert!(results.iter().all(|r| r.contains("banana")), "{results:?}");
-    stage.finish("llm", &stage.scrub());
+    let version = clients::pip_version("llm-venv", "llm");
+    stage.finish("llm", &version, "chat_and_responses", &stage.scrub());
 }

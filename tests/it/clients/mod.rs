@@ -80,8 +80,9 @@ impl Stage {
 
     /// Checks nothing failed quietly (a client may swallow an error, e.g. on its title request):
     /// bitrouter answered every request with a 2xx, the strict backend refused none, and each
-    /// carried the stored account's token. Then records or checks the client's fixtures.
-    pub fn finish(&self, client: &str, scrub: &Scrub) {
+    /// carried the stored account's token. Then records or checks the client's fixtures for
+    /// `scenario`.
+    pub fn finish(&self, client: &str, version: &str, scenario: &str, scrub: &Scrub) {
         let requests = self.recorder.requests();
         let failed: Vec<String> = requests
             .iter()
@@ -112,7 +113,7 @@ impl Stage {
                 Some("acc-work")
             );
         }
-        fixtures::check(client, &requests, scrub);
+        fixtures::check(client, version, scenario, &requests, scrub);
     }
 
     /// The scrub for this stage's machine details.

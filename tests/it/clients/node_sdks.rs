@@ -65,7 +65,13 @@ async fn openai_node_sdk_through_serve() {
     }
     let results = stage.tool_results();
     assert_eq!(results.len(), 2, "{results:?}");
-    stage.finish("openai-node", &stage.scrub());
+    let version = clients::npm_version("openai");
+    stage.finish(
+        "openai-node",
+        &version,
+        "responses_and_chat",
+        &stage.scrub(),
+    );
 }
 
 /// The Vercel AI SDK streams a plain answer, runs a tool loop with two parallel calls (and
@@ -130,5 +136,13 @@ async fn vercel_ai_sdk_through_serve() {
         assert!(paths.iter().any(|p| p == path), "{paths:?}");
     }
     assert_eq!(stage.tool_results().len(), 8);
-    stage.finish("vercel-ai-sdk", &stage.scrub());
+    let version = [
+        "ai",
+        "@ai-sdk/openai",
+        "@ai-sdk/openai-compatible",
+        "@ai-sdk/anthropic",
+    ]
+    .map(|p| format!("{p} {}", clients::npm_version(p)))
+    .join(", ");
+    stage.finish("vercel-ai-sdk", &version, "every_provider", &stage.scrub());
 }

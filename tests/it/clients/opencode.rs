@@ -13,7 +13,7 @@ use crate::support::model::ToolLoop;
 /// opencode reads a file with its `read` tool, twice in parallel, at the model's request and
 /// prints the final answer, streamed; its title request (no tools) is answered plainly on the
 /// side.
-async fn read_tool_loop(npm: &str, fixtures: &str) {
+async fn read_tool_loop(npm: &str, scenario: &str) {
     let opencode = clients::opencode();
     let stage = Stage::start().await;
     let work = stage.work_dir();
@@ -70,20 +70,23 @@ async fn read_tool_loop(npm: &str, fixtures: &str) {
             .all(|r| r.contains("the secret word is banana")),
         "{results:?}"
     );
-    let scrub = stage.scrub().pattern(r"\bses_[0-9A-Za-z]{20,}", "ses_<id>");
-    stage.finish(fixtures, &scrub);
+    let scrub = stage
+        .scrub()
+        .pattern(r"\bses_[0-9A-Za-z]{20,}", "$$SESSION_ID");
+    let version = clients::npm_version("opencode-ai");
+    stage.finish("opencode", &version, scenario, &scrub);
 }
 
 /// With the provider `bitrouter connect opencode` prints (Chat Completions).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs opencode"]
 async fn opencode_runs_a_tool_loop_through_serve() {
-    read_tool_loop("@ai-sdk/openai-compatible", "opencode").await;
+    read_tool_loop("@ai-sdk/openai-compatible", "chat_read_tool_loop").await;
 }
 
 /// With `@ai-sdk/openai` as the provider package (the Responses API).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs opencode"]
 async fn opencode_on_the_responses_api_runs_a_tool_loop_through_serve() {
-    read_tool_loop("@ai-sdk/openai", "opencode-responses").await;
+    read_tool_loop("@ai-sdk/openai", "responses_read_tool_loop").await;
 }

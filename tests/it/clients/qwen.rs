@@ -57,5 +57,6 @@ async fn qwen_code_runs_a_tool_loop_through_serve() {
         results[0].contains("the secret word is banana"),
         "{results:?}"
     );
-    stage.finish("qwen-code", &stage.scrub());
+    let version = clients::npm_version("@qwen-code/qwen-code");
+    stage.finish("qwen-code", &version, "read_file_tool_loop", &stage.scrub());
 }

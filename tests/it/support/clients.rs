@@ -68,6 +68,31 @@ pub fn node_modules(package: &str) -> PathBuf {
     dir().join("node_modules")
 }
 
+/// The installed version of the npm package `package`.
+pub fn npm_version(package: &str) -> String {
+    let manifest = node_modules(package).join(package).join("package.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    doc["version"].as_str().unwrap_or("unknown").to_owned()
+}
+
+/// The installed version of the Python distribution `dist` (e.g. `langchain_openai`) in the
+/// virtualenv `venv` (`venv`, `aider-venv`, `llm-venv`), from its `.dist-info` directory.
+pub fn pip_version(venv: &str, dist: &str) -> String {
+    let lib = installed(&format!("{venv}/lib"), venv);
+    let prefix = format!("{dist}-");
+    std::fs::read_dir(&lib)
+        .unwrap()
+        .filter_map(|python| std::fs::read_dir(python.ok()?.path().join("site-packages")).ok())
+        .flatten()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .find_map(|name| {
+            let version = name.strip_prefix(&prefix)?.strip_suffix(".dist-info")?;
+            Some(version.to_owned())
+        })
+        .unwrap_or_else(|| panic!("{dist} is not installed in {}", lib.display()))
+}
+
 /// The test's environment with the clients' Node.js first on `PATH` (npm clients start
 /// `node` through their `#!/usr/bin/env node` line).
 pub fn node_env(ctx: &TestContext) -> Vec<(String, String)> {

@@ -1,14 +1,15 @@
-//! The requests real clients sent bitrouter, kept under `tests/fixtures/clients/<client>/` (the
-//! format is described in that directory's README.md): one JSON file per request, credentials
-//! removed, machine-specific text (temp paths, ports, ids, dates, the OS) replaced by
-//! placeholders, in a stable order.
+//! The requests real clients sent bitrouter, kept under
+//! `tests/fixtures/clients/<client>/<scenario>.json` (the format is described in that
+//! directory's README.md): per scenario the client, its version and the requests, credentials
+//! and connection headers left out, machine-specific text (the test's directories, ports, ids,
+//! dates) replaced by `$PLACEHOLDERS`, in a stable order.
 //!
 //! A real-client test hands what its [`super::recorder::Recorder`] saw to [`check`]. With
-//! `BITROUTER_RECORD=1` that rewrites the client's fixtures; otherwise it compares the
-//! requests' *shape* (keys, value types, array lengths, and the strings that name things:
-//! `type`, `role`, `model`, `name`) with the fixtures', so a client upgrade that changes what it
-//! sends fails the test and asks for a re-record, while prompt wording and machine details do
-//! not. The fixtures themselves are replayed through the translators by fast tests.
+//! `BITROUTER_RECORD=1` that rewrites the scenario's file; otherwise it compares the requests'
+//! *shape* (keys, value types, array lengths, and the strings that name things: `type`, `role`,
+//! `model`, `name`) with the file's, so a client upgrade that changes what it sends fails the
+//! test and asks for a re-record, while prompt wording and machine details do not. The files
+//! are replayed through the translators by fast tests (`client_fixtures`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,24 +27,20 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients")
 }
 
-/// Headers never kept: credentials and what belongs to one connection.
-const DROPPED_HEADERS: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "x-bitrouter-key",
-    "cookie",
-    "host",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-    "accept-encoding",
-];
-
-/// Headers kept with their value replaced: they describe the machine, not the client.
-const MACHINE_HEADERS: &[&str] = &[
-    "x-stainless-os",
-    "x-stainless-arch",
-    "x-stainless-runtime-version",
+/// Request headers kept: they say what the client asked for, not who or where it is.
+const KEPT_HEADERS: &[&str] = &[
+    "accept",
+    "anthropic-beta",
+    "anthropic-version",
+    "content-type",
+    "openai-beta",
+    "originator",
+    "user-agent",
+    "x-app",
+    "x-stainless-helper-method",
+    "x-stainless-lang",
+    "x-stainless-package-version",
+    "x-stainless-runtime",
 ];
 
 /// Object keys whose string values are part of a request's shape.
@@ -56,37 +53,42 @@ pub struct Scrub {
 }
 
 impl Scrub {
-    /// The replacements every client needs: the test's temp root, the repository, the kernel
-    /// release, UUIDs, loopback ports, and dates.
+    /// The replacements every client needs: the test's directories (`$WORK`, `$HOME`,
+    /// `$ROOT`, and `$WORK_KEY` for the working directory as clients name per-project state
+    /// after it, e.g. `-tmp--tmpAbc-work`), the repository (`$REPO`), the kernel release
+    /// (`$KERNEL`), UUIDs (`$UUID`), loopback ports (`$PORT`), and dates (`$DATE`, `$DATETIME`).
     pub fn new(ctx: &TestContext) -> Self {
         let mut scrub = Scrub {
             literals: Vec::new(),
             patterns: Vec::new(),
         };
         for root in [ctx.root().to_path_buf(), canonical(ctx.root())] {
-            let root = root.display().to_string();
-            scrub = scrub.literal(&root, "<tmp>");
-            // Clients that keep per-project state name it after the path, e.g. `-tmp--tmpAbc`.
-            scrub = scrub.literal(&root.replace(['/', '.'], "-"), "<tmp-slug>");
+            let work = root.join("work").display().to_string();
+            scrub = scrub
+                .literal(&work, "$WORK")
+                .literal(&work.replace(['/', '.'], "-"), "$WORK_KEY")
+                .literal(&work.replace('/', "-"), "$WORK_KEY")
+                .literal(&root.join("home").display().to_string(), "$HOME")
+                .literal(&root.display().to_string(), "$ROOT");
         }
-        scrub = scrub.literal(env!("CARGO_MANIFEST_DIR"), "<repo>");
+        scrub = scrub.literal(env!("CARGO_MANIFEST_DIR"), "$REPO");
         if let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
-            scrub = scrub.literal(release.trim(), "<kernel>");
+            scrub = scrub.literal(release.trim(), "$KERNEL");
         }
         scrub
             .pattern(
                 r"(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-                "<uuid>",
+                "$$UUID",
             )
-            .pattern(r"\b(127\.0\.0\.1|localhost):\d+", "$1:<port>")
+            .pattern(r"\b(127\.0\.0\.1|localhost):\d+", "${1}:$$PORT")
             .pattern(
                 r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
-                "<datetime>",
+                "$$DATETIME",
             )
-            .pattern(r"\b\d{4}-\d{2}-\d{2}\b", "<date>")
+            .pattern(r"\b\d{4}-\d{2}-\d{2}\b", "$$DATE")
             .pattern(
                 r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{1,2},? \d{4}\b",
-                "<date>",
+                "$$DATE",
             )
     }
 
@@ -100,8 +102,9 @@ impl Scrub {
         self
     }
 
-    /// Also replaces matches of the regular expression `pattern` with `to` (`$1` refers to a
-    /// group). Patterns run after the literals, in the order added.
+    /// Also replaces matches of the regular expression `pattern` with `to`, in `regex`
+    /// replacement syntax (`${1}` is a group, `$$` a dollar sign). Patterns run after the
+    /// literals, in the order added.
     pub fn pattern(mut self, pattern: &str, to: &str) -> Self {
         let re = Regex::new(pattern).unwrap_or_else(|e| panic!("bad pattern {pattern}: {e}"));
         self.patterns.push((re, to.to_owned()));
@@ -139,36 +142,27 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// One recorded request as a fixture document.
-pub fn fixture(req: &Inbound, scrub: &Scrub) -> Value {
+/// One recorded request as a fixture entry: method, path (with its query), kept headers, body.
+pub fn entry(req: &Inbound, scrub: &Scrub) -> Value {
     let mut headers = Map::new();
-    for (name, value) in &req.headers {
-        let name = name.as_str();
-        if DROPPED_HEADERS.contains(&name) {
-            continue;
+    for name in KEPT_HEADERS {
+        if let Some(value) = req.headers.get(*name).and_then(|v| v.to_str().ok()) {
+            headers.insert((*name).to_owned(), Value::String(scrub.text(value)));
         }
-        let value = if MACHINE_HEADERS.contains(&name) {
-            "<machine>".to_owned()
-        } else {
-            scrub.text(value.to_str().unwrap_or("<binary>"))
-        };
-        headers.insert(name.to_owned(), Value::String(value));
     }
     let body = match serde_json::from_slice::<Value>(&req.body) {
         Ok(json) => scrub.json(&json),
         Err(_) if req.body.is_empty() => Value::Null,
         Err(_) => Value::String(scrub.text(&String::from_utf8_lossy(&req.body))),
     };
-    json!({
-        "method": req.method,
-        "path": req.path,
-        "query": req.query.as_deref().map(|q| scrub.text(q)),
-        "headers": headers,
-        "body": body,
-    })
+    let path = match &req.query {
+        Some(query) => format!("{}?{}", req.path, scrub.text(query)),
+        None => req.path.clone(),
+    };
+    json!({"method": req.method, "path": path, "headers": headers, "body": body})
 }
 
-/// The shape of a fixture: its structure and naming strings, with every other string
+/// The shape of a request: its structure and naming strings, with every other string
 /// replaced by `"<string>"`.
 pub fn shape(value: &Value) -> Value {
     shape_under(value, None)
@@ -190,20 +184,25 @@ fn shape_under(value: &Value, key: Option<&str>) -> Value {
     }
 }
 
-/// A client's POST requests as fixtures, in a stable order (by shape, then content), so
-/// concurrent requests do not reorder the files between recordings.
-fn documents(requests: &[Inbound], scrub: &Scrub) -> Vec<Value> {
-    let mut docs: Vec<Value> = requests
+/// A client's POST requests as fixture entries, in a stable order (by shape, then content),
+/// so concurrent requests do not reorder them between recordings.
+fn entries(requests: &[Inbound], scrub: &Scrub) -> Vec<Value> {
+    let mut entries: Vec<Value> = requests
         .iter()
         .filter(|r| r.method == "POST")
-        .map(|r| fixture(r, scrub))
+        .map(|r| entry(r, scrub))
         .collect();
-    docs.sort_by_cached_key(|d| (shape(d).to_string(), d.to_string()));
-    docs
+    entries.sort_by_cached_key(|e| (shape(e).to_string(), e.to_string()));
+    entries
 }
 
-/// The fixture files of `client`, in order, with their documents.
-pub fn load(client: &str) -> Vec<(PathBuf, Value)> {
+/// `tests/fixtures/clients/<client>/<scenario>.json`.
+fn file(client: &str, scenario: &str) -> PathBuf {
+    root().join(client).join(format!("{scenario}.json"))
+}
+
+/// Every recorded request of `client`: (scenario, request) pairs, scenarios in name order.
+pub fn load(client: &str) -> Vec<(String, Value)> {
     let dir = root().join(client);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("no fixtures for {client} in {}: {e}", dir.display()))
@@ -212,14 +211,26 @@ pub fn load(client: &str) -> Vec<(PathBuf, Value)> {
         .collect();
     files.sort();
     files
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let doc = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-            (path, doc)
+        .iter()
+        .flat_map(|path| {
+            let scenario = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            read(path)["requests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |request| (scenario.clone(), request))
         })
         .collect()
+}
+
+fn read(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// Every client directory under `tests/fixtures/clients/`.
@@ -234,23 +245,36 @@ pub fn clients() -> Vec<String> {
     names
 }
 
-/// Records `client`'s requests as its fixtures (`BITROUTER_RECORD=1`), or checks they have
-/// the shape of the recorded ones.
-pub fn check(client: &str, requests: &[Inbound], scrub: &Scrub) {
-    let docs = documents(requests, scrub);
-    assert!(!docs.is_empty(), "{client} sent no requests to record");
+/// Records the requests `client` (at `version`) sent in `scenario` (`BITROUTER_RECORD=1`), or
+/// checks they have the shape of the recorded ones.
+pub fn check(client: &str, version: &str, scenario: &str, requests: &[Inbound], scrub: &Scrub) {
+    let now = entries(requests, scrub);
+    assert!(!now.is_empty(), "{client} sent no requests to record");
+    let path = file(client, scenario);
     if std::env::var(RECORD).is_ok_and(|v| v == "1") {
-        write(client, &docs);
+        let doc = json!({"client": client, "version": version, "requests": now});
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+        eprintln!("recorded {} requests in {}", now.len(), path.display());
         return;
     }
-    let recorded: Vec<Value> = load(client).into_iter().map(|(_, doc)| doc).collect();
     let hint = format!(
-        "{client}'s requests differ from tests/fixtures/clients/{client}/ (a client upgrade?): \
-         re-record with `{RECORD}=1 cargo test --test it <this test> -- --include-ignored`, \
-         review the diff, and make sure bitrouter serves what changed"
+        "{client}'s requests differ from {} (a client upgrade?): re-record with \
+         `{RECORD}=1 cargo test --test it <this test> -- --include-ignored`, review the diff, \
+         and make sure bitrouter serves what changed",
+        path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(&path)
+            .display()
     );
-    let now: Vec<Value> = docs.iter().map(shape).collect();
-    let then: Vec<Value> = recorded.iter().map(shape).collect();
+    assert!(path.exists(), "{hint}\nnothing is recorded yet");
+    let recorded = read(&path);
+    let then: Vec<Value> = recorded["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(shape)
+        .collect();
+    let now: Vec<Value> = now.iter().map(shape).collect();
     assert_eq!(
         now.len(),
         then.len(),
@@ -258,35 +282,11 @@ pub fn check(client: &str, requests: &[Inbound], scrub: &Scrub) {
         now.len(),
         then.len()
     );
-    let total = then.len();
     for (i, (a, b)) in now.iter().zip(&then).enumerate() {
         if let Some(diff) = first_difference(a, b, "") {
-            panic!("{hint}\nrequest {} of {total}: {diff}", i + 1);
+            panic!("{hint}\nrequest {} of {}: {diff}", i + 1, then.len());
         }
     }
-}
-
-/// Replaces `client`'s fixture files with `docs`.
-fn write(client: &str, docs: &[Value]) {
-    let dir = root().join(client);
-    if dir.exists() {
-        for (path, _) in load(client) {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    for (i, doc) in docs.iter().enumerate() {
-        let slug = format!(
-            "{}{}",
-            doc["method"].as_str().unwrap_or("").to_lowercase(),
-            doc["path"].as_str().unwrap_or("").replace('/', "-")
-        );
-        let path = dir.join(format!("{:02}-{slug}.json", i + 1));
-        let mut text = serde_json::to_string_pretty(doc).unwrap();
-        text.push('\n');
-        std::fs::write(&path, text).unwrap();
-    }
-    eprintln!("recorded {} requests in {}", docs.len(), dir.display());
 }
 
 /// Where two shapes first differ, as `path: now … recorded …`.
