@@ -44,7 +44,7 @@ async fn openai_sdk_reads_responses_through_serve() {
         "openai-python",
         &clients::pip_version("venv", "openai"),
         "responses",
-        &recorder.requests(),
+        &recorder.sent(),
         &Scrub::new(&ctx),
     );
 }
@@ -214,7 +214,7 @@ async fn openai_sdk_chat_completions_through_codex() {
         "openai-python",
         &clients::pip_version("venv", "openai"),
         "chat_completions",
-        &recorder.requests(),
+        &recorder.sent(),
         &Scrub::new(&ctx),
     );
 }
@@ -294,7 +294,7 @@ async fn anthropic_sdk_messages_through_codex() {
         "anthropic-python",
         &clients::pip_version("venv", "anthropic"),
         "messages",
-        &recorder.requests(),
+        &recorder.sent(),
         &Scrub::new(&ctx),
     );
 }

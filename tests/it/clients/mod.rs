@@ -83,7 +83,7 @@ impl Stage {
     /// carried the stored account's token. Then records or checks the client's fixtures for
     /// `scenario`.
     pub fn finish(&self, client: &str, version: &str, scenario: &str, scrub: &Scrub) {
-        let requests = self.recorder.requests();
+        let requests = self.recorder.sent();
         let failed: Vec<String> = requests
             .iter()
             .filter(|r| !(200..300).contains(&r.status))

@@ -128,7 +128,7 @@ async fn vercel_ai_sdk_through_serve() {
     }
     let paths: Vec<String> = stage
         .recorder
-        .requests()
+        .sent()
         .iter()
         .map(|r| r.path.clone())
         .collect();

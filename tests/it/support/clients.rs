@@ -26,6 +26,11 @@ fn installed(relative: &str, what: &str) -> PathBuf {
     path
 }
 
+/// Claude Code.
+pub fn claude() -> PathBuf {
+    installed("node_modules/.bin/claude", "Claude Code")
+}
+
 /// The Codex CLI.
 pub fn codex() -> PathBuf {
     installed("node_modules/.bin/codex", "the Codex CLI")

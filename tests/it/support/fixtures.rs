@@ -17,7 +17,7 @@ use regex::Regex;
 use serde_json::{Map, Value, json};
 
 use super::TestContext;
-use super::recorder::Inbound;
+use super::recorder::Sent;
 
 /// The switch that rewrites fixtures instead of comparing with them.
 pub const RECORD: &str = "BITROUTER_RECORD";
@@ -143,23 +143,15 @@ fn canonical(path: &Path) -> PathBuf {
 }
 
 /// One recorded request as a fixture entry: method, path (with its query), kept headers, body.
-pub fn entry(req: &Inbound, scrub: &Scrub) -> Value {
+pub fn entry(req: &Sent, scrub: &Scrub) -> Value {
     let mut headers = Map::new();
     for name in KEPT_HEADERS {
         if let Some(value) = req.headers.get(*name).and_then(|v| v.to_str().ok()) {
             headers.insert((*name).to_owned(), Value::String(scrub.text(value)));
         }
     }
-    let body = match serde_json::from_slice::<Value>(&req.body) {
-        Ok(json) => scrub.json(&json),
-        Err(_) if req.body.is_empty() => Value::Null,
-        Err(_) => Value::String(scrub.text(&String::from_utf8_lossy(&req.body))),
-    };
-    let path = match &req.query {
-        Some(query) => format!("{}?{}", req.path, scrub.text(query)),
-        None => req.path.clone(),
-    };
-    json!({"method": req.method, "path": path, "headers": headers, "body": body})
+    json!({"method": req.method, "path": scrub.text(&req.path), "headers": headers,
+        "body": scrub.json(&req.body)})
 }
 
 /// The shape of a request: its structure and naming strings, with every other string
@@ -186,7 +178,7 @@ fn shape_under(value: &Value, key: Option<&str>) -> Value {
 
 /// A client's POST requests as fixture entries, in a stable order (by shape, then content),
 /// so concurrent requests do not reorder them between recordings.
-fn entries(requests: &[Inbound], scrub: &Scrub) -> Vec<Value> {
+fn entries(requests: &[Sent], scrub: &Scrub) -> Vec<Value> {
     let mut entries: Vec<Value> = requests
         .iter()
         .filter(|r| r.method == "POST")
@@ -247,7 +239,7 @@ pub fn clients() -> Vec<String> {
 
 /// Records the requests `client` (at `version`) sent in `scenario` (`BITROUTER_RECORD=1`), or
 /// checks they have the shape of the recorded ones.
-pub fn check(client: &str, version: &str, scenario: &str, requests: &[Inbound], scrub: &Scrub) {
+pub fn check(client: &str, version: &str, scenario: &str, requests: &[Sent], scrub: &Scrub) {
     let now = entries(requests, scrub);
     assert!(!now.is_empty(), "{client} sent no requests to record");
     let path = file(client, scenario);

@@ -7,20 +7,22 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::Response;
+use serde_json::Value;
 
 /// One request as the client sent it.
 #[derive(Debug, Clone)]
-pub struct Inbound {
+pub struct Sent {
     pub method: String,
+    /// Path and query.
     pub path: String,
-    pub query: Option<String>,
     pub headers: HeaderMap,
-    pub body: Bytes,
-    /// The status bitrouter answered with (502 when it could not be reached).
+    /// The body as JSON (`null` when it is empty or not JSON).
+    pub body: Value,
+    /// The status bitrouter answered with (0 when it could not be reached).
     pub status: u16,
 }
 
@@ -40,12 +42,12 @@ const HOP_BY_HOP: &[&str] = &[
 struct Inner {
     target: String,
     http: reqwest::Client,
-    seen: Mutex<Vec<Inbound>>,
+    sent: Mutex<Vec<Sent>>,
 }
 
 /// The running proxy.
 pub struct Recorder {
-    addr: SocketAddr,
+    pub addr: SocketAddr,
     inner: Arc<Inner>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -67,7 +69,7 @@ impl Recorder {
         let inner = Arc::new(Inner {
             target: target.trim_end_matches('/').to_owned(),
             http,
-            seen: Mutex::new(Vec::new()),
+            sent: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,8 +86,8 @@ impl Recorder {
     }
 
     /// Every request so far, in the order bitrouter answered them.
-    pub fn requests(&self) -> Vec<Inbound> {
-        self.inner.seen.lock().unwrap().clone()
+    pub fn sent(&self) -> Vec<Sent> {
+        self.inner.sent.lock().unwrap().clone()
     }
 }
 
@@ -99,13 +101,12 @@ async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let mut inbound = Inbound {
+    let mut record = Sent {
         method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        query: parts.uri.query().map(str::to_owned),
+        path: path_and_query.clone(),
         headers: parts.headers.clone(),
-        body: body.clone(),
-        status: 502,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        status: 0,
     };
     let mut upstream = inner
         .http
@@ -117,8 +118,8 @@ async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         }
     }
     let answer = upstream.send().await;
-    inbound.status = answer.as_ref().map_or(502, |a| a.status().as_u16());
-    inner.seen.lock().unwrap().push(inbound);
+    record.status = answer.as_ref().map_or(0, |a| a.status().as_u16());
+    inner.sent.lock().unwrap().push(record);
     let answer = match answer {
         Ok(answer) => answer,
         Err(e) => {
