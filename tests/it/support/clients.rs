@@ -98,10 +98,15 @@ pub fn pip_version(venv: &str, dist: &str) -> String {
         .unwrap_or_else(|| panic!("{dist} is not installed in {}", lib.display()))
 }
 
+/// The directory of the Node.js the npm clients run on, to put first on `PATH`.
+pub fn node_bin_dir() -> PathBuf {
+    node().parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
 /// The test's environment with the clients' Node.js first on `PATH` (npm clients start
 /// `node` through their `#!/usr/bin/env node` line).
 pub fn node_env(ctx: &TestContext) -> Vec<(String, String)> {
-    let node_bin = node().parent().map(Path::to_path_buf).unwrap_or_default();
+    let node_bin = node_bin_dir();
     ctx.env_pairs()
         .into_iter()
         .map(|(k, v)| {
