@@ -18,6 +18,15 @@ pub const CODEX_HOME: &str = "CODEX_HOME";
 pub const BITROUTER_LOGIN_TIMEOUT: &str = "BITROUTER_LOGIN_TIMEOUT";
 /// The user's home directory.
 pub const HOME: &str = "HOME";
+/// The X11 display; with [`WAYLAND_DISPLAY`], [`BROWSER`] and [`WSL_DISTRO_NAME`], how `login`
+/// tells whether a browser can be opened on Linux and the BSDs.
+pub const DISPLAY: &str = "DISPLAY";
+/// The Wayland display (see [`DISPLAY`]).
+pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+/// The browser the user chose (see [`DISPLAY`]).
+pub const BROWSER: &str = "BROWSER";
+/// Set inside WSL, which can open the Windows browser (see [`DISPLAY`]).
+pub const WSL_DISTRO_NAME: &str = "WSL_DISTRO_NAME";
 /// Log filter for diagnostics (`tracing_subscriber::EnvFilter` syntax).
 pub const RUST_LOG: &str = "RUST_LOG";
 

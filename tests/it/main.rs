@@ -25,6 +25,12 @@ mod login;
 mod claude_code;
 /// Claude Code's recorded requests, translated and checked against the strict backend's rules.
 mod claude_code_replay;
+/// Every request real clients sent (`tests/fixtures/clients/`) replayed through the translators
+/// and checked against the strict backend's rules.
+mod client_fixtures;
+/// Real clients (opencode, aider, `llm`, qwen-code, the Node SDKs, LangChain) through
+/// `bitrouter serve`, and their recorded requests.
+mod clients;
 /// The real Codex CLI driven through `bitrouter serve`.
 mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on

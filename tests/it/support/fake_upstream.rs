@@ -151,6 +151,11 @@ fn codex_model(slug: &str, priority: i64, fast: bool) -> Value {
     })
 }
 
+/// The model catalog the fake serves by default (`GET …/models?client_version=…`).
+pub fn codex_catalog() -> Value {
+    json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]})
+}
+
 /// The default answer text.
 pub const DEFAULT_TEXT: &str = "hi from the fake backend";
 
@@ -175,11 +180,14 @@ pub fn usage_body() -> Value {
 
 /// Decides whether a scripted reply answers a request (by its JSON body).
 pub type Matcher = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+/// Decides the reply to a request from its content (see [`FakeUpstream::respond_with`]).
+pub type Responder = Arc<dyn Fn(&Recorded) -> Option<Reply> + Send + Sync>;
 
 struct Inner {
     requests: Mutex<Vec<Recorded>>,
     replies: Mutex<VecDeque<Reply>>,
     rules: Mutex<Vec<(Matcher, Reply)>>,
+    responder: Mutex<Option<Responder>>,
     release: Semaphore,
     dropped: AtomicUsize,
     dropped_notify: Notify,
@@ -214,12 +222,11 @@ impl FakeUpstream {
             requests: Mutex::new(Vec::new()),
             replies: Mutex::new(VecDeque::new()),
             rules: Mutex::new(Vec::new()),
+            responder: Mutex::new(None),
             release: Semaphore::new(0),
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
-            models: Mutex::new(
-                json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]}),
-            ),
+            models: Mutex::new(codex_catalog()),
             rejections: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
@@ -254,6 +261,13 @@ impl FakeUpstream {
             .lock()
             .unwrap()
             .push((Arc::new(matches), reply));
+    }
+
+    /// Answers each request the queue has no reply for by asking `responder` first (for
+    /// clients whose requests depend on earlier answers, e.g. a tool loop); the default answer
+    /// when it returns `None`.
+    pub fn respond_with(&self, responder: Responder) {
+        *self.inner.responder.lock().unwrap() = Some(responder);
     }
 
     /// Lets one held stream continue.
@@ -367,7 +381,10 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         hit.map(|i| rules.remove(i).1)
     };
     let reply = ruled.or_else(|| inner.replies.lock().unwrap().pop_front());
-    let reply = reply.unwrap_or_else(|| default_reply(&recorded));
+    let responder = inner.responder.lock().unwrap().clone();
+    let reply = reply
+        .or_else(|| responder.and_then(|r| r(&recorded)))
+        .unwrap_or_else(|| default_reply(&recorded));
     respond(inner, reply).await
 }
 

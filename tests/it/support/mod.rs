@@ -11,6 +11,8 @@ pub mod clients;
 pub mod fake_events;
 pub mod fake_issuer;
 pub mod fake_upstream;
+pub mod fixtures;
+pub mod model;
 pub mod recorder;
 pub mod serve;
 pub mod strict;
