@@ -232,8 +232,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
         axum::Json(json!({
+            "name": "bitrouter",
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "started_at": state.started_at,
+            "listen": state.local_addr.to_string(),
             "providers": providers,
             "accounts": accounts,
         })),
