@@ -265,7 +265,11 @@ async fn list_models(
         .into_response();
     }
     models::refresh(&state, &config, Some(&headers)).await;
-    let doc = models::document(&state, &config, query.client_version.is_some());
+    let doc = if headers.contains_key("anthropic-version") {
+        models::anthropic_document(&state, &config)
+    } else {
+        models::document(&state, &config, query.client_version.is_some())
+    };
     (StatusCode::OK, axum::Json(doc)).into_response()
 }
 

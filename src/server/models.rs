@@ -1,7 +1,10 @@
 //! `GET /v1/models` and the live catalogs behind it: each provider's own model list, fetched
 //! with its credentials (for `openai-codex`, `GET {base_url}/models?client_version=…` with the
 //! first usable account, spec §6.4) and cached briefly. The resolver sees the cached catalogs so
-//! a bare model name reaches the provider that offers it.
+//! a bare model name reaches the provider that offers it. Anthropic clients (the request carries
+//! `anthropic-version`, as Claude Code's gateway model discovery and the Anthropic SDKs send) get
+//! Anthropic's list shape, routes first, so Claude Code's `/model` picker shows the user's
+//! `claude-*` routes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -333,4 +336,49 @@ pub fn document(state: &AppState, config: &Config, codex_shape: bool) -> Value {
         doc["models"] = Value::Array(state.models.entries_of(&ProviderId::openai_codex()));
     }
     doc
+}
+
+/// The `/v1/models` document in Anthropic's shape (`data` of `{type, id, display_name,
+/// description, created_at}`, `has_more`, `first_id`, `last_id`): the `routes` names (globs
+/// cannot be listed) with what they reach, then the models of [`document`]. Claude Code keeps the
+/// ids that contain `claude` or `anthropic`.
+#[must_use]
+pub fn anthropic_document(state: &AppState, config: &Config) -> Value {
+    let mut data: Vec<Value> = config
+        .routes
+        .iter()
+        .filter(|(name, _)| !name.contains('*'))
+        .map(|(name, chain)| {
+            anthropic_entry(
+                name,
+                &format!("bitrouter route to {}", chain.join(", then ")),
+            )
+        })
+        .collect();
+    let openai = document(state, config, false);
+    for entry in openai["data"].as_array().into_iter().flatten() {
+        let (Some(id), Some(provider)) = (entry["id"].as_str(), entry["owned_by"].as_str()) else {
+            continue;
+        };
+        if config.routes.contains_key(id) {
+            continue;
+        }
+        data.push(anthropic_entry(
+            id,
+            &format!("{provider} through bitrouter"),
+        ));
+    }
+    let first = data.first().map(|e| e["id"].clone()).unwrap_or(Value::Null);
+    let last = data.last().map(|e| e["id"].clone()).unwrap_or(Value::Null);
+    json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
+}
+
+fn anthropic_entry(id: &str, description: &str) -> Value {
+    json!({
+        "type": "model",
+        "id": id,
+        "display_name": id,
+        "description": description,
+        "created_at": "1970-01-01T00:00:00Z",
+    })
 }
