@@ -6,9 +6,9 @@
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::TestContext;
 use crate::support::fake_upstream::FakeUpstream;
 use crate::support::serve::{Token, http_client, seed_tokens};
+use crate::support::{TestContext, clients};
 
 /// A world with one signed-in account in front of the fake backend, whose server listens on a
 /// port the kernel picks.
@@ -356,4 +356,173 @@ async fn a_background_server_that_fails_to_start_shows_its_log() {
     );
     assert!(stderr.contains("hint: "), "{stderr}");
     assert!(!stderr.contains("local-secret"), "{stderr}");
+}
+
+/// Claude Code's environment in tests: no update checks, telemetry or error reports (there is no
+/// network), and a working directory of its own.
+fn claude_env(cmd: &mut tokio::process::Command, ctx: &TestContext) {
+    let work = ctx.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    cmd.env("PATH", clients::path_with_clients())
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_ERROR_REPORTING", "1")
+        .current_dir(work);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Claude Code"]
+async fn run_claude_print_starts_a_server_and_prints_the_backends_answer() {
+    let Some(_) = clients::claude() else {
+        return;
+    };
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    let mut cmd = tokio::process::Command::from(ctx.std_cmd());
+    claude_env(&mut cmd, &ctx);
+    cmd.args(["run", "claude", "-p", "say hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("claude -p finished within 120 s")
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let log = std::fs::read_to_string(ctx.state_dir().join("serve.log")).unwrap_or_default();
+    for r in fake.requests() {
+        eprintln!("backend saw {} {} {:?}", r.method, r.path, r.query);
+    }
+    assert!(
+        out.status.success(),
+        "claude -p failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{log}",
+        out.status
+    );
+    assert!(
+        stderr.contains("started the server in the background"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(crate::support::fake_upstream::DEFAULT_TEXT),
+        "stdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{log}"
+    );
+    let posts = fake.posts();
+    let request = posts
+        .iter()
+        .find(|r| r.path == "/backend-api/codex/responses")
+        .expect("the backend saw Claude Code's request");
+    assert_eq!(
+        request.header("authorization").as_deref(),
+        Some("Bearer tok-work")
+    );
+    assert_eq!(request.json()["model"], "gpt-6.1-sol");
+}
+
+/// Runs `bitrouter run claude -p <prompt>` in `ctx`; its output, whatever the exit status.
+async fn run_claude_print(ctx: &TestContext, prompt: &str) -> Output {
+    let mut cmd = tokio::process::Command::from(ctx.std_cmd());
+    claude_env(&mut cmd, ctx);
+    cmd.args(["run", "claude", "-p", prompt])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("claude -p finished within 120 s")
+        .unwrap()
+}
+
+/// What Claude Code 2.1.332 sends for gateway model discovery, recorded against the fake (not
+/// bitrouter), so a change in a new release shows here: `GET /v1/models?limit=1000` with
+/// `anthropic-version: 2023-06-01` and the bearer token from ANTHROPIC_AUTH_TOKEN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Claude Code"]
+async fn claude_code_gateway_discovery_sends_an_anthropic_models_request() {
+    let Some(claude) = clients::claude() else {
+        return;
+    };
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    let mut cmd = tokio::process::Command::new(claude);
+    cmd.env_clear().envs(ctx.env_pairs());
+    claude_env(&mut cmd, &ctx);
+    cmd.env("ANTHROPIC_BASE_URL", fake.url())
+        .env("ANTHROPIC_AUTH_TOKEN", "tok-discovery")
+        .env("ANTHROPIC_MODEL", "claude-sonnet-4-5")
+        .env("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1")
+        .args(["-p", "hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let _ = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("claude -p finished within 120 s");
+    let requests = fake.requests();
+    let discovery = requests
+        .iter()
+        .find(|r| r.method == "GET" && r.path == "/v1/models")
+        .unwrap_or_else(|| {
+            panic!(
+                "no discovery request; saw {:?}",
+                requests
+                    .iter()
+                    .map(|r| format!("{} {}", r.method, r.path))
+                    .collect::<Vec<_>>()
+            )
+        });
+    assert_eq!(discovery.query.as_deref(), Some("limit=1000"));
+    assert_eq!(
+        discovery.header("anthropic-version").as_deref(),
+        Some("2023-06-01")
+    );
+    assert_eq!(
+        discovery.header("authorization").as_deref(),
+        Some("Bearer tok-discovery")
+    );
+    assert_eq!(discovery.header("x-api-key"), None);
+    let ua = discovery.header("user-agent").unwrap_or_default();
+    assert!(ua.starts_with("claude-code/2.1.332"), "{ua}");
+}
+
+/// `run claude` turns on gateway model discovery, and the server answers it in Anthropic's
+/// shape: Claude Code caches the configured `claude-*` routes for its `/model` picker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Claude Code"]
+async fn run_claude_lists_the_configured_claude_routes_for_its_model_picker() {
+    let Some(_) = clients::claude() else {
+        return;
+    };
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    let out = run_claude_print(&ctx, "hi").await;
+    let cache = ctx.home().join(".claude/cache/gateway-models.json");
+    let text_of_cache = std::fs::read_to_string(&cache).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\nstdout:\n{}\nstderr:\n{}",
+            cache.display(),
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    let cached: serde_json::Value = serde_json::from_str(&text_of_cache).unwrap();
+    let ids: Vec<&str> = cached["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["claude-haiku-4-5", "claude-sonnet-4-5"], "{cached}");
+    let pid = ctx.recorded_server_pid().expect("the server run started");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ctx.state_dir().join("serve.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["pid"], pid);
+    assert_eq!(
+        cached["baseUrl"].as_str(),
+        Some(format!("http://{}", record["listen"].as_str().unwrap()).as_str())
+    );
 }
