@@ -73,8 +73,15 @@ impl ServerState {
                 if let Some(log) = &record.log {
                     out.push_str(&format!(", log {}", log.display()));
                 }
-                if health.is_none() {
-                    out.push_str(" (does not answer /health)");
+                match health {
+                    None => out.push_str(" (does not answer /health)"),
+                    Some(h) => {
+                        if let Some(reason) = staleness(h) {
+                            out.push_str(&format!(
+                                " (it {reason}: restart it with `bitrouter stop && bitrouter serve --detach`)"
+                            ));
+                        }
+                    }
                 }
                 out
             }

@@ -919,3 +919,91 @@ async fn service_install_writes_a_unit_systemd_accepts_and_uninstall_removes_it(
             .ends_with("--user disable --now bitrouter.service\n--user daemon-reload\n")
     );
 }
+
+/// After an upgrade (the binary replaced while its server runs), `run` and `status` say the
+/// server is older and how to restart it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_older_than_the_binary_is_reported_with_the_restart_command() {
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    let bin_dir = ctx.root().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let copy = bin_dir.join("bitrouter");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("bitrouter"), &copy).unwrap();
+    let with_copy = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(&copy);
+        cmd.env_clear().envs(ctx.env_pairs()).args(args);
+        cmd
+    };
+    let out = with_copy(&["serve", "--detach"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // "Upgrade": the binary on disk is newer than the running server.
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    // (Read-only: a running program cannot be opened for writing; its owner may set times.)
+    std::fs::File::open(&copy)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+
+    let out = with_copy(&["run", "--", "true"]).output().await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the running server started before this bitrouter binary was installed; restart it to use this version: `bitrouter stop && bitrouter serve --detach`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = with_copy(&["status"]).output().await.unwrap();
+    assert!(
+        text(&out.stdout).contains("restart it with `bitrouter stop && bitrouter serve --detach`"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// Anthropic clients get Anthropic's list shape from `GET /v1/models`: the routes first, each
+/// saying what it reaches; OpenAI clients keep the OpenAI shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_answer_anthropic_clients_in_their_shape() {
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    let (seen, _) = run_echo(&ctx).await;
+    let origin = seen.split(' ').nth(2).unwrap().to_owned();
+    let client = http_client();
+    let doc: serde_json::Value = client
+        .get(format!("{origin}/v1/models?limit=1000"))
+        .header("anthropic-version", "2023-06-01")
+        .header("authorization", "Bearer bitrouter")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["has_more"], false);
+    assert_eq!(doc["first_id"], "claude-haiku-4-5");
+    let data = doc["data"].as_array().unwrap();
+    assert_eq!(
+        data[0],
+        serde_json::json!({
+            "type": "model",
+            "id": "claude-haiku-4-5",
+            "display_name": "claude-haiku-4-5",
+            "description": "bitrouter route to openai-codex:gpt-6-luna",
+            "created_at": "1970-01-01T00:00:00Z",
+        })
+    );
+    assert_eq!(data[1]["id"], "claude-sonnet-4-5");
+    let ids: Vec<&str> = data.iter().filter_map(|m| m["id"].as_str()).collect();
+    assert!(ids.contains(&"gpt-6.1-sol"), "the catalog too: {ids:?}");
+    assert_eq!(doc["last_id"], *ids.last().unwrap());
+
+    let openai: serde_json::Value = client
+        .get(format!("{origin}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openai["object"], "list");
+}
