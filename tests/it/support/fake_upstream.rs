@@ -5,6 +5,10 @@
 //! keepalives. It counts streams whose connection went away (the body was dropped before it
 //! finished). Chat Completions and Messages requests that ask for a stream get a streamed default
 //! answer in that API's shape.
+//!
+//! Codex requests (`POST …/backend-api/codex/responses`) are checked first by
+//! [`super::strict`], as strictly as the real backend checks them: a body it refuses gets the
+//! backend's 400 (and is kept in [`FakeUpstream::rejections`]) before any scripted reply is used.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,6 +24,8 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
+
+use super::strict::{self, Rejection};
 
 /// One recorded request.
 #[derive(Debug, Clone)]
@@ -290,6 +296,14 @@ struct Inner {
     dropped: AtomicUsize,
     dropped_notify: Notify,
     models: Mutex<Value>,
+    rejections: Mutex<Vec<Rejected>>,
+}
+
+/// A request the strict Codex backend refused, and how.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub body: Value,
+    pub rejection: Rejection,
 }
 
 /// The running fake.
@@ -317,6 +331,7 @@ impl FakeUpstream {
             models: Mutex::new(
                 json!({"models": [codex_model("gpt-6-luna", 1), codex_model("gpt-6.1-sol", 2)]}),
             ),
+            rejections: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -350,6 +365,11 @@ impl FakeUpstream {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// The Codex requests the strict backend refused, in order.
+    pub fn rejections(&self) -> Vec<Rejected> {
+        self.inner.rejections.lock().unwrap().clone()
     }
 
     /// POST requests so far.
@@ -427,6 +447,19 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             json!({"object": "list", "data": [{"id": "remote-model", "object": "model", "created": 0, "owned_by": "fake"}]})
         };
         return json_response(200, &[], &doc);
+    }
+    if recorded.method == "POST" && recorded.path.ends_with("/backend-api/codex/responses") {
+        let body = recorded.json();
+        let catalog = inner.models.lock().unwrap().clone();
+        if let Err(rejection) = strict::check(&body, &catalog) {
+            let answer = json_response(rejection.status, &[], &rejection.body);
+            inner
+                .rejections
+                .lock()
+                .unwrap()
+                .push(Rejected { body, rejection });
+            return answer;
+        }
     }
     let reply = inner.replies.lock().unwrap().pop_front();
     let reply = reply.unwrap_or_else(|| default_reply(&recorded));
