@@ -45,8 +45,15 @@ fn run_flags(args: &ModelArgs) -> String {
 /// Runs the command.
 pub fn run(ctx: &Context, args: &ConnectArgs) -> anyhow::Result<()> {
     let config = ctx.load_config()?;
+    // The running server's address when one runs (it may have been given port 0), else the
+    // configured one.
+    let running = crate::paths::state_dir(&ctx.env)
+        .filter(|dir| crate::daemon::lock::is_held(dir))
+        .and_then(|dir| crate::daemon::record::read(&dir))
+        .map(|r| r.listen);
+    let listen = args.listen.or(running).unwrap_or(config.server.listen);
     let target = Target {
-        addr: crate::daemon::connect_addr(args.listen.unwrap_or(config.server.listen)),
+        addr: crate::daemon::connect_addr(listen),
         needs_key: config.server.api_key.is_some(),
     };
     let text = setup::render::connect_text(

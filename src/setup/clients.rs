@@ -249,3 +249,88 @@ pub fn generic(target: &Target) -> Setup {
         unset: vec!["ANTHROPIC_AUTH_TOKEN"],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            addr: "127.0.0.1:4356".parse().unwrap(),
+            needs_key: false,
+        }
+    }
+
+    #[test]
+    fn every_client_runs_its_own_program() {
+        for client in Client::ALL {
+            let setup = describe(client, &target(), &Models::one("m"));
+            assert_eq!(setup.program, Some(info(client).program), "{client:?}");
+        }
+    }
+
+    #[test]
+    fn claude_tiers_default_to_the_main_model_and_follow_their_flags() {
+        let models = Models {
+            main: "main".into(),
+            opus: Some("big".into()),
+            sonnet: None,
+            haiku: Some("small".into()),
+            subagent: None,
+        };
+        let setup = describe(Client::Claude, &target(), &models);
+        let var = |n: &str| match setup.var(n) {
+            Some(Value::Text(t)) => t.clone(),
+            other => panic!("{n}: {other:?}"),
+        };
+        assert_eq!(var("ANTHROPIC_MODEL"), "main");
+        assert_eq!(var("ANTHROPIC_DEFAULT_OPUS_MODEL"), "big");
+        assert_eq!(var("ANTHROPIC_DEFAULT_SONNET_MODEL"), "main");
+        assert_eq!(var("ANTHROPIC_DEFAULT_HAIKU_MODEL"), "small");
+        assert_eq!(var("ANTHROPIC_SMALL_FAST_MODEL"), "small");
+        assert_eq!(var("CLAUDE_CODE_SUBAGENT_MODEL"), "main");
+        assert_eq!(var("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY"), "1");
+        assert_eq!(
+            setup.var("ANTHROPIC_AUTH_TOKEN"),
+            Some(&Value::text("bitrouter"))
+        );
+    }
+
+    #[test]
+    fn the_local_key_goes_where_each_client_reads_it() {
+        let keyed = Target {
+            needs_key: true,
+            ..target()
+        };
+        let models = Models::one("m");
+        let codex = describe(Client::Codex, &keyed, &models);
+        assert_eq!(codex.var(KEY_VAR), Some(&Value::LocalKey));
+        assert!(
+            codex
+                .args
+                .iter()
+                .any(|a| a.contains(r#"env_http_headers={"x-bitrouter-key"="BITROUTER_API_KEY"}"#)),
+            "{:?}",
+            codex.args
+        );
+        let claude = describe(Client::Claude, &keyed, &models);
+        assert_eq!(claude.var("ANTHROPIC_AUTH_TOKEN"), Some(&Value::LocalKey));
+        let generic = generic(&keyed);
+        assert_eq!(generic.var("OPENAI_API_KEY"), Some(&Value::LocalKey));
+        assert_eq!(generic.var("ANTHROPIC_API_KEY"), Some(&Value::LocalKey));
+    }
+
+    #[test]
+    fn vercel_ai_gets_a_versioned_anthropic_base_url() {
+        let setup = describe(Client::VercelAi, &target(), &Models::one("m"));
+        assert_eq!(
+            setup.var("ANTHROPIC_BASE_URL"),
+            Some(&Value::text("http://127.0.0.1:4356/v1"))
+        );
+        let setup = describe(Client::AnthropicPython, &target(), &Models::one("m"));
+        assert_eq!(
+            setup.var("ANTHROPIC_BASE_URL"),
+            Some(&Value::text("http://127.0.0.1:4356"))
+        );
+    }
+}

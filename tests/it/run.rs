@@ -1016,3 +1016,31 @@ async fn models_answer_anthropic_clients_in_their_shape() {
         .unwrap();
     assert_eq!(openai["object"], "list");
 }
+
+/// With `server.api_key` set, `run` hands the key to the client's environment (and only there);
+/// `connect` names the variable instead, and shows the running server's real port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_hands_the_local_key_to_the_client_and_connect_never_prints_it() {
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    ctx.write_config(&format!(
+        "server:\n  listen: 127.0.0.1:0\n  api_key: local-secret-key\nproviders:\n  openai-codex:\n    base_url: {}\n",
+        fake.codex_base()
+    ));
+    let (seen, out) = run_echo(&ctx).await;
+    assert!(seen.ends_with(" local-secret-key"), "{seen}");
+    assert!(!text(&out.stderr).contains("local-secret-key"));
+    let origin = seen.split(' ').nth(2).unwrap().to_owned();
+
+    let out = bitrouter(&ctx, &["connect", "claude"]).await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(&format!("export ANTHROPIC_BASE_URL={origin}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("export ANTHROPIC_AUTH_TOKEN=\"$BITROUTER_API_KEY\"\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("local-secret-key"), "{stdout}");
+}
