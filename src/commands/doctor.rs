@@ -141,10 +141,14 @@ fn accounts_section(
         } else {
             usable += 1;
             let expires = a.expires_at.map_or_else(String::new, |t| {
-                format!(
-                    ", token {}",
-                    super::status::relative(t, now).replace("in ", "refreshes or expires in ")
-                )
+                if t > now {
+                    format!(", token expires {}", super::status::relative(t, now))
+                } else {
+                    format!(
+                        ", token {} (refreshed when next used)",
+                        super::status::relative(t, now)
+                    )
+                }
             });
             format!(
                 "signed in ({}, plan {}){expires}",
