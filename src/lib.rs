@@ -20,6 +20,7 @@ pub mod service;
 pub mod setup;
 pub mod store;
 pub mod translate;
+pub mod variant;
 
 use cli::{Cli, Command};
 use commands::Context;

@@ -43,7 +43,7 @@ use super::upstream::{endpoint, transport_error};
 use super::usage::QuotaSource;
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::ids::ProviderId;
-use crate::routing::{Credential, Plan, Resolver, Target};
+use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
 
 /// The API a request came in on.
@@ -333,13 +333,18 @@ async fn walk(
         // Translated requests ask any provider for a stream, read as Responses events (see
         // `pivot::as_responses`).
         let codex_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
-        let (body, client_stream) = match &translation {
+        let (mut body, client_stream) = match &translation {
             Some(t) => (
                 pivot::upstream_body(t.body(&target.model), upstream_api)?,
                 t.stream(),
             ),
             None => prepare_body(json, &target.model, codex_stream)?,
         };
+        // The target's effort and tier, after translation so a route's pin has the last word.
+        if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
+            apply::apply(&mut body, upstream_api, target, is_codex)
+                .map_err(|e| ApiError::bad_request("unsupported_variant", e.to_string()))?;
+        }
         let body_bytes = Bytes::from(body.to_string());
         let client_auth = provider.auth_mode == AuthMode::Passthrough
             && security::has_client_credentials(headers, local_key);

@@ -54,6 +54,9 @@ pub(super) fn route_error(err: RouteError) -> ApiError {
         RouteError::ConflictingAccounts { .. } => ("invalid_request_error", "conflicting_accounts"),
         RouteError::Ambiguous { .. } => ("invalid_request_error", "ambiguous_model"),
         RouteError::RouteLoop(_) => ("server_error", "route_loop"),
+        RouteError::BadVariant { .. } => ("invalid_request_error", "invalid_variant"),
+        RouteError::VariantOfRoute { .. } => ("invalid_request_error", "variant_of_route"),
+        RouteError::UnsupportedVariant { .. } => ("not_found_error", "unsupported_variant"),
     };
     ApiError::new(status, kind, Some(code), format!("{err} ({})", err.hint()))
 }

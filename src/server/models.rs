@@ -7,7 +7,7 @@
 //! `claude-*` routes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -20,6 +20,8 @@ use super::state::AppState;
 use super::upstream::endpoint;
 use crate::config::{Api, AuthMode, Authorization, Config, ProviderConfig, ProviderKind};
 use crate::ids::ProviderId;
+use crate::routing::Capabilities;
+use crate::routing::listing::{self, Kind, Listed};
 
 /// How long a fetched catalog is used.
 const TTL: Duration = Duration::from_secs(300);
@@ -35,6 +37,9 @@ struct Cached {
     ids: Vec<String>,
     /// The backend's own entries (Codex shape), for the Codex CLI.
     entries: Vec<Value>,
+    /// What each model supports, read from `entries` once when fetched (shared, not copied,
+    /// with every request's inventory).
+    capabilities: Arc<BTreeMap<String, Capabilities>>,
 }
 
 /// Live catalogs per provider.
@@ -68,6 +73,16 @@ impl ModelCache {
             .iter()
             .filter(|(_, c)| c.ok)
             .map(|(id, c)| (id.clone(), c.ids.clone()))
+            .collect()
+    }
+
+    /// What each catalog model supports, where the catalog says (the Codex catalog's entries).
+    #[must_use]
+    pub fn capabilities(&self) -> BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>> {
+        self.lock()
+            .iter()
+            .filter(|(_, c)| c.ok && !c.capabilities.is_empty())
+            .map(|(id, c)| (id.clone(), c.capabilities.clone()))
             .collect()
     }
 
@@ -118,6 +133,7 @@ fn failed() -> Cached {
         ok: false,
         ids: Vec::new(),
         entries: Vec::new(),
+        capabilities: Arc::default(),
     }
 }
 
@@ -182,11 +198,18 @@ async fn fetch(
             .unwrap_or_default();
         (ids, Vec::new())
     };
+    let capabilities = Arc::new(
+        entries
+            .iter()
+            .filter_map(Capabilities::from_codex_entry)
+            .collect(),
+    );
     Some(Cached {
         at: Instant::now(),
         ok: true,
         ids,
         entries,
+        capabilities,
     })
 }
 
@@ -292,44 +315,15 @@ async fn auth_headers(
     None
 }
 
-/// The `/v1/models` document: declared and catalog models of every provider (a bare id when one
-/// provider offers it, `provider:model` when several do), plus the backend's own `models`
-/// entries when the Codex CLI asks (`client_version` query).
+/// The `/v1/models` document: what [`listing::list`] offers (models, their catalog variants,
+/// named routes), each entry with `owned_by` and `metadata.provider.id`, plus the backend's own
+/// `models` entries when the Codex CLI asks (`client_version` query).
 #[must_use]
 pub fn document(state: &AppState, config: &Config, codex_shape: bool) -> Value {
-    let catalogs = state.models.catalogs();
-    let mut offered: Vec<(String, &ProviderId)> = Vec::new();
-    for provider in config.providers.values() {
-        let mut names: Vec<String> = provider.models.clone();
-        if let Some(catalog) = catalogs.get(&provider.id) {
-            for m in catalog {
-                if !names.contains(m) {
-                    names.push(m.clone());
-                }
-            }
-        }
-        offered.extend(names.into_iter().map(|m| (m, &provider.id)));
-    }
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for (m, _) in &offered {
-        *count.entry(m.as_str()).or_default() += 1;
-    }
-    let data: Vec<Value> = offered
+    let inventory = state.inventory(config);
+    let data: Vec<Value> = listing::list(config, &inventory)
         .iter()
-        .map(|(model, provider)| {
-            let id = if count.get(model.as_str()).copied().unwrap_or(0) > 1 {
-                format!("{provider}:{model}")
-            } else {
-                model.clone()
-            };
-            json!({
-                "id": id,
-                "object": "model",
-                "created": 0,
-                "owned_by": provider.as_str(),
-                "metadata": {"provider": {"id": provider.as_str()}},
-            })
-        })
+        .map(entry)
         .collect();
     let mut doc = json!({"object": "list", "data": data});
     if codex_shape {
@@ -338,46 +332,90 @@ pub fn document(state: &AppState, config: &Config, codex_shape: bool) -> Value {
     doc
 }
 
+/// One `/v1/models` entry. A route whose first entry cannot be resolved now is owned by
+/// `bitrouter`.
+fn entry(listed: &Listed) -> Value {
+    let owner = listed
+        .provider
+        .as_ref()
+        .map_or("bitrouter", ProviderId::as_str);
+    let mut metadata = json!({"provider": {"id": owner}});
+    match &listed.kind {
+        Kind::Model => {}
+        Kind::Variant {
+            model,
+            effort,
+            fast,
+        } => {
+            metadata["variant"] = json!({
+                "model": model,
+                "effort": effort,
+                "service_tier": fast.then_some("priority"),
+            });
+        }
+        Kind::Route {
+            to,
+            effort,
+            service_tier,
+        } => {
+            metadata["route"] = json!({"to": to, "effort": effort, "service_tier": service_tier});
+        }
+    }
+    json!({
+        "id": listed.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": owner,
+        "metadata": metadata,
+    })
+}
+
 /// The `/v1/models` document in Anthropic's shape (`data` of `{type, id, display_name,
-/// description, created_at}`, `has_more`, `first_id`, `last_id`): the `routes` names (globs
-/// cannot be listed) with what they reach, then the models of [`document`]. Claude Code keeps the
-/// ids that contain `claude` or `anthropic`.
+/// description, created_at}`, `has_more`, `first_id`, `last_id`): the same ids as [`document`],
+/// the routes first, each saying what it reaches. Claude Code keeps the ids that contain
+/// `claude` or `anthropic`.
 #[must_use]
 pub fn anthropic_document(state: &AppState, config: &Config) -> Value {
-    let mut data: Vec<Value> = config
-        .routes
+    let inventory = state.inventory(config);
+    let listed = listing::list(config, &inventory);
+    let routes = listed
         .iter()
-        .filter(|(name, _)| !name.contains('*'))
-        .map(|(name, chain)| {
-            anthropic_entry(
-                name,
-                &format!("bitrouter route to {}", chain.join(", then ")),
-            )
-        })
-        .collect();
-    let openai = document(state, config, false);
-    for entry in openai["data"].as_array().into_iter().flatten() {
-        let (Some(id), Some(provider)) = (entry["id"].as_str(), entry["owned_by"].as_str()) else {
-            continue;
-        };
-        if config.routes.contains_key(id) {
-            continue;
-        }
-        data.push(anthropic_entry(
-            id,
-            &format!("{provider} through bitrouter"),
-        ));
-    }
-    let first = data.first().map(|e| e["id"].clone()).unwrap_or(Value::Null);
-    let last = data.last().map(|e| e["id"].clone()).unwrap_or(Value::Null);
+        .filter(|l| matches!(l.kind, Kind::Route { .. }));
+    let others = listed
+        .iter()
+        .filter(|l| !matches!(l.kind, Kind::Route { .. }));
+    let data: Vec<Value> = routes.chain(others).map(anthropic_entry).collect();
+    let first = data.first().map_or(Value::Null, |e| e["id"].clone());
+    let last = data.last().map_or(Value::Null, |e| e["id"].clone());
     json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
 }
 
-fn anthropic_entry(id: &str, description: &str) -> Value {
+/// One entry of the Anthropic-shaped list.
+fn anthropic_entry(listed: &Listed) -> Value {
+    let owner = listed
+        .provider
+        .as_ref()
+        .map_or("bitrouter", ProviderId::as_str);
+    let description = match &listed.kind {
+        Kind::Model => format!("{owner} through bitrouter"),
+        Kind::Variant {
+            model,
+            effort,
+            fast,
+        } => {
+            let mut what = vec![model.clone()];
+            what.extend(effort.as_ref().map(|e| format!("effort {e}")));
+            if *fast {
+                what.push("fast".to_owned());
+            }
+            format!("{} through bitrouter", what.join(", "))
+        }
+        Kind::Route { to, .. } => format!("bitrouter route to {}", to.join(", then ")),
+    };
     json!({
         "type": "model",
-        "id": id,
-        "display_name": id,
+        "id": listed.id,
+        "display_name": listed.id,
         "description": description,
         "created_at": "1970-01-01T00:00:00Z",
     })

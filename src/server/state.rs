@@ -89,6 +89,7 @@ impl AppState {
             }
         }
         inventory.catalogs = self.models.catalogs();
+        inventory.capabilities = self.models.capabilities();
         inventory
     }
 }

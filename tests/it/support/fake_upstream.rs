@@ -252,8 +252,14 @@ pub fn anthropic_tool_events() -> Vec<Step> {
     ]
 }
 
-/// A catalog entry with the fields the Codex CLI's `ModelInfo` requires.
-fn codex_model(slug: &str, priority: i64) -> Value {
+/// A catalog entry with the fields the Codex CLI's `ModelInfo` requires; `fast` lists the
+/// priority tier in `service_tiers` (as the live catalog does for models that offer Fast).
+fn codex_model(slug: &str, priority: i64, fast: bool) -> Value {
+    let service_tiers = if fast {
+        json!([{"id": "priority", "name": "Fast", "description": "faster answers, more quota"}])
+    } else {
+        json!([])
+    };
     json!({
         "slug": slug, "display_name": slug, "description": "a test model",
         "default_reasoning_level": "medium",
@@ -263,7 +269,8 @@ fn codex_model(slug: &str, priority: i64) -> Value {
         "supports_reasoning_summaries": true, "support_verbosity": false, "default_verbosity": null,
         "apply_patch_tool_type": null, "truncation_policy": {"mode": "tokens", "limit": 10000},
         "supports_parallel_tool_calls": true, "context_window": 272000,
-        "experimental_supported_tools": [], "input_modalities": ["text"]
+        "experimental_supported_tools": [], "input_modalities": ["text"],
+        "service_tiers": service_tiers
     })
 }
 
@@ -329,7 +336,7 @@ impl FakeUpstream {
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
             models: Mutex::new(
-                json!({"models": [codex_model("gpt-6-luna", 1), codex_model("gpt-6.1-sol", 2)]}),
+                json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]}),
             ),
             rejections: Mutex::new(Vec::new()),
         });
