@@ -4,16 +4,50 @@
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use std::path::PathBuf;
+
 use super::{text, world};
+use crate::support::TestContext;
 use crate::support::fake_upstream::FakeUpstream;
-use crate::support::{TestContext, clients};
+
+/// `target/clients/`, where `scripts/install-clients.sh` installs the real clients.
+fn clients_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients")
+}
+
+/// An installed client; the test fails, saying how to install it, when it is missing.
+fn installed(relative: &str) -> PathBuf {
+    let path = clients_dir().join(relative);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/install-clients.sh`",
+        path.display()
+    );
+    path
+}
+
+/// A PATH with the installed clients and their Node.js first, then the test's own PATH, for
+/// `bitrouter run <client>`, which finds clients on PATH.
+fn path_with_clients() -> String {
+    let mut dirs = vec![
+        clients_dir().join("node/node_modules/.bin"),
+        clients_dir().join("node_modules/.bin"),
+    ];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs)
+        .expect("a PATH")
+        .to_string_lossy()
+        .into_owned()
+}
 
 /// Claude Code's environment in tests: no update checks, telemetry or error reports (there is no
 /// network), and a working directory of its own.
 fn claude_env(cmd: &mut tokio::process::Command, ctx: &TestContext) {
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    cmd.env("PATH", clients::path_with_clients())
+    cmd.env("PATH", path_with_clients())
         .env("DISABLE_AUTOUPDATER", "1")
         .env("DISABLE_TELEMETRY", "1")
         .env("DISABLE_ERROR_REPORTING", "1")
@@ -23,9 +57,7 @@ fn claude_env(cmd: &mut tokio::process::Command, ctx: &TestContext) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code"]
 async fn run_claude_print_starts_a_server_and_prints_the_backends_answer() {
-    let Some(_) = clients::claude() else {
-        return;
-    };
+    installed("node_modules/.bin/claude");
     let fake = FakeUpstream::start().await;
     let ctx = world(&fake);
     let mut cmd = tokio::process::Command::from(ctx.std_cmd());
@@ -91,9 +123,7 @@ async fn run_claude_print(ctx: &TestContext, prompt: &str) -> Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code"]
 async fn claude_code_gateway_discovery_sends_an_anthropic_models_request() {
-    let Some(claude) = clients::claude() else {
-        return;
-    };
+    let claude = installed("node_modules/.bin/claude");
     let fake = FakeUpstream::start().await;
     let ctx = TestContext::new();
     let mut cmd = tokio::process::Command::new(claude);
@@ -143,9 +173,7 @@ async fn claude_code_gateway_discovery_sends_an_anthropic_models_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code"]
 async fn run_claude_lists_the_configured_claude_routes_for_its_model_picker() {
-    let Some(_) = clients::claude() else {
-        return;
-    };
+    installed("node_modules/.bin/claude");
     let fake = FakeUpstream::start().await;
     let ctx = world(&fake);
     let out = run_claude_print(&ctx, "hi").await;
@@ -182,9 +210,7 @@ async fn run_claude_lists_the_configured_claude_routes_for_its_model_picker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI"]
 async fn run_codex_exec_answers_and_leaves_config_toml_unchanged() {
-    let Some(_) = clients::codex() else {
-        return;
-    };
+    installed("node_modules/.bin/codex");
     let fake = FakeUpstream::start().await;
     let ctx = world(&fake);
     let config_toml = ctx.codex_home().join("config.toml");
@@ -194,7 +220,7 @@ async fn run_codex_exec_answers_and_leaves_config_toml_unchanged() {
     std::fs::create_dir_all(&work).unwrap();
 
     let mut cmd = tokio::process::Command::from(ctx.std_cmd());
-    cmd.env("PATH", clients::path_with_clients())
+    cmd.env("PATH", path_with_clients())
         .current_dir(&work)
         .args([
             "run",
@@ -303,9 +329,7 @@ impl Drop for Tmux {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code and tmux"]
 async fn run_claude_interactive_in_tmux_shows_the_answer_and_exits_cleanly() {
-    let Some(_) = clients::claude() else {
-        return;
-    };
+    installed("node_modules/.bin/claude");
     let fake = FakeUpstream::start().await;
     let ctx = world(&fake);
     let work = ctx.root().join("work");
@@ -336,7 +360,7 @@ async fn run_claude_interactive_in_tmux_shows_the_answer_and_exits_cleanly() {
     start
         .env_clear()
         .envs(ctx.env_pairs())
-        .env("PATH", clients::path_with_clients())
+        .env("PATH", path_with_clients())
         .env("TERM", "xterm-256color")
         .env("DISABLE_AUTOUPDATER", "1")
         .env("DISABLE_TELEMETRY", "1")

@@ -17,28 +17,6 @@ fn installed(relative: &str, what: &str) -> Option<PathBuf> {
     None
 }
 
-/// Claude Code's binary.
-pub fn claude() -> Option<PathBuf> {
-    installed("target/clients/node_modules/.bin/claude", "Claude Code")
-}
-
-/// A PATH with the installed clients and their Node.js first, then the test's own PATH (for
-/// `bitrouter run <client>`, which finds clients on PATH).
-pub fn path_with_clients() -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/clients");
-    let mut dirs = vec![
-        root.join("node/node_modules/.bin"),
-        root.join("node_modules/.bin"),
-    ];
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    std::env::join_paths(dirs)
-        .expect("a PATH")
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// The Codex CLI binary.
 pub fn codex() -> Option<PathBuf> {
     installed("target/clients/node_modules/.bin/codex", "the Codex CLI")
