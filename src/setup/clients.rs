@@ -175,6 +175,8 @@ pub fn describe(client: Client, target: &Target, models: &Models) -> Setup {
             ];
         }
         Client::Llm => {
+            // llm's OpenAI client reads OPENAI_BASE_URL when a model names no `api_base`; the
+            // model itself must be in llm's registry (`connect llm` shows the one-time entry).
             setup.env = vec![
                 ("OPENAI_BASE_URL", text(target.v1())),
                 ("OPENAI_API_KEY", key),

@@ -131,7 +131,10 @@ fn permanent_or_sample(client: Client, target: &Target, models: &Models) -> Opti
                 "# a streamed answer:\ncurl -N {v1}/responses{auth} \\\n  -H 'content-type: application/json' \\\n  -d '{{\"model\": \"{model}\", \"input\": \"Hello\", \"stream\": true}}'\n# Anthropic Messages: {origin}/v1/messages\n"
             )
         }
-        Client::Claude | Client::Aider | Client::Llm | Client::Qwen => return None,
+        Client::Llm => format!(
+            "# llm knows only the models in its registry: once, add this one to\n# \"$(dirname \"$(llm logs path)\")/extra-openai-models.yaml\" (no address or key in it: llm's\n# OpenAI client reads OPENAI_BASE_URL and OPENAI_API_KEY, which `bitrouter run llm` sets):\n- model_id: {model}\n  model_name: {model}\n"
+        ),
+        Client::Claude | Client::Aider | Client::Qwen => return None,
     };
     Some(text)
 }

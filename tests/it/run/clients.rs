@@ -409,3 +409,90 @@ async fn run_claude_interactive_in_tmux_shows_the_answer_and_exits_cleanly() {
         "the answer did not appear:\n{screen}\nserver log:\n{log}"
     );
 }
+
+/// Runs `bitrouter run <args>` with the installed clients on PATH, no stdin, within 120 s.
+async fn run_client(ctx: &TestContext, extra_path: &[PathBuf], args: &[&str]) -> Output {
+    let work = ctx.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut path: Vec<PathBuf> = extra_path.to_vec();
+    path.extend(std::env::split_paths(&path_with_clients()));
+    let mut cmd = tokio::process::Command::from(ctx.std_cmd());
+    cmd.env("PATH", std::env::join_paths(path).unwrap())
+        .current_dir(&work)
+        .args(["run"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("the client finished within 120 s")
+        .unwrap()
+}
+
+/// The other command-line clients answer through `run`'s setup alone (no config file written):
+/// opencode (`OPENCODE_CONFIG_CONTENT`), qwen-code (`OPENAI_*`), aider (`OPENAI_API_BASE`,
+/// `AIDER_MODEL`) and llm (`OPENAI_BASE_URL`, `LLM_MODEL`, with the one-time registry entry
+/// `connect llm` shows).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs opencode, qwen-code, aider and llm"]
+async fn run_starts_the_other_cli_clients_with_their_setup() {
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    let aider_bin = installed("aider-venv/bin/aider")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let llm_bin = installed("llm-venv/bin/llm")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    // The one-time registry entry `connect llm` prints (no address or key in it).
+    let llm_dir = ctx.config_home().join("io.datasette.llm");
+    std::fs::create_dir_all(&llm_dir).unwrap();
+    std::fs::write(
+        llm_dir.join("extra-openai-models.yaml"),
+        "- model_id: gpt-6.1-sol\n  model_name: gpt-6.1-sol\n",
+    )
+    .unwrap();
+    installed("node_modules/.bin/opencode");
+    installed("node_modules/.bin/qwen");
+    let cases: [(&str, Vec<PathBuf>, Vec<&str>); 4] = [
+        ("opencode", vec![], vec!["opencode", "run", "say hi"]),
+        ("qwen", vec![], vec!["qwen", "-p", "say hi"]),
+        (
+            "aider",
+            vec![aider_bin],
+            vec![
+                "aider",
+                "--message",
+                "say hi",
+                "--yes-always",
+                "--no-git",
+                "--no-check-update",
+                "--no-show-model-warnings",
+                "--no-analytics",
+            ],
+        ),
+        ("llm", vec![llm_bin], vec!["llm", "say hi"]),
+    ];
+    let mut failures = Vec::new();
+    for (name, extra, args) in cases {
+        let out = run_client(&ctx, &extra, &args).await;
+        let stdout = text(&out.stdout);
+        if !out.status.success() || !stdout.contains(crate::support::fake_upstream::DEFAULT_TEXT) {
+            failures.push(format!(
+                "{name}: {}\nstdout:\n{stdout}\nstderr:\n{}",
+                out.status,
+                text(&out.stderr)
+            ));
+        }
+    }
+    let log = std::fs::read_to_string(ctx.state_dir().join("serve.log")).unwrap_or_default();
+    assert!(
+        failures.is_empty(),
+        "{}\nserver log:\n{log}",
+        failures.join("\n\n")
+    );
+}
