@@ -496,3 +496,66 @@ async fn run_starts_the_other_cli_clients_with_their_setup() {
         failures.join("\n\n")
     );
 }
+
+/// The SDK clients run `python3`/`node` with their SDK's variables: a program that names no
+/// address or key reaches bitrouter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Python and Node SDKs"]
+async fn run_starts_the_sdk_clients_with_their_setup() {
+    let fake = FakeUpstream::start().await;
+    let ctx = world(&fake);
+    let venv_bin = installed("venv/bin/python").parent().unwrap().to_path_buf();
+    installed("node_modules/openai/package.json");
+    installed("node_modules/@ai-sdk/openai/package.json");
+    let cases: [(&str, &str); 5] = [
+        (
+            "openai-python",
+            "from openai import OpenAI; print(OpenAI().responses.create(model='gpt-6.1-sol', input='hi').output_text)",
+        ),
+        (
+            "anthropic-python",
+            "from anthropic import Anthropic; print(Anthropic().messages.create(model='gpt-6.1-sol', max_tokens=64, messages=[{'role': 'user', 'content': 'hi'}]).content[0].text)",
+        ),
+        (
+            "langchain",
+            "from langchain_openai import ChatOpenAI; print(ChatOpenAI(model='gpt-6.1-sol').invoke('hi').content)",
+        ),
+        (
+            "openai-node",
+            "const OpenAI = require('openai'); new OpenAI().responses.create({model: 'gpt-6.1-sol', input: 'hi'}).then(r => console.log(r.output_text));",
+        ),
+        (
+            "vercel-ai",
+            "const {generateText} = require('ai'); const {openai} = require('@ai-sdk/openai'); generateText({model: openai('gpt-6.1-sol'), prompt: 'hi'}).then(r => console.log(r.text));",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (client, program) in cases {
+        let flag = if client.ends_with("-node") || client == "vercel-ai" {
+            "-e"
+        } else {
+            "-c"
+        };
+        let mut path = vec![venv_bin.clone()];
+        path.extend(std::env::split_paths(&path_with_clients()));
+        let mut cmd = tokio::process::Command::from(ctx.std_cmd());
+        cmd.env("PATH", std::env::join_paths(path).unwrap())
+            .env("NODE_PATH", clients_dir().join("node_modules"))
+            .args(["run", client, flag, program])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("the SDK finished within 120 s")
+            .unwrap();
+        let stdout = text(&out.stdout);
+        if !out.status.success() || !stdout.contains(crate::support::fake_upstream::DEFAULT_TEXT) {
+            failures.push(format!(
+                "{client}: {}\nstdout:\n{stdout}\nstderr:\n{}",
+                out.status,
+                text(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
