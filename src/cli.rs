@@ -200,7 +200,7 @@ Examples:
   bitrouter run claude -p \"explain this repo\"
   bitrouter run --model gpt-6-luna codex exec \"fix the failing test\"
   bitrouter run --haiku gpt-6-luna claude
-  bitrouter run -- python app.py                # any program: OPENAI_BASE_URL, ANTHROPIC_BASE_URL, keys
+  bitrouter run -- python app.py                # any program, with the base URLs set
 
 Starts `bitrouter serve` in the background when none runs. Sets the client's environment (or the
 Codex CLI's -c overrides) for that one process: no config file and no shell is changed. Exits with

@@ -55,10 +55,14 @@ pub fn connect_text(client: Client, target: &Target, models: &Models, run_flags:
     let about = info(client);
     let mut out = String::new();
     let name = client_arg(client);
+    let mut name_chars = about.name.chars();
+    let title: String = name_chars
+        .next()
+        .map(|c| c.to_uppercase().chain(name_chars).collect())
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "# {} through bitrouter, for one run (starts the server when none runs; changes no file):",
-        about.name
+        "# {title} through bitrouter, for one run (starts the server when none runs; changes no file):"
     );
     let _ = writeln!(out, "bitrouter run{run_flags} {name}\n");
     let _ = writeln!(out, "# or in this shell, with `bitrouter serve` running:");
