@@ -11,6 +11,11 @@ pub const BITROUTER_CONFIG: &str = "BITROUTER_CONFIG";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Base directory for data files such as the token store (XDG Base Directory spec).
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+/// Base directory for state files such as the background server's lock, pid and log (XDG Base
+/// Directory spec).
+pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+/// The program search path (`run` and `doctor` look clients up on it).
+pub const PATH: &str = "PATH";
 /// Where the Codex CLI keeps its session (default `~/.codex`).
 pub const CODEX_HOME: &str = "CODEX_HOME";
 /// Seconds a login waits for the browser or the device-code approval (default 300 and 900;

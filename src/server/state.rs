@@ -25,6 +25,8 @@ pub struct AppState {
     pub models: ModelCache,
     /// The bound address (the `Host` check compares with it).
     pub local_addr: SocketAddr,
+    /// When the server started (Unix seconds), for `/health`.
+    pub started_at: i64,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,6 +53,7 @@ impl AppState {
             book,
             models: ModelCache::new(),
             local_addr,
+            started_at: crate::daemon::unix_now(),
         }
     }
 

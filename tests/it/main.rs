@@ -42,6 +42,9 @@ mod codex_share;
 mod faults;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
+/// `run`, the background server (`serve --detach`, `stop`, the lock), `doctor` and `service`;
+/// the real clients under `run`.
+mod run;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
 /// Anthropic Messages through `bitrouter serve` to the strict fake: error forms, token counts,
