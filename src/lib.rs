@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod dashboard;
 pub mod env;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod output;
 pub mod paths;
 pub mod routing;
 pub mod server;
+pub mod service;
+pub mod setup;
 pub mod store;
 pub mod translate;
 pub mod variant;
@@ -48,6 +51,10 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
         Command::Logout(args) => commands::logout::run(&ctx, &args).await,
         Command::Status(args) => commands::status::run(&ctx, &args).await,
         Command::Serve(args) => commands::serve::run(&ctx, &args).await,
+        Command::Stop => commands::stop::run(&ctx).await,
+        Command::Run(args) => commands::run::run(&ctx, &args).await,
+        Command::Service(args) => commands::service::run(&ctx, args.action).await,
+        Command::Doctor => commands::doctor::run(&ctx).await,
         Command::Usage(args) => commands::usage::run(&ctx, &args),
         Command::Dashboard(args) => commands::dashboard::run(&ctx, &args).await,
         Command::Completions(args) => commands::completions::run(&args),

@@ -26,6 +26,8 @@ pub struct AppState {
     pub models: ModelCache,
     /// The bound address (the `Host` check compares with it).
     pub local_addr: SocketAddr,
+    /// When the server started (Unix seconds), for `/health`.
+    pub started_at: i64,
     /// Where finished requests are recorded (disabled unless set with [`Self::with_history`]).
     pub history: Sink,
 }
@@ -54,6 +56,7 @@ impl AppState {
             book,
             models: ModelCache::new(),
             local_addr,
+            started_at: crate::daemon::unix_now(),
             history: Sink::disabled(),
         }
     }
