@@ -13,7 +13,7 @@
 //!
 //! Some tools do not name themselves: aider 0.86 (through LiteLLM), llm 0.36 and LangChain's
 //! `langchain-openai` 1.8 send the openai Python SDK's own agent (`OpenAI/Python <v>`; seen on
-//! the wire), so they count as `openai-python`. Their names are still recognised when a
+//! the wire), so they count as `openai-python` (`langchain-anthropic` does name itself). Their names are still recognised when a
 //! `User-Agent` carries them (a configured header, a wrapper).
 
 /// The client's short name.
@@ -167,6 +167,47 @@ mod tests {
         ];
         for (ua, originator, want) in cases {
             assert_eq!(detect(*ua, *originator), *want, "{ua:?} {originator:?}");
+        }
+    }
+
+    /// The agents the real clients sent in the recorded fixtures (`tests/fixtures/clients`).
+    #[test]
+    fn recorded_clients() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (
+                "claude-cli/2.1.332 (external, sdk-cli)",
+                None,
+                "claude-code",
+            ),
+            (
+                "codex_exec/0.171.0 ($OS; x86_64) unknown (codex_exec; 0.171.0)",
+                Some("codex_exec"),
+                "codex",
+            ),
+            (
+                "opencode/1.18.33 ai-sdk/provider-utils/4.0.40 runtime/bun/1.3.14",
+                None,
+                "opencode",
+            ),
+            ("QwenCode/0.24.4 (linux; x64)", None, "qwen-code"),
+            (
+                "ai/7.0.173 ai-sdk-provider-utils/5.0.81 node.js/24",
+                None,
+                "vercel-ai",
+            ),
+            (
+                "ai-sdk-openai-compatible/3.0.92 ai-sdk-provider-utils/5.0.81 node.js/24",
+                None,
+                "vercel-ai",
+            ),
+            ("langchain-anthropic/1.7.10", None, "langchain"),
+            ("OpenAI/JS 7.60.0", None, "openai-node"),
+            ("Anthropic/Python 2.16.0", None, "anthropic-python"),
+            // aider (through LiteLLM's pinned SDK) and llm send the SDK's agent.
+            ("OpenAI/Python 2.20.0", None, "openai-python"),
+        ];
+        for (ua, originator, want) in cases {
+            assert_eq!(detect(Some(ua), *originator), *want, "{ua}");
         }
     }
 
