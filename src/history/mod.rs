@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod db;
+mod packed;
 pub mod record;
 pub mod report;
 pub mod scan;

@@ -9,37 +9,24 @@ use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::client;
 use super::db::{self, HistoryError};
-use super::record::{QuotaRecord, QuotaWindow, RequestRecord};
+use super::packed::{Field, PackedRequest};
+#[cfg(test)]
+use super::record::RequestRecord;
+use super::record::{QuotaRecord, QuotaWindow};
 use crate::clock::unix_now;
 
 /// Distinct `User-Agent`s whose client name is remembered.
 const KNOWN_AGENTS: usize = 256;
-/// The longest a stored `User-Agent`.
-const MAX_USER_AGENT: usize = 256;
-/// The longest a stored error message.
-const MAX_ERROR_MESSAGE: usize = 500;
 
 /// What the writer is asked to store.
 #[derive(Debug)]
 pub(super) enum Entry {
     /// A finished request.
-    Request(Box<RequestRecord>),
+    Request(PackedRequest),
     /// A quota snapshot.
     Quota(QuotaRecord),
     /// Wakes the thread to finish.
     Stop,
-}
-
-/// Text cut to at most `max` bytes, at a character boundary.
-fn clip(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 const INSERT_REQUEST: &str = "INSERT INTO requests (at_ms, client, user_agent, endpoint, model_asked, provider, model, account, tries, failovers, status, error_code, error_message, ttfb_ms, duration_ms, input_tokens, cached_tokens, output_tokens, reasoning_tokens, streamed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
@@ -86,11 +73,8 @@ pub(super) fn write(
         for entry in entries {
             match entry {
                 Entry::Request(r) => {
-                    insert_request(
-                        &mut requests,
-                        r,
-                        agents.client(r.user_agent.as_deref(), r.originator.as_deref()),
-                    )?;
+                    let client = agents.client(r.get(Field::UserAgent), r.get(Field::Originator));
+                    insert_request(&mut requests, r, client)?;
                     n += 1;
                 }
                 Entry::Quota(q) => {
@@ -113,44 +97,37 @@ pub(super) fn store_requests(
 ) -> rusqlite::Result<usize> {
     let entries: Vec<Entry> = records
         .into_iter()
-        .map(|r| Entry::Request(Box::new(r)))
+        .map(|r| Entry::Request(PackedRequest::pack(&r)))
         .collect();
     write(conn, &entries, &mut Agents::default())
 }
 
 fn insert_request(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    r: &RequestRecord,
+    r: &PackedRequest,
     client: &str,
 ) -> rusqlite::Result<()> {
+    let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     stmt.execute(params![
         r.at_ms,
         client,
-        r.user_agent.as_deref().map(|u| clip(u, MAX_USER_AGENT)),
-        r.endpoint,
-        r.model_asked,
-        r.provider,
-        r.model,
-        r.account,
+        r.get(Field::UserAgent),
+        r.get(Field::Endpoint).unwrap_or_default(),
+        r.get(Field::ModelAsked),
+        r.get(Field::Provider),
+        r.get(Field::Model),
+        r.get(Field::Account),
         r.tries,
         r.failovers,
         r.status,
-        r.error_code,
-        r.error_message
-            .as_deref()
-            .map(|m| clip(m, MAX_ERROR_MESSAGE)),
-        r.ttfb_ms.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-        i64::try_from(r.duration_ms).unwrap_or(i64::MAX),
-        r.tokens.input.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-        r.tokens
-            .cached
-            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-        r.tokens
-            .output
-            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-        r.tokens
-            .reasoning
-            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+        r.get(Field::ErrorCode),
+        r.get(Field::ErrorMessage),
+        r.ttfb_ms.map(int),
+        int(r.duration_ms),
+        r.tokens.input.map(int),
+        r.tokens.cached.map(int),
+        r.tokens.output.map(int),
+        r.tokens.reasoning.map(int),
         r.streamed,
     ])?;
     Ok(())

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use super::db::{self, HistoryError};
+use super::packed::PackedRequest;
 use super::record::{QuotaRecord, RequestRecord};
 use super::store::{Agents, Entry, prune, write};
 use crate::clock::{unix_now, unix_now_ms};
@@ -130,9 +131,12 @@ impl Sink {
         &self.stats
     }
 
-    /// Hands a finished request to the writer, or counts it dropped when the writer is behind.
+    /// Hands a finished request to the writer (a packed copy: `record` is dropped here), or
+    /// counts it dropped when the writer is behind.
     pub fn request(&self, record: RequestRecord) {
-        self.send(Entry::Request(Box::new(record)));
+        if self.tx.is_some() {
+            self.send(Entry::Request(PackedRequest::pack(&record)));
+        }
     }
 
     /// Hands a quota snapshot to the writer.
