@@ -1,8 +1,8 @@
 //! `cargo bench --bench history`: what the request history costs `serve`, measured in one run.
 //!
 //! Release `bitrouter serve` processes stand in front of the same fast fake Responses upstream
-//! (this program re-executed with `--fake-upstream`), with the history on (the default) or
-//! with `history: off`. The same streamed-request load at 32 connections is driven
+//! (this program re-executed with `--fake-upstream`, sending the Codex backend's quota headers
+//! with every answer), with the history on (the default) or with `history: off`. The same streamed-request load at 32 connections is driven
 //! at each in turn, alternating which goes first, for several rounds; the table gives each one's
 //! median throughput and its CPU time per request (the server's user + system time over the
 //! requests it answered, the writer thread included and also shown apart), and the history's
@@ -78,8 +78,15 @@ fn fake_upstream() {
                 let chunks = EVENTS
                     .iter()
                     .map(|e| Ok::<_, std::io::Error>(bytes::Bytes::from_static(e.as_bytes())));
+                // Quota headers on every answer, as the Codex backend sends them.
                 Response::builder()
                     .header("content-type", "text/event-stream")
+                    .header("x-codex-primary-used-percent", "12")
+                    .header("x-codex-primary-window-minutes", "300")
+                    .header("x-codex-primary-reset-after-seconds", "3600")
+                    .header("x-codex-secondary-used-percent", "3")
+                    .header("x-codex-secondary-window-minutes", "10080")
+                    .header("x-codex-secondary-reset-after-seconds", "500000")
                     .body(Body::from_stream(futures_util::stream::iter(chunks)))
                     .unwrap()
             }),
