@@ -197,7 +197,10 @@ pub fn start(options: WriterOptions) -> std::io::Result<(Sink, Writer)> {
     let thread = std::thread::Builder::new().name("history".into()).spawn({
         let stats = stats.clone();
         let stop = stop.clone();
-        move || Thread::new(options, rx, stats, stop).run()
+        move || {
+            lower_priority();
+            Thread::new(options, rx, stats, stop).run();
+        }
     })?;
     let sink = Sink {
         tx: Some(tx.clone()),
@@ -246,6 +249,20 @@ struct Gathered {
     drained: bool,
     /// Every sender is gone.
     disconnected: bool,
+}
+
+/// The writer's nice value: when the CPU is busy, requests come first and the writer catches
+/// up (a niceness of 10 still gets about a tenth of a busy CPU, far more than it needs).
+#[cfg(target_os = "linux")]
+const WRITER_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority (Linux sets niceness per thread; elsewhere
+/// it would apply to the whole process, so it is left alone).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(None, WRITER_NICE) {
+        tracing::debug!("history: cannot lower the writer's priority: {e}");
+    }
 }
 
 /// The writer thread's state.

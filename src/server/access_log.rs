@@ -92,11 +92,20 @@ impl LogCell {
     }
 }
 
-/// What the history needs from the request itself (only gathered when history is on).
+/// What the history needs from the request itself (only gathered when history is on). The
+/// header values are copied: holding them would keep hyper's read buffer from being reused.
 struct ClientInfo {
     at_ms: i64,
-    user_agent: Option<HeaderValue>,
-    originator: Option<HeaderValue>,
+    user_agent: Option<String>,
+    originator: Option<String>,
+}
+
+/// A header's value as text, when it has one.
+fn header_text(value: Option<&HeaderValue>) -> Option<String> {
+    value
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
 }
 
 /// Middleware: gives the request a [`LogCell`], and logs (and records) when the response body
@@ -108,8 +117,8 @@ pub async fn layer(State(history): State<Sink>, mut req: Request, next: Next) ->
     let path = req.uri().path().to_owned();
     let client = history.is_enabled().then(|| ClientInfo {
         at_ms: unix_now_ms(),
-        user_agent: req.headers().get(header::USER_AGENT).cloned(),
-        originator: req.headers().get("originator").cloned(),
+        user_agent: header_text(req.headers().get(header::USER_AGENT)),
+        originator: header_text(req.headers().get("originator")),
     });
     let start = Instant::now();
     let response = next.run(req).await;
@@ -165,17 +174,13 @@ impl Drop for LogGuard {
             "request"
         );
         if let (Some(client), Some(endpoint)) = (self.client.take(), f.endpoint) {
-            let text = |v: Option<HeaderValue>| {
-                v.and_then(|v| v.to_str().ok().map(str::to_owned))
-                    .filter(|s| !s.is_empty())
-            };
             let ttfb_ms = self.first_byte.map(|t| {
                 u64::try_from(t.duration_since(self.start).as_millis()).unwrap_or(u64::MAX)
             });
             self.history.request(RequestRecord {
                 at_ms: client.at_ms,
-                user_agent: text(client.user_agent),
-                originator: text(client.originator),
+                user_agent: client.user_agent,
+                originator: client.originator,
                 endpoint: endpoint.to_owned(),
                 model_asked: f.model,
                 provider: f.provider,
