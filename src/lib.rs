@@ -4,6 +4,7 @@
 //! benchmarks can drive it directly.
 
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -13,10 +14,14 @@ pub mod error;
 pub mod ids;
 pub mod output;
 pub mod paths;
+pub mod proxy;
+pub mod quota;
 pub mod routing;
 pub mod server;
+pub mod sse;
 pub mod store;
 pub mod translate;
+pub mod upstream;
 
 use cli::{Cli, Command};
 use commands::Context;

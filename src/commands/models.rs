@@ -7,7 +7,6 @@ use super::Context;
 use super::route::Local;
 use crate::cli::ModelsArgs;
 use crate::error::UsageError;
-use crate::server;
 
 /// Runs the command.
 pub async fn run(ctx: &Context, args: &ModelsArgs) -> anyhow::Result<()> {
@@ -21,8 +20,8 @@ pub async fn run(ctx: &Context, args: &ModelsArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    server::models::refresh(&local.state, &local.config, None).await;
-    let doc = server::models::document(&local.state, &local.config, false);
+    local.refresh_catalogs().await;
+    let doc = local.catalogs.document(&local.config, false);
     let mut models: Vec<Value> = doc["data"]
         .as_array()
         .cloned()

@@ -4,7 +4,6 @@
 //! logged with their full duration. Never a header value, never a token.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -14,44 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http_body::{Frame, SizeHint};
 
-/// What the handlers learn about a request, for its log line.
-#[derive(Debug, Clone, Default)]
-pub struct LogFields {
-    /// The model the client asked for.
-    pub model: Option<String>,
-    /// The provider that served it.
-    pub provider: Option<String>,
-    /// The account (label) that served it.
-    pub account: Option<String>,
-    /// Input tokens, from the stream's usage.
-    pub input_tokens: Option<u64>,
-    /// Output tokens, from the stream's usage.
-    pub output_tokens: Option<u64>,
-    /// An error code if the answer failed midway (e.g. `upstream_disconnected`).
-    pub error: Option<String>,
-}
-
-/// A request's log fields, shared between the middleware and the handler (a request extension).
-#[derive(Debug, Clone, Default)]
-pub struct LogCell(Arc<Mutex<LogFields>>);
-
-impl LogCell {
-    /// Updates the fields.
-    pub fn update(&self, f: impl FnOnce(&mut LogFields)) {
-        let mut fields = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut fields);
-    }
-
-    fn snapshot(&self) -> LogFields {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-}
+use crate::proxy::LogCell;
 
 /// Middleware: gives the request a [`LogCell`] and logs when the response body is done.
 pub async fn layer(mut req: Request, next: Next) -> Response {

@@ -1,28 +1,12 @@
-//! The local server behind `bitrouter serve`: the route table, the checks every request passes
-//! (Host, Origin), `/health`, `/v1/models`, the proxy endpoints (in `dispatch`) and serving
-//! with `TCP_NODELAY` and a bounded graceful shutdown.
+//! The HTTP face of `bitrouter serve`: the route table, the checks every request passes (Host,
+//! Origin, in [`guard`]), `/health`, `/v1/models`, the access log, and serving with
+//! `TCP_NODELAY` and a bounded graceful shutdown. The proxy endpoints hand their requests to
+//! the request path, [`crate::proxy`].
 
 mod access_log;
-pub mod accounts;
-mod answer;
-mod codex;
-pub mod credentials;
-mod dispatch;
-mod error;
-mod intake;
-pub mod models;
-mod outbound;
-mod pivot;
-pub mod ratelimit;
-mod relay;
+pub mod guard;
 pub mod reload;
-mod security;
-mod sse;
 mod state;
-mod translated;
-mod upstream;
-pub mod usage;
-pub mod usage_endpoint;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,9 +24,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-pub use dispatch::Inbound;
-pub use error::{ApiError, Flavor};
 pub use state::AppState;
+
+use crate::proxy::{self, ApiError, ErrorCode, ErrorKind, Flavor, Inbound, LogCell};
+use crate::upstream::headers::{LOCAL_KEY_HEADER, has_local_key};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -53,8 +38,12 @@ const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/c
 /// The router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
     let proxy = |inbound: Inbound| {
-        move |State(state): State<Arc<AppState>>, req: Request| {
-            dispatch::handle(state, inbound, req)
+        move |State(state): State<Arc<AppState>>, req: Request| async move {
+            let (mut parts, body) = req.into_parts();
+            let log = parts.extensions.remove::<LogCell>().unwrap_or_default();
+            proxy::handle(&state.proxy, inbound, parts, body, &log)
+                .await
+                .map(axum::body::Body::new)
         }
     };
     Router::new()
@@ -81,7 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::HeaderName::from_static("x-api-key"),
-            header::HeaderName::from_static(security::LOCAL_KEY_HEADER),
+            header::HeaderName::from_static(LOCAL_KEY_HEADER),
             header::COOKIE,
         ]))
         .with_state(state)
@@ -123,7 +112,7 @@ pub async fn serve(
 
 /// Host and Origin checks for every request (DNS rebinding, cross-site pages).
 async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let config = state.config();
+    let config = state.proxy.config();
     let host = req
         .headers()
         .get(header::HOST)
@@ -132,8 +121,8 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         .headers()
         .get(header::ORIGIN)
         .map(|h| h.to_str().unwrap_or("\u{fffd}"));
-    let checked = security::check_host(host, state.local_addr)
-        .and_then(|()| security::check_origin(origin, &config.server.allowed_origins));
+    let checked = guard::check_host(host, state.local_addr)
+        .and_then(|()| guard::check_origin(origin, &config.server.allowed_origins));
     let allowed_origin = origin
         .filter(|_| checked.is_ok())
         .and_then(|o| header::HeaderValue::try_from(o).ok());
@@ -156,9 +145,14 @@ async fn guard(State(state): State<Arc<AppState>>, req: Request, next: Next) -> 
         },
         Err(err) => {
             tracing::debug!(path = %req.uri().path(), "refused: {}", err.message);
-            err.into_response_as(flavor_of(req.uri().path()))
+            answer(err, flavor_of(req.uri().path()))
         }
     }
+}
+
+/// An error as an answer in the envelope the path's clients understand.
+fn answer(err: ApiError, flavor: Flavor) -> Response {
+    err.into_response_as(flavor).map(axum::body::Body::new)
 }
 
 /// Response headers a page on an allowed origin may read.
@@ -194,39 +188,45 @@ fn flavor_of(path: &str) -> Flavor {
 
 /// Newer Codex CLIs try a WebSocket first; 426 makes them fall back to HTTP at once.
 async fn websocket_refused() -> Response {
-    ApiError::new(
-        StatusCode::UPGRADE_REQUIRED,
-        "invalid_request_error",
-        Some("websocket_unsupported"),
-        "bitrouter speaks HTTP, not WebSocket, on /v1/responses: send POST /v1/responses",
+    answer(
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorKind::InvalidRequest,
+            ErrorCode::WebsocketUnsupported,
+            "bitrouter speaks HTTP, not WebSocket, on /v1/responses: send POST /v1/responses",
+        ),
+        Flavor::OpenAi,
     )
-    .into_response()
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
-    ApiError::not_found(
-        "unknown_route",
-        format!("no route for {method} {}; routes: {ROUTES}", uri.path()),
+    answer(
+        ApiError::not_found(
+            ErrorCode::UnknownRoute,
+            format!("no route for {method} {}; routes: {ROUTES}", uri.path()),
+        ),
+        flavor_of(uri.path()),
     )
-    .into_response_as(flavor_of(uri.path()))
 }
 
 async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "invalid_request_error",
-        Some("method_not_allowed"),
-        format!(
-            "{method} is not allowed on {}; routes: {ROUTES}",
-            uri.path()
+    answer(
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorKind::InvalidRequest,
+            ErrorCode::MethodNotAllowed,
+            format!(
+                "{method} is not allowed on {}; routes: {ROUTES}",
+                uri.path()
+            ),
         ),
+        flavor_of(uri.path()),
     )
-    .into_response_as(flavor_of(uri.path()))
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let config = state.config();
-    let inventory = state.inventory(&config);
+    let config = state.proxy.config();
+    let inventory = state.proxy.inventory(&config);
     let accounts: usize = inventory.labels.values().map(Vec::len).sum();
     let providers: Vec<&str> = config.providers.keys().map(|p| p.as_str()).collect();
     (
@@ -251,17 +251,20 @@ async fn list_models(
     Query(query): Query<ModelsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let config = state.config();
+    let config = state.proxy.config();
     if let Some(key) = &config.server.api_key
-        && !security::has_local_key(&headers, key, true)
+        && !has_local_key(&headers, key, true)
     {
-        return ApiError::unauthorized(
-            "missing or wrong bitrouter key: send it in x-bitrouter-key (or Authorization: Bearer / x-api-key)",
-        )
-        .into_response();
+        return answer(proxy::intake::missing_key(), Flavor::OpenAi);
     }
-    models::refresh(&state, &config, Some(&headers)).await;
-    let doc = models::document(&state, &config, query.client_version.is_some());
+    let proxy = &state.proxy;
+    proxy
+        .catalogs
+        .refresh(&config, proxy.sources(), Some(&headers))
+        .await;
+    let doc = proxy
+        .catalogs
+        .document(&config, query.client_version.is_some());
     (StatusCode::OK, axum::Json(doc)).into_response()
 }
 
@@ -269,8 +272,9 @@ async fn list_models(
 pub fn warm_catalogs(state: &Arc<AppState>) {
     let state = state.clone();
     tokio::spawn(async move {
-        let config = state.config();
-        models::refresh(&state, &config, None).await;
+        let proxy = &state.proxy;
+        let config = proxy.config();
+        proxy.catalogs.refresh(&config, proxy.sources(), None).await;
     });
 }
 

@@ -15,7 +15,8 @@
 //! Nothing here does I/O. The server feeds request bodies and upstream byte chunks in and writes
 //! what comes out:
 //!
-//! - [`sse`]: an incremental server-sent-events parser and writer.
+//! - [`sse`]: the crate's one server-sent-events reader and writer ([`crate::sse`]), re-exported
+//!   here so the translators name it as before.
 //! - [`responses`]: shaping a client's Responses request for the Codex backend, parsing backend
 //!   events, and aggregating a stream into one response object for non-streaming clients.
 //! - [`chat`]: OpenAI Chat Completions ⇄ Responses (client side).
@@ -36,7 +37,7 @@ pub mod messages;
 pub mod messages_upstream;
 pub mod names;
 pub mod responses;
-pub mod sse;
+pub use crate::sse;
 pub mod stop;
 pub mod writer;
 

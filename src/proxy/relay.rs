@@ -14,22 +14,16 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use futures_util::stream::{self, BoxStream};
+use futures_util::stream;
 use serde_json::Value;
 
-use super::access_log::LogCell;
+use super::body::ClientStream;
 use super::codex::{self, UsageLimit};
-use super::error::{ApiError, Flavor};
-use super::sse::{Block, SseEvent, SseReader, format_event};
-use super::upstream::transport_error;
+use super::error::{ApiError, ErrorCode, Flavor};
+use super::record::LogCell;
+use crate::sse::{Block, SseReader, format_event};
 use crate::translate::responses::Aggregator;
-use crate::translate::sse::SseEvent as Event;
-
-/// An upstream body as a stream of chunks.
-pub type ByteStream = BoxStream<'static, Result<Bytes, reqwest::Error>>;
-
-/// A stream of chunks for the client.
-pub type ClientStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+use crate::upstream::ByteStream;
 
 /// What the preamble of a Codex stream said.
 pub enum Peek {
@@ -79,9 +73,13 @@ fn is_final(kind: Option<&str>) -> bool {
     )
 }
 
-/// The event's type, parsing the JSON only when the `event:` line is absent.
-fn kind_of(event: &SseEvent) -> Option<String> {
-    event.event.clone().or_else(|| event.kind())
+/// The block's event type: its `event:` name, or (parsing the JSON only then) its data's
+/// `type`; `None` for a block that holds no event.
+fn kind_of(block: &Block) -> Option<std::borrow::Cow<'_, str>> {
+    if let Some(name) = block.name() {
+        return Some(std::borrow::Cow::Borrowed(name));
+    }
+    block.event()?.kind().map(std::borrow::Cow::Owned)
 }
 
 /// How long a finished stream's remainder (usually just the chunked-encoding terminator) may
@@ -104,18 +102,21 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
     let mut blocks = Vec::new();
     loop {
         let (new_blocks, ended) = match stream.next().await {
-            Some(Ok(chunk)) => (reader.feed_blocks(&chunk), false),
-            Some(Err(e)) => return Peek::Broken(transport_error(provider, &e)),
+            Some(Ok(chunk)) => (reader.feed(&chunk), false),
+            Some(Err(e)) => return Peek::Broken(ApiError::transport(provider, &e)),
             None => (reader.take_rest().into_iter().collect(), true),
         };
         let mut committed = reader.overflowed();
         for block in new_blocks {
-            if !committed && let Some(event) = &block.event {
-                let kind = kind_of(event);
+            if !committed && block.data().is_some() {
+                let kind = kind_of(&block);
                 if !is_preamble(kind.as_deref()) {
                     if matches!(kind.as_deref(), Some("response.failed" | "error"))
-                        && let Some(limit) =
-                            event.json().as_ref().and_then(codex::usage_limit_in_event)
+                        && let Some(limit) = block
+                            .event()
+                            .and_then(|e| e.json())
+                            .as_ref()
+                            .and_then(codex::usage_limit_in_event)
                     {
                         return Peek::UsageLimit(limit);
                     }
@@ -134,7 +135,7 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
         }
         if ended {
             return Peek::Broken(ApiError::bad_gateway(
-                "stream_incomplete",
+                ErrorCode::StreamIncomplete,
                 format!("{provider} closed the stream before any output"),
             ));
         }
@@ -167,19 +168,21 @@ impl Patcher {
 
     /// The bytes to send for one block.
     fn process(&mut self, block: Block) -> Bytes {
-        let Some(event) = &block.event else {
-            return block.raw;
+        if block.data().is_none() {
+            return block.into_raw();
+        }
+        let Some(kind) = kind_of(&block).map(std::borrow::Cow::into_owned) else {
+            return block.into_raw();
         };
-        let kind = kind_of(event);
-        if is_terminal(kind.as_deref()) {
+        if is_terminal(Some(&kind)) {
             self.terminal = true;
         }
-        if is_final(kind.as_deref()) {
+        if is_final(Some(&kind)) {
             self.finished = true;
         }
-        match kind.as_deref() {
-            Some("response.output_item.done") => {
-                if let Some(Value::Object(mut data)) = event.json()
+        match kind.as_str() {
+            "response.output_item.done" => {
+                if let Some(Value::Object(mut data)) = block.event().and_then(|e| e.json())
                     && let Some(item) = data.remove("item")
                 {
                     let key = match data.get("output_index").and_then(Value::as_u64) {
@@ -191,20 +194,21 @@ impl Patcher {
                     };
                     self.items.insert(key, item);
                 }
-                block.raw
+                block.into_raw()
             }
-            Some("response.created" | "response.in_progress" | "response.queued") => {
-                self.patch(event, &block, false)
+            "response.created" | "response.in_progress" | "response.queued" => {
+                self.patch(block, false)
             }
-            Some("response.completed" | "response.incomplete" | "response.done") => {
-                self.patch(event, &block, true)
+            "response.completed" | "response.incomplete" | "response.done" => {
+                self.patch(block, true)
             }
-            Some("response.failed" | "error") => {
-                self.log
-                    .update(|f| f.error = Some("upstream_failed".to_owned()));
-                self.patch(event, &block, true)
+            "response.failed" | "error" => {
+                self.log.update(|f| {
+                    f.error = Some(ErrorCode::UpstreamFailed.as_str().to_owned());
+                });
+                self.patch(block, true)
             }
-            _ => block.raw,
+            _ => block.into_raw(),
         }
     }
 
@@ -222,16 +226,19 @@ impl Patcher {
 
     /// `block` with `response.output` fixed, or unchanged when it needs no fix. Terminal events
     /// (`rebuild`) also report their token usage here, from the one parse.
-    fn patch(&mut self, event: &SseEvent, block: &Block, rebuild: bool) -> Bytes {
+    fn patch(&mut self, block: Block, rebuild: bool) -> Bytes {
+        let Some(data) = block.data() else {
+            return block.into_raw();
+        };
         // Most events carry no `output` at all: no need to parse them.
-        if !rebuild && !event.data.contains("\"output\"") {
-            return block.raw.clone();
+        if !rebuild && !data.contains("\"output\"") {
+            return block.into_raw();
         }
-        let Some(mut data) = event.json() else {
-            return block.raw.clone();
+        let Ok(mut data) = serde_json::from_str::<Value>(&data) else {
+            return block.into_raw();
         };
         let Some(Value::Object(response)) = data.get_mut("response") else {
-            return block.raw.clone();
+            return block.into_raw();
         };
         if rebuild {
             self.note_usage(response);
@@ -239,11 +246,10 @@ impl Patcher {
         let needs = match response.get("output") {
             Some(Value::Null) => true,
             Some(Value::Array(list)) => rebuild && list.is_empty() && !self.items.is_empty(),
-            None => false,
-            Some(_) => false,
+            None | Some(_) => false,
         };
         if !needs {
-            return block.raw.clone();
+            return block.into_raw();
         }
         let output = if rebuild {
             // The stream is over: the items are not needed again.
@@ -252,7 +258,7 @@ impl Patcher {
             Vec::new()
         };
         response.insert("output".to_owned(), Value::Array(output));
-        Bytes::from(format_event(event.event.as_deref(), &data.to_string()))
+        Bytes::from(format_event(block.name(), &data.to_string()))
     }
 }
 
@@ -287,7 +293,7 @@ impl RelayState {
 
     fn fail(&mut self, err: &ApiError) -> Bytes {
         self.done = true;
-        let code = err.code.clone();
+        let code = err.code.as_deref().map(str::to_owned);
         self.patcher.log.update(|f| f.error = code);
         Bytes::from(err.sse_event(Flavor::OpenAi))
     }
@@ -299,7 +305,7 @@ impl RelayState {
         }
         if !self.patcher.terminal {
             let err = ApiError::bad_gateway(
-                "stream_incomplete",
+                ErrorCode::StreamIncomplete,
                 format!(
                     "{} closed the stream before response.completed",
                     self.provider
@@ -343,7 +349,7 @@ pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream
             }
             match state.rest.next().await {
                 Some(Ok(chunk)) => {
-                    let blocks = state.reader.feed_blocks(&chunk);
+                    let blocks = state.reader.feed(&chunk);
                     let bytes = state.take(blocks);
                     if state.patcher.finished {
                         state.finish_early();
@@ -353,11 +359,7 @@ pub fn relay(committed: Committed, provider: &str, log: LogCell) -> ClientStream
                     }
                 }
                 Some(Err(e)) => {
-                    let mut err = transport_error(&state.provider, &e);
-                    if err.code.as_deref() != Some("upstream_timeout") {
-                        err.code = Some("upstream_disconnected".to_owned());
-                        err.message = format!("{} stream broke: {}", state.provider, err.message);
-                    }
+                    let err = ApiError::stream_broke(&state.provider, &e);
                     let bytes = state.fail(&err);
                     return Some((Ok(bytes), state));
                 }
@@ -379,11 +381,8 @@ pub async fn aggregate(
     log: &LogCell,
 ) -> Result<Value, ApiError> {
     let mut aggregator = Aggregator::new();
-    for event in committed.blocks.into_iter().filter_map(|b| b.event) {
-        aggregator.on_sse(&Event {
-            event: event.event,
-            data: event.data,
-        });
+    for event in committed.blocks.iter().filter_map(Block::event) {
+        aggregator.on_sse(&event);
     }
     let mut reader = committed.reader;
     let mut rest = committed.rest;
@@ -391,20 +390,14 @@ pub async fn aggregate(
     while !aggregator.is_done() && !ended {
         match rest.next().await {
             Some(Ok(chunk)) => {
-                for event in reader.feed(&chunk) {
-                    aggregator.on_sse(&Event {
-                        event: event.event,
-                        data: event.data,
-                    });
+                for event in reader.events(&chunk) {
+                    aggregator.on_sse(&event);
                 }
             }
-            Some(Err(e)) => return Err(transport_error(provider, &e)),
+            Some(Err(e)) => return Err(ApiError::transport(provider, &e)),
             None => {
                 if let Some(event) = reader.finish() {
-                    aggregator.on_sse(&Event {
-                        event: event.event,
-                        data: event.data,
-                    });
+                    aggregator.on_sse(&event);
                 }
                 ended = true;
             }
@@ -447,20 +440,19 @@ pub fn relay_raw(
             match rest.next().await {
                 Some(Ok(chunk)) => Some((Ok(chunk), (rest, false))),
                 Some(Err(e)) => {
-                    let mut err = transport_error(&provider, &e);
-                    if err.code.as_deref() != Some("upstream_timeout") {
-                        err.code = Some("upstream_disconnected".to_owned());
+                    let mut err = ApiError::transport(&provider, &e);
+                    if !err.has_code(ErrorCode::UpstreamTimeout) {
+                        err.code = Some(ErrorCode::UpstreamDisconnected.as_str().into());
                     }
-                    let code = err.code.clone();
+                    let code = err.code.as_deref().map(str::to_owned);
                     log.update(|f| f.error = code);
                     if sse {
                         let wire = match flavor {
                             Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
                             // Chat Completions streams carry errors as a data-only event.
-                            Flavor::OpenAi => super::sse::format_event(
-                                None,
-                                &err.body(Flavor::OpenAi).to_string(),
-                            ),
+                            Flavor::OpenAi => {
+                                format_event(None, &err.body(Flavor::OpenAi).to_string())
+                            }
                         };
                         Some((Ok(Bytes::from(wire)), (rest, true)))
                     } else {
@@ -480,11 +472,11 @@ mod tests {
 
     use super::*;
 
-    fn frames(events: &[Value]) -> Vec<Result<Bytes, reqwest::Error>> {
+    fn frames(events: &[Value]) -> Vec<Result<Bytes, crate::upstream::TransportError>> {
         events
             .iter()
             .map(|v| {
-                Ok(Bytes::from(super::super::sse::format_event(
+                Ok(Bytes::from(format_event(
                     v["type"].as_str(),
                     &v.to_string(),
                 )))
@@ -576,15 +568,12 @@ mod tests {
         };
         let text = collect(relay(c, "p", LogCell::default())).await;
         let mut reader = SseReader::new();
-        let blocks = reader.feed_blocks(text.as_bytes());
+        let blocks = reader.feed(text.as_bytes());
         assert_eq!(blocks.len(), 4);
-        assert_eq!(&blocks[1].raw[..], b": keepalive\n\n");
-        let data = |i: usize| blocks[i].event.as_ref().unwrap().json().unwrap();
+        assert_eq!(&blocks[1].raw()[..], b": keepalive\n\n");
+        let data = |i: usize| blocks[i].event().unwrap().json().unwrap();
         assert_eq!(data(0)["response"]["output"], json!([]));
-        assert_eq!(
-            blocks[0].event.as_ref().unwrap().event.as_deref(),
-            Some("response.created")
-        );
+        assert_eq!(blocks[0].name(), Some("response.created"));
         assert_eq!(data(3)["response"]["output"], json!([{"id":"m"}]));
     }
 

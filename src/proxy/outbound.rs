@@ -1,39 +1,40 @@
 //! What goes upstream for one attempt: whose credential it carries ([`Auth`]), the request
 //! headers built from the client's (Codex allow-list or native deny-list, then the credential,
 //! then the provider's `headers:`), and what the answer says about who served it ([`Served`]).
-//! Credentials are attached as sensitive header values and never logged.
+//! Credentials are attached by [`crate::upstream::attach`], as sensitive header values that are
+//! never logged.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::codex;
-use super::credentials::{Access, CredentialError};
-use super::error::ApiError;
-use super::security;
-use crate::config::{Authorization, ProviderConfig, ProviderKind};
+use super::error::{ApiError, ErrorCode, ErrorKind};
+use crate::config::{Api, ProviderConfig, ProviderKind};
 use crate::ids::{Label, ProviderId};
+use crate::upstream::attach::{self, attach_access, attach_secret, style_of};
+use crate::upstream::credentials::{Access, CredentialError};
+use crate::upstream::headers::{self as hygiene, forwardable_request_headers};
 
 /// The most of an upstream error body that is read.
-const MAX_ERROR_BODY: usize = 256 * 1024;
+pub const MAX_ERROR_BODY: usize = 256 * 1024;
 
 /// What served a request, for the `x-bitrouter-*` headers and the log.
 #[derive(Debug, Clone)]
-pub(super) struct Served {
+pub struct Served {
     /// The provider.
-    pub(super) provider: ProviderId,
+    pub provider: ProviderId,
     /// The upstream model.
-    pub(super) model: String,
+    pub model: String,
     /// The label, or `config` / `client` / `none` for the configured key, the client's own
     /// credential, or none.
-    pub(super) account: String,
+    pub account: String,
 }
 
 impl Served {
     /// The `x-bitrouter-*` response headers.
-    pub(super) fn headers(&self) -> HeaderMap {
+    #[must_use]
+    pub fn headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (name, value) in [
             ("x-bitrouter-provider", self.provider.as_str()),
@@ -49,9 +50,14 @@ impl Served {
 }
 
 /// Whose credential an attempt carries.
-pub(super) enum Auth {
+pub enum Auth {
     /// A stored account.
-    Account { label: Label, access: Access },
+    Account {
+        /// The label.
+        label: Label,
+        /// Its token.
+        access: Access,
+    },
     /// The `api_key` from the config.
     Configured(SecretString),
     /// The client's own (passthrough).
@@ -62,7 +68,8 @@ pub(super) enum Auth {
 
 impl Auth {
     /// The name for `x-bitrouter-account`.
-    pub(super) fn name(&self) -> String {
+    #[must_use]
+    pub fn name(&self) -> String {
         match self {
             Auth::Account { label, .. } => label.to_string(),
             Auth::Configured(_) => "config".to_owned(),
@@ -72,7 +79,8 @@ impl Auth {
     }
 
     /// The stored account's label, if it is one.
-    pub(super) fn label(&self) -> Option<&Label> {
+    #[must_use]
+    pub fn label(&self) -> Option<&Label> {
         match self {
             Auth::Account { label, .. } => Some(label),
             Auth::Configured(_) | Auth::Client | Auth::Nothing => None,
@@ -81,42 +89,34 @@ impl Auth {
 }
 
 /// A credential that cannot be used, as the client sees it (login needed: 401; store trouble: 502).
-pub(super) fn credential_error(
-    provider: &ProviderId,
-    label: &Label,
-    err: CredentialError,
-) -> ApiError {
+#[must_use]
+pub fn credential_error(provider: &ProviderId, label: &Label, err: CredentialError) -> ApiError {
     match err {
         CredentialError::NotLoggedIn(_) => ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            Some("not_logged_in"),
+            ErrorKind::Authentication,
+            ErrorCode::NotLoggedIn,
             format!(
                 "{provider} account `{label}` is not logged in; run `bitrouter login {provider} --label {label}`"
             ),
         ),
         CredentialError::NeedsLogin(message) => ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            Some("login_required"),
+            ErrorKind::Authentication,
+            ErrorCode::LoginRequired,
             message,
         ),
         CredentialError::Transient(message) => ApiError::bad_gateway(
-            "credentials_unavailable",
+            ErrorCode::CredentialsUnavailable,
             format!("cannot use {provider} account `{label}`: {message}"),
         ),
     }
 }
 
-/// A header value marked sensitive (never printed by `Debug`).
-pub(super) fn sensitive(value: String) -> Option<HeaderValue> {
-    let mut v = HeaderValue::try_from(value).ok()?;
-    v.set_sensitive(true);
-    Some(v)
-}
-
-/// The request headers for one attempt.
-pub(super) fn upstream_headers(
+/// The request headers for one attempt. `body` is the Responses body a Codex request carries
+/// (its `prompt_cache_key` names the session).
+#[must_use]
+pub fn upstream_headers(
     provider: &ProviderConfig,
     inbound: &HeaderMap,
     body: &Value,
@@ -127,47 +127,28 @@ pub(super) fn upstream_headers(
     let mut out = if is_codex {
         codex::request_headers(inbound, body)
     } else {
-        let mut h =
-            security::forwardable_request_headers(inbound, matches!(auth, Auth::Client), local_key);
+        let mut h = forwardable_request_headers(inbound, matches!(auth, Auth::Client), local_key);
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         h
     };
-    let style = match &provider.kind {
-        ProviderKind::OpenaiCodex { .. } => Authorization::Bearer,
-        ProviderKind::Generic { authorization, .. } => *authorization,
-    };
-    let mut attach = |secret: &str| {
-        let (name, value) = match style {
-            Authorization::Bearer => (header::AUTHORIZATION, format!("Bearer {secret}")),
-            Authorization::XApiKey => (HeaderName::from_static("x-api-key"), secret.to_owned()),
-        };
-        if let Some(v) = sensitive(value) {
-            out.insert(name, v);
-        }
-    };
+    let style = style_of(provider);
     match auth {
+        Auth::Account { access, .. } if is_codex => attach_access(&mut out, style, access),
+        // The ChatGPT account id means nothing to other providers.
         Auth::Account { access, .. } => {
-            attach(access.token.expose_secret());
-            if is_codex
-                && let Some(id) = access
-                    .account_id
-                    .as_deref()
-                    .and_then(|a| HeaderValue::try_from(a).ok())
-            {
-                out.insert(HeaderName::from_static("chatgpt-account-id"), id);
-            }
+            attach_secret(&mut out, style, access.token.expose_secret())
         }
-        Auth::Configured(key) => attach(key.expose_secret()),
+        Auth::Configured(key) => attach_secret(&mut out, style, key.expose_secret()),
         Auth::Client if is_codex => {
-            for name in ["authorization", "chatgpt-account-id"] {
-                for value in inbound.get_all(name) {
-                    if !security::is_local_key(value.as_bytes(), local_key) {
+            for name in [header::AUTHORIZATION, attach::ACCOUNT_ID] {
+                for value in inbound.get_all(&name) {
+                    if !hygiene::is_local_key(value.as_bytes(), local_key) {
                         let mut v = value.clone();
                         v.set_sensitive(true);
-                        out.append(HeaderName::from_static(name), v);
+                        out.append(name.clone(), v);
                     }
                 }
             }
@@ -180,31 +161,34 @@ pub(super) fn upstream_headers(
     out
 }
 
+/// Headers for a translated request to a generic provider: it is asked for a stream, and an
+/// Anthropic upstream gets the `anthropic-version` it requires unless the client or the
+/// provider's `headers:` set one.
+pub fn translated_headers(headers: &mut HeaderMap, api: Api) {
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    if api == Api::AnthropicMessages && !headers.contains_key(ANTHROPIC_VERSION) {
+        headers.insert(ANTHROPIC_VERSION, HeaderValue::from_static("2023-06-01"));
+    }
+}
+
+/// The header naming the Anthropic API version.
+const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+
 /// Upstream headers worth relaying on an error answer (`x-*` such as `x-codex-*` and request
 /// ids, and `retry-after`).
-pub(super) fn error_meta(upstream: &HeaderMap) -> HeaderMap {
+#[must_use]
+pub fn error_meta(upstream: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (name, value) in upstream {
         let n = name.as_str();
-        if (n.starts_with("x-") && !security::is_bitrouter_header(name)) || n == "retry-after" {
+        if (n.starts_with("x-") && !hygiene::is_bitrouter_header(name)) || n == "retry-after" {
             out.append(name.clone(), value.clone());
         }
     }
     out
-}
-
-/// An upstream error body, read up to a bound.
-pub(super) async fn read_error_body(resp: reqwest::Response) -> Bytes {
-    let mut stream = resp.bytes_stream();
-    let mut buf = BytesMut::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = MAX_ERROR_BODY.saturating_sub(buf.len());
-        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if buf.len() >= MAX_ERROR_BODY {
-            break;
-        }
-    }
-    buf.freeze()
 }
 
 #[cfg(test)]
@@ -215,6 +199,21 @@ mod tests {
 
     fn config(text: &str) -> Config {
         Config::parse(text, &Env::default()).unwrap()
+    }
+
+    #[test]
+    fn translated_headers_ask_for_a_stream_and_keep_a_set_anthropic_version() {
+        let mut headers = HeaderMap::new();
+        translated_headers(&mut headers, Api::AnthropicMessages);
+        assert_eq!(headers["accept"], "text/event-stream");
+        assert_eq!(headers["anthropic-version"], "2023-06-01");
+        let mut headers = HeaderMap::new();
+        headers.insert(ANTHROPIC_VERSION, HeaderValue::from_static("2024-01-01"));
+        translated_headers(&mut headers, Api::AnthropicMessages);
+        assert_eq!(headers["anthropic-version"], "2024-01-01");
+        let mut headers = HeaderMap::new();
+        translated_headers(&mut headers, Api::OpenaiChat);
+        assert!(!headers.contains_key(ANTHROPIC_VERSION));
     }
 
     #[test]

@@ -2,28 +2,19 @@
 //! relayed as SSE or aggregated to JSON, a native upstream's body relayed as is, or a native
 //! client error passed through verbatim. Every answer carries the `x-bitrouter-*` headers.
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::access_log::LogCell;
-use super::dispatch::Inbound;
+use super::body::Body;
 use super::error::ApiError;
+use super::inbound::Inbound;
 use super::outbound::Served;
+use super::record::LogCell;
 use super::relay;
-use super::security;
+use crate::upstream::headers::relayable_response_headers;
 
-/// An error's headers plus `content-type: application/json`.
-pub(super) fn meta_with_type(err: &ApiError) -> HeaderMap {
-    let mut h = (*err.headers).clone();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h
-}
+/// An answer to the client.
+pub type Response = http::Response<Body>;
 
 /// A native upstream's client error, passed through as it came.
 pub(super) fn verbatim(
@@ -32,7 +23,7 @@ pub(super) fn verbatim(
     body: Bytes,
     served: &Served,
 ) -> Response {
-    let mut response = Response::new(Body::from(body));
+    let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
     response.headers_mut().extend(headers.clone());
     response.headers_mut().extend(served.headers());
@@ -57,11 +48,8 @@ pub(super) async fn codex_answer(
             HeaderValue::from_static("text/event-stream"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let mut response = Response::new(Body::from_stream(relay::relay(
-            committed,
-            provider,
-            log.clone(),
-        )));
+        let mut response =
+            Response::new(Body::stream(relay::relay(committed, provider, log.clone())));
         *response.headers_mut() = headers;
         return Ok(response);
     }
@@ -70,33 +58,33 @@ pub(super) async fn codex_answer(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = Response::new(Body::from(value.to_string()));
+    let mut response = Response::new(Body::full(value.to_string()));
     *response.headers_mut() = headers;
     Ok(response)
 }
 
 /// A native upstream's success, relayed as it arrives.
 pub(super) fn native_answer(
-    resp: reqwest::Response,
+    resp: crate::upstream::Response,
     inbound: Inbound,
     served: &Served,
     log: &LogCell,
 ) -> Response {
-    let status = resp.status();
-    let mut headers = security::relayable_response_headers(resp.headers());
+    let status = resp.status;
+    let mut headers = relayable_response_headers(&resp.headers);
     headers.extend(served.headers());
     let sse = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
     let body = relay::relay_raw(
-        resp.bytes_stream().boxed(),
+        resp.body,
         sse,
         inbound.flavor(),
         served.provider.as_str(),
         log.clone(),
     );
-    let mut response = Response::new(Body::from_stream(body));
+    let mut response = Response::new(Body::stream(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response

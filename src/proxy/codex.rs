@@ -4,15 +4,16 @@
 //!
 //! [`shape_body`] is `translate::responses::shape_for_codex` with errors in the server's type.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use std::borrow::Cow;
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode, ErrorKind};
 use crate::translate::TranslateError;
 use crate::translate::responses::shape_for_codex;
+use crate::upstream::user_agent;
 
-/// Query value the Codex CLI 0.169 sends to `/models` (the backend requires one).
-pub const CLIENT_VERSION: &str = "0.169.0";
 /// Cooldown when a usage limit names no reset time.
 pub const DEFAULT_COOLDOWN_SECS: i64 = 300;
 
@@ -51,9 +52,11 @@ pub struct Shaped {
 pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
     let shaped = shape_for_codex(body).map_err(|e| {
         let code = match &e {
-            TranslateError::NotAnObject => "invalid_body",
-            TranslateError::Missing(_) => "missing_field",
-            TranslateError::Invalid { .. } | TranslateError::Unsupported { .. } => "invalid_field",
+            TranslateError::NotAnObject => ErrorCode::InvalidBody,
+            TranslateError::Missing(_) => ErrorCode::MissingField,
+            TranslateError::Invalid { .. } | TranslateError::Unsupported { .. } => {
+                ErrorCode::InvalidField
+            }
         };
         ApiError::bad_request(code, e.to_string())
     })?;
@@ -64,17 +67,6 @@ pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
         body: shaped.body,
         client_stream: shaped.client_stream,
     })
-}
-
-/// bitrouter's own `User-Agent`: `bitrouter/<version> (<os>; <arch>)`.
-#[must_use]
-pub fn user_agent() -> String {
-    format!(
-        "bitrouter/{} ({}; {})",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
 }
 
 /// The request headers for the backend, before credentials and the provider's `headers:`: the
@@ -266,31 +258,31 @@ pub fn upstream_error(
     let kind = text(error_obj, "type");
     let code = text(error_obj, "code");
     let (out_status, default_kind, prefix) = match status.as_u16() {
-        401 | 403 if client_credential => (status, "authentication_error", ""),
+        401 | 403 if client_credential => (status, ErrorKind::Authentication, ""),
         401 => (
             StatusCode::BAD_GATEWAY,
-            "upstream_error",
+            ErrorKind::Upstream,
             "upstream refused bitrouter's credential: ",
         ),
         403 => (
             StatusCode::BAD_GATEWAY,
-            "upstream_error",
+            ErrorKind::Upstream,
             "upstream refused the request (403): ",
         ),
-        429 => (status, "rate_limit_error", ""),
-        504 => (StatusCode::GATEWAY_TIMEOUT, "upstream_error", ""),
-        500..=599 => (StatusCode::BAD_GATEWAY, "upstream_error", ""),
-        400..=499 => (status, "invalid_request_error", ""),
-        _ => (StatusCode::BAD_GATEWAY, "upstream_error", ""),
+        429 => (status, ErrorKind::RateLimit, ""),
+        504 => (StatusCode::GATEWAY_TIMEOUT, ErrorKind::Upstream, ""),
+        500..=599 => (StatusCode::BAD_GATEWAY, ErrorKind::Upstream, ""),
+        400..=499 => (status, ErrorKind::InvalidRequest, ""),
+        _ => (StatusCode::BAD_GATEWAY, ErrorKind::Upstream, ""),
     };
-    let mut err = ApiError::new(
+    let mut err = ApiError::with_text(
         out_status,
-        kind.as_deref().unwrap_or(default_kind),
-        code.as_deref(),
+        kind.map_or(Cow::Borrowed(default_kind.as_str()), Cow::Owned),
+        code.map(Cow::Owned),
         format!("{prefix}{message}"),
     );
     if out_status.is_server_error() && err.code.is_none() {
-        err.code = Some(format!("upstream_{}", status.as_u16()));
+        err.code = Some(Cow::Owned(format!("upstream_{}", status.as_u16())));
     }
     err
 }

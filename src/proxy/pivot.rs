@@ -10,13 +10,12 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::Value;
 
-use super::error::ApiError;
-use super::relay::ByteStream;
-use super::sse::SseReader;
+use super::error::{ApiError, ErrorCode};
 use crate::config::{Api, ProviderConfig};
+use crate::sse::{SseEvent, SseReader};
 use crate::translate::chat_upstream::{ChatUpstreamStream, responses_to_chat};
 use crate::translate::messages_upstream::{MessagesUpstreamStream, responses_to_messages};
-use crate::translate::sse::SseEvent;
+use crate::upstream::ByteStream;
 
 /// The API a translated request goes out in: Responses when the provider speaks it (one hop),
 /// else the first API it lists. `None` for a provider that lists none.
@@ -51,7 +50,7 @@ pub(super) fn upstream_body(responses_body: Value, api: Api) -> Result<Value, Ap
         Api::OpenaiChat => responses_to_chat(&responses_body),
         Api::AnthropicMessages => responses_to_messages(&responses_body),
     }
-    .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    .map_err(|e| ApiError::bad_request(ErrorCode::InvalidRequest, e.to_string()))?;
     if !translated.dropped.is_empty() {
         tracing::debug!(api = api.as_str(), dropped = ?translated.dropped, "request parts the upstream API cannot carry were left out");
     }
@@ -90,13 +89,9 @@ struct State {
 impl State {
     /// Translates the events completed by `chunk` (or, at the end, the last partial one and the
     /// decoder's final word) into Responses wire bytes.
-    fn translate(&mut self, events: Vec<super::sse::SseEvent>, end: bool) -> Option<Bytes> {
+    fn translate(&mut self, events: Vec<SseEvent>, end: bool) -> Option<Bytes> {
         let mut out = String::new();
         for event in events {
-            let event = SseEvent {
-                event: event.event,
-                data: event.data,
-            };
             for translated in self.decoder.on_event(&event) {
                 out.push_str(&translated.to_wire());
             }
@@ -133,7 +128,7 @@ pub(super) fn as_responses(rest: ByteStream, api: Api) -> ByteStream {
             }
             match state.rest.next().await {
                 Some(Ok(chunk)) => {
-                    let events = state.reader.feed(&chunk);
+                    let events = state.reader.events(&chunk);
                     if let Some(bytes) = state.translate(events, false) {
                         return Some((Ok(bytes), state));
                     }
@@ -162,7 +157,7 @@ mod tests {
     async fn through(api: Api, wire: &str) -> String {
         // Split the body at an awkward place to check events are reassembled across chunks.
         let (a, b) = wire.split_at(wire.len() / 2);
-        let frames: Vec<Result<Bytes, reqwest::Error>> =
+        let frames: Vec<Result<Bytes, crate::upstream::TransportError>> =
             vec![Ok(Bytes::from(a.to_owned())), Ok(Bytes::from(b.to_owned()))];
         let out: Vec<_> = as_responses(stream::iter(frames).boxed(), api)
             .collect()

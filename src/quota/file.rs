@@ -2,9 +2,10 @@
 //! the running server last saw them, so `bitrouter status` and `route` (other processes) can
 //! show them and a restarted server keeps honouring cooldowns.
 //!
-//! The server writes it atomically (temp file + rename), debounced, from a background task:
-//! never on a request's path. Other commands read it with [`load`]; `status --refresh` also
-//! writes the quota it read from the backend's usage endpoint, with the same atomic [`save`].
+//! The server writes it atomically (temp file + rename), debounced, from a background task
+//! ([`super::writer`]): never on a request's path. Other commands read it with [`load`];
+//! `status --refresh` also writes the quota it read from the backend's usage endpoint, with the
+//! same atomic [`save`].
 //!
 //! ```json
 //! {"version":1,"accounts":[{"provider":"openai-codex","label":"work","cooling_until":1790000000,
@@ -16,21 +17,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio_util::sync::CancellationToken;
 
-use super::accounts::AccountBook;
 use crate::ids::{Label, ProviderId};
 
 /// The file name inside the data directory.
 pub const USAGE_FILE: &str = "usage.json";
 /// The current format version.
 pub const VERSION: u32 = 1;
-/// How long the writer waits for more changes before writing.
-const DEBOUNCE: Duration = Duration::from_millis(500);
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -186,40 +181,6 @@ pub fn save(data_dir: &Path, file: &UsageFile) -> Result<(), UsageError> {
         path: path.clone(),
         source,
     })
-}
-
-/// Runs the debounced writer until `shutdown`, then writes once more.
-pub async fn run_writer(book: Arc<AccountBook>, data_dir: PathBuf, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = book.changed() => {
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(DEBOUNCE) => {}
-                }
-                write(&book, &data_dir).await;
-            }
-        }
-    }
-    write(&book, &data_dir).await;
-}
-
-async fn write(book: &AccountBook, data_dir: &Path) {
-    let file = book.to_usage();
-    if file.accounts.is_empty() {
-        return;
-    }
-    let dir = data_dir.to_path_buf();
-    match tokio::task::spawn_blocking(move || save(&dir, &file)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("{e}: {}", e_source(&e)),
-        Err(e) => tracing::warn!("usage writer task failed: {e}"),
-    }
-}
-
-fn e_source(e: &UsageError) -> String {
-    std::error::Error::source(e).map_or_else(String::new, ToString::to_string)
 }
 
 #[cfg(test)]

@@ -6,17 +6,15 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use secrecy::ExposeSecret;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde_json::Value;
 use url::Url;
 
-use super::codex;
-use super::credentials::Access;
-use super::outbound::sensitive;
-use super::ratelimit::{Snapshot, Window};
-use super::upstream::{build_client, root_cause};
-use crate::config::ProviderConfig;
+use super::headers::{Snapshot, Window};
+use crate::config::{Authorization, ProviderConfig};
+use crate::upstream::attach::attach_access;
+use crate::upstream::credentials::Access;
+use crate::upstream::{build_client, root_cause, user_agent};
 
 /// The longest a usage request may take in all (a status command should not hang on it).
 const MAX_WAIT: Duration = Duration::from_secs(20);
@@ -186,7 +184,7 @@ impl UsageEndpoint {
             HeaderName::from_static("originator"),
             HeaderValue::from_static("bitrouter"),
         );
-        if let Ok(ua) = HeaderValue::try_from(codex::user_agent()) {
+        if let Ok(ua) = HeaderValue::try_from(user_agent()) {
             headers.insert(header::USER_AGENT, ua);
         }
         for (name, value) in &provider.headers {
@@ -212,16 +210,7 @@ impl UsageEndpoint {
     /// On a transport failure, an error status, or an answer without quota figures.
     pub async fn fetch(&self, access: &Access, now: i64) -> Result<Snapshot, UsageEndpointError> {
         let mut headers = self.headers.clone();
-        if let Some(v) = sensitive(format!("Bearer {}", access.token.expose_secret())) {
-            headers.insert(header::AUTHORIZATION, v);
-        }
-        if let Some(id) = access
-            .account_id
-            .as_deref()
-            .and_then(|a| HeaderValue::try_from(a).ok())
-        {
-            headers.insert(HeaderName::from_static("chatgpt-account-id"), id);
-        }
+        attach_access(&mut headers, Authorization::Bearer, access);
         let transport = |e: &reqwest::Error| UsageEndpointError::Transport {
             url: self.url.clone(),
             cause: root_cause(e),

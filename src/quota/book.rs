@@ -1,20 +1,17 @@
 //! The live state of each (provider, account): cooling down after a usage limit (until its reset
 //! or its next success), the latest quota snapshot (from the `x-codex-*` headers, or the usage
 //! endpoint when `status --refresh` asked it) with where and when it was read, and the
-//! round-robin position per provider. Changes wake the debounced `usage.json` writer; nothing
-//! here touches the disk.
+//! round-robin position per provider. Changes wake the debounced `usage.json` writer
+//! ([`super::writer`]); nothing here touches the disk.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use super::ratelimit::{Snapshot, Window};
-use super::usage::{AccountUsage, QuotaSource, UsageFile};
+use super::file::{AccountUsage, QuotaSource, UsageFile};
+use super::headers::{Snapshot, Window};
 use crate::ids::{Label, ProviderId};
-
-/// Unix seconds now.
-pub use crate::clock::unix_now;
 
 #[derive(Debug, Clone, Default)]
 struct AccountState {
@@ -199,7 +196,7 @@ impl AccountBook {
             .collect();
         list.sort_by(|a, b| (&a.provider, &a.label).cmp(&(&b.provider, &b.label)));
         UsageFile {
-            version: super::usage::VERSION,
+            version: super::file::VERSION,
             accounts: list,
         }
     }

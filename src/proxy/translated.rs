@@ -9,26 +9,24 @@
 
 use std::collections::VecDeque;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
-use super::access_log::LogCell;
-use super::answer::codex_answer;
-use super::dispatch::Inbound;
-use super::error::ApiError;
+use super::answer::{Response, codex_answer};
+use super::body::{Body, ClientStream};
+use super::error::{ApiError, ErrorCode};
+use super::inbound::Inbound;
 use super::outbound::Served;
-use super::relay::{self, ByteStream, ClientStream, Committed};
-use super::sse::{Block, SseReader};
-use super::upstream::transport_error;
+use super::record::LogCell;
+use super::relay::{self, Committed};
+use crate::sse::{Block, SseEvent, SseReader, format_event};
 use crate::translate::chat::{self, ChatRequest, ChatStream};
 use crate::translate::messages::{self, MessagesRequest, MessagesStream};
-use crate::translate::sse::{SseEvent, format_event};
 use crate::translate::{Backend, TranslateError, UpstreamError};
+use crate::upstream::ByteStream;
 
 /// A client request translated to Responses, with what is needed to translate the answer back.
 #[derive(Debug, Clone)]
@@ -102,15 +100,15 @@ impl Translation {
 
 /// A translation failure as a 400 for the client.
 fn request_error(err: &TranslateError) -> ApiError {
-    ApiError::bad_request("invalid_request", err.to_string())
+    ApiError::bad_request(ErrorCode::InvalidRequest, err.to_string())
 }
 
 /// An [`ApiError`] (a broken upstream) as the translators' error type.
 fn upstream_error(err: &ApiError) -> UpstreamError {
     UpstreamError {
         status: err.status.as_u16(),
-        kind: err.kind.clone(),
-        code: err.code.clone(),
+        kind: err.kind.to_string(),
+        code: err.code.as_deref().map(str::to_owned),
         message: err.message.clone(),
         param: None,
         resets_at: None,
@@ -197,12 +195,8 @@ impl State {
     fn take(&mut self, blocks: Vec<Block>) -> Option<Bytes> {
         let mut out = String::new();
         for block in blocks {
-            let Some(event) = block.event else { continue };
+            let Some(event) = block.event() else { continue };
             note_usage(&self.log, &event.data);
-            let event = SseEvent {
-                event: event.event,
-                data: event.data,
-            };
             out.push_str(&self.translator.on_event(&event));
         }
         (!out.is_empty()).then(|| Bytes::from(out))
@@ -215,7 +209,7 @@ impl State {
         let last = self.translator.finish();
         if !last.is_empty() {
             self.log
-                .update(|f| f.error = Some("stream_incomplete".to_owned()));
+                .update(|f| f.error = Some(ErrorCode::StreamIncomplete.as_str().to_owned()));
         }
         out.extend_from_slice(last.as_bytes());
         self.done = true;
@@ -274,19 +268,15 @@ fn translate_stream(
             }
             match state.rest.next().await {
                 Some(Ok(chunk)) => {
-                    let blocks = state.reader.feed_blocks(&chunk);
+                    let blocks = state.reader.feed(&chunk);
                     if let Some(bytes) = state.take(blocks) {
                         return Some((Ok(bytes), state));
                     }
                 }
                 Some(Err(e)) => {
-                    let mut err = transport_error(&state.provider, &e);
-                    if err.code.as_deref() != Some("upstream_timeout") {
-                        err.code = Some("upstream_disconnected".to_owned());
-                        err.message = format!("{} stream broke: {}", state.provider, err.message);
-                    }
+                    let err = ApiError::stream_broke(&state.provider, &e);
                     state.done = true;
-                    let code = err.code.clone();
+                    let code = err.code.as_deref().map(str::to_owned);
                     state.log.update(|f| f.error = code);
                     let bytes = Bytes::from(state.translator.fail(&err));
                     return Some((Ok(bytes), state));
@@ -326,7 +316,7 @@ pub(super) async fn translated_answer(
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         let body = translate_stream(committed, translator, provider, log.clone());
-        let mut response = Response::new(Body::from_stream(body));
+        let mut response = Response::new(Body::stream(body));
         *response.headers_mut() = headers;
         return Ok(response);
     }
@@ -348,7 +338,7 @@ pub(super) async fn translated_answer(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let mut response = Response::new(Body::from(answer.to_string()));
+    let mut response = Response::new(Body::full(answer.to_string()));
     *response.status_mut() = StatusCode::OK;
     *response.headers_mut() = headers;
     Ok(response)
@@ -357,7 +347,7 @@ pub(super) async fn translated_answer(
 /// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself.
 #[must_use]
 pub(super) fn count_tokens(json: &Value) -> Response {
-    let mut response = Response::new(Body::from(messages::count_tokens_body(json).to_string()));
+    let mut response = Response::new(Body::full(messages::count_tokens_body(json).to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -371,10 +361,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::server::relay::{Peek, peek};
+    use crate::proxy::relay::{Peek, peek};
 
     fn upstream(events: &[Value]) -> ByteStream {
-        let frames: Vec<Result<Bytes, reqwest::Error>> = events
+        let frames: Vec<Result<Bytes, crate::upstream::TransportError>> = events
             .iter()
             .map(|v| {
                 Ok(Bytes::from(format_event(

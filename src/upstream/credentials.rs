@@ -1,10 +1,10 @@
-//! What the server needs from the credential side: the [`Credentials`] trait (stored labels per
-//! provider, a fresh access token per account, a refresh after an upstream 401, the settings of
-//! a reloaded configuration), an in-memory
-//! implementation for tests and embedding, and the implementation over [`Accounts`].
+//! What talking to providers needs from the credential side: the [`Credentials`] trait (stored
+//! labels per provider, a fresh access token per account, a refresh after an upstream 401, the
+//! settings of a reloaded configuration), an in-memory implementation for tests and embedding,
+//! and the implementation over [`Accounts`].
 //!
-//! The server never reads tokens any other way, and never logs them: [`Access::token`] is a
-//! [`SecretString`].
+//! The request path and the catalogs never read tokens any other way, and never log them:
+//! [`Access::token`] is a [`SecretString`].
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

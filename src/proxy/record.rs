@@ -1,0 +1,47 @@
+//! What is learned about one request on its way, for its access-log line: the model asked for,
+//! who served it, token counts and a mid-stream error code. The HTTP face creates one
+//! [`LogCell`] per request and writes the line when the answer ends; the request path fills it
+//! in.
+
+use std::sync::{Arc, Mutex};
+
+/// What the handlers learn about a request, for its log line.
+#[derive(Debug, Clone, Default)]
+pub struct LogFields {
+    /// The model the client asked for.
+    pub model: Option<String>,
+    /// The provider that served it.
+    pub provider: Option<String>,
+    /// The account (label) that served it.
+    pub account: Option<String>,
+    /// Input tokens, from the stream's usage.
+    pub input_tokens: Option<u64>,
+    /// Output tokens, from the stream's usage.
+    pub output_tokens: Option<u64>,
+    /// An error code if the answer failed midway (e.g. `upstream_disconnected`).
+    pub error: Option<String>,
+}
+
+/// A request's log fields, shared between the HTTP face and the request path.
+#[derive(Debug, Clone, Default)]
+pub struct LogCell(Arc<Mutex<LogFields>>);
+
+impl LogCell {
+    /// Updates the fields.
+    pub fn update(&self, f: impl FnOnce(&mut LogFields)) {
+        let mut fields = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut fields);
+    }
+
+    /// A copy of the fields as they are now.
+    #[must_use]
+    pub fn snapshot(&self) -> LogFields {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
