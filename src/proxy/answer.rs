@@ -3,14 +3,18 @@
 //! client error passed through verbatim. Every answer carries the `x-bitrouter-*` headers.
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::body::Body;
-use super::error::ApiError;
+use super::body::{Body, ClientStream};
+use super::error::{ApiError, ErrorCode, Flavor};
 use super::inbound::Inbound;
 use super::outbound::Served;
 use super::record::LogCell;
 use super::relay;
+use crate::sse::format_event;
+use crate::upstream::ByteStream;
 use crate::upstream::headers::relayable_response_headers;
 
 /// An answer to the client.
@@ -77,7 +81,7 @@ pub(super) fn native_answer(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let body = relay::relay_raw(
+    let body = relay_raw(
         resp.body,
         sse,
         inbound.flavor(),
@@ -88,4 +92,52 @@ pub(super) fn native_answer(
     *response.status_mut() = status;
     *response.headers_mut() = headers;
     response
+}
+
+/// Forwards a native upstream body unchanged. When it breaks: an SSE body ends with an `error`
+/// event in the client's flavour; any other body is cut (the client sees a truncated answer
+/// rather than a silently short one).
+#[must_use]
+fn relay_raw(
+    rest: ByteStream,
+    sse: bool,
+    flavor: Flavor,
+    provider: &str,
+    log: LogCell,
+) -> ClientStream {
+    let provider = provider.to_owned();
+    stream::unfold((rest, false), move |(mut rest, done)| {
+        let provider = provider.clone();
+        let log = log.clone();
+        async move {
+            if done {
+                return None;
+            }
+            match rest.next().await {
+                Some(Ok(chunk)) => Some((Ok(chunk), (rest, false))),
+                Some(Err(e)) => {
+                    let mut err = ApiError::transport(&provider, &e);
+                    if !err.has_code(ErrorCode::UpstreamTimeout) {
+                        err.code = Some(ErrorCode::UpstreamDisconnected.as_str().into());
+                    }
+                    let code = err.code.as_deref().map(str::to_owned);
+                    log.update(|f| f.error = code);
+                    if sse {
+                        let wire = match flavor {
+                            Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
+                            // Chat Completions streams carry errors as a data-only event.
+                            Flavor::OpenAi => {
+                                format_event(None, &err.body(Flavor::OpenAi).to_string())
+                            }
+                        };
+                        Some((Ok(Bytes::from(wire)), (rest, true)))
+                    } else {
+                        Some((Err(std::io::Error::other(err.message)), (rest, true)))
+                    }
+                }
+                None => None,
+            }
+        }
+    })
+    .boxed()
 }

@@ -5,7 +5,7 @@
 //! for byte except the `output: null` fixes SDKs need, counts tokens from
 //! `response.completed`, and ends a broken or truncated stream with an SSE `error` event instead
 //! of hanging. [`aggregate`] builds one JSON answer for clients that did
-//! not ask to stream (with `translate::responses::Aggregator`). [`relay_raw`] forwards a native upstream's body unchanged.
+//! not ask to stream (with `translate::responses::Aggregator`).
 //!
 //! Dropping a relay stream drops the upstream response, which closes the upstream connection:
 //! a client that goes away cancels the upstream request.
@@ -416,54 +416,6 @@ pub async fn aggregate(
         });
     }
     Ok(response)
-}
-
-/// Forwards a native upstream body unchanged. When it breaks: an SSE body ends with an `error`
-/// event in the client's flavour; any other body is cut (the client sees a truncated answer
-/// rather than a silently short one).
-#[must_use]
-pub fn relay_raw(
-    rest: ByteStream,
-    sse: bool,
-    flavor: Flavor,
-    provider: &str,
-    log: LogCell,
-) -> ClientStream {
-    let provider = provider.to_owned();
-    stream::unfold((rest, false), move |(mut rest, done)| {
-        let provider = provider.clone();
-        let log = log.clone();
-        async move {
-            if done {
-                return None;
-            }
-            match rest.next().await {
-                Some(Ok(chunk)) => Some((Ok(chunk), (rest, false))),
-                Some(Err(e)) => {
-                    let mut err = ApiError::transport(&provider, &e);
-                    if !err.has_code(ErrorCode::UpstreamTimeout) {
-                        err.code = Some(ErrorCode::UpstreamDisconnected.as_str().into());
-                    }
-                    let code = err.code.as_deref().map(str::to_owned);
-                    log.update(|f| f.error = code);
-                    if sse {
-                        let wire = match flavor {
-                            Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
-                            // Chat Completions streams carry errors as a data-only event.
-                            Flavor::OpenAi => {
-                                format_event(None, &err.body(Flavor::OpenAi).to_string())
-                            }
-                        };
-                        Some((Ok(Bytes::from(wire)), (rest, true)))
-                    } else {
-                        Some((Err(std::io::Error::other(err.message)), (rest, true)))
-                    }
-                }
-                None => None,
-            }
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]

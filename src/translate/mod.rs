@@ -26,6 +26,7 @@
 //! - [`writer`]: writing a Responses event stream for the upstream-side translators.
 //! - [`names`]: the reversible map for tool names longer than the backend allows.
 //! - [`stop`]: stop sequences, which the backend does not accept, applied to the output instead.
+//! - [`tools`]: function tools read from and written to each API's shape.
 //!
 //! Errors: a malformed client request is a [`TranslateError`] (always HTTP 400). A failure the
 //! backend reports (HTTP error body, `response.failed` or `error` event, a stream cut short) is an
@@ -39,6 +40,7 @@ pub mod names;
 pub mod responses;
 pub use crate::sse;
 pub mod stop;
+pub mod tools;
 pub mod writer;
 
 #[cfg(test)]

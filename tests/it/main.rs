@@ -30,6 +30,8 @@ mod codex_import;
 mod codex_share;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
 mod faults;
+/// The source layout: no import circles between modules, no source file over 600 lines.
+mod layout;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
