@@ -82,12 +82,29 @@ const ROUTE_EXAMPLES: &str = "\
 Examples:
   bitrouter route openai-codex:gpt-6.1-sol
   bitrouter route openai-codex@work:gpt-6.1-sol --json
-  bitrouter route fast --check      # also send a tiny request through the chain";
+  bitrouter route gpt-6.1-sol+high+fast   # a variant: effort high, the fast (priority) tier
+  bitrouter route claude-sonnet-4-5       # which `routes` key matches it, and what it pins
+  bitrouter route fast --check            # also send a tiny request through the chain
+
+Variants: `model+effort`, `model+fast` or `model+effort+fast`, offered where the model's live
+catalog lists them (`bitrouter models` shows them). A variant is a default: a request's own
+reasoning effort or service_tier wins over it. A route's `effort:` or `service_tier:` is a pin:
+it wins over the request.
+
+Why `+`: real model ids never contain it, and it passes unquoted through shells, URL paths,
+config files, environment variables and clients' model fields. `#` starts a URL fragment, `(`
+needs shell quoting, Claude Code strips `[...]` from model names, and `-high` could be part of
+a real id.
+
+Routes: a key without `*` matches exactly; with `*`, the matching glob with the most literal
+(non-`*`) characters wins, and two equally specific globs that can match one id are a config
+error.";
 
 /// Arguments of `bitrouter route`.
 #[derive(Debug, Args)]
 pub struct RouteArgs {
-    /// The model id: `model`, `provider:model`, `provider/model`, `provider@label:model` or a route
+    /// The model id: `model`, `provider:model`, `provider/model`, `provider@label:model` or a
+    /// route; a model may end in variants such as `+high`, `+fast` or `+high+fast`
     pub model: String,
     /// Pin an account, as the `x-bitrouter-account` header does
     #[arg(long, value_name = "LABEL")]

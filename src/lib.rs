@@ -22,6 +22,7 @@ pub mod sse;
 pub mod store;
 pub mod translate;
 pub mod upstream;
+pub mod variant;
 
 use cli::{Cli, Command};
 use commands::Context;

@@ -5,7 +5,7 @@
 //! `serve`, `route` and `models` share this one cache type.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,7 +17,8 @@ use crate::clock::unix_now;
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind};
 use crate::ids::ProviderId;
 use crate::quota::AccountBook;
-use crate::routing::Inventory;
+use crate::routing::listing::{self, Kind, Listed};
+use crate::routing::{Capabilities, Inventory};
 use crate::upstream::attach::{attach_access, attach_secret, style_of};
 use crate::upstream::credentials::Credentials;
 use crate::upstream::headers::forwardable_request_headers;
@@ -37,6 +38,9 @@ struct Cached {
     ids: Vec<String>,
     /// The backend's own entries (Codex shape), for the Codex CLI.
     entries: Vec<Value>,
+    /// What each model supports, read from `entries` once when fetched (shared, not copied,
+    /// with every request's inventory).
+    capabilities: Arc<BTreeMap<String, Capabilities>>,
 }
 
 /// Live catalogs per provider.
@@ -70,6 +74,16 @@ impl ModelCache {
             .iter()
             .filter(|(_, c)| c.ok)
             .map(|(id, c)| (id.clone(), c.ids.clone()))
+            .collect()
+    }
+
+    /// What each catalog model supports, where the catalog says (the Codex catalog's entries).
+    #[must_use]
+    pub fn capabilities(&self) -> BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>> {
+        self.lock()
+            .iter()
+            .filter(|(_, c)| c.ok && !c.capabilities.is_empty())
+            .map(|(id, c)| (id.clone(), c.capabilities.clone()))
             .collect()
     }
 
@@ -136,6 +150,7 @@ fn failed() -> Cached {
         ok: false,
         ids: Vec::new(),
         entries: Vec::new(),
+        capabilities: Arc::default(),
     }
 }
 
@@ -206,11 +221,18 @@ async fn fetch(
             .unwrap_or_default();
         (ids, Vec::new())
     };
+    let capabilities = Arc::new(
+        entries
+            .iter()
+            .filter_map(Capabilities::from_codex_entry)
+            .collect(),
+    );
     Some(Cached {
         at: Instant::now(),
         ok: true,
         ids,
         entries,
+        capabilities,
     })
 }
 
@@ -278,51 +300,56 @@ async fn auth_headers(
 }
 
 impl ModelCache {
-    /// The `/v1/models` document: declared and catalog models of every provider (a bare id when one
-    /// provider offers it, `provider:model` when several do), plus the backend's own `models`
-    /// entries when the Codex CLI asks (`client_version` query).
+    /// The `/v1/models` document: what [`listing::list`] offers (models, their catalog
+    /// variants, named routes), each entry with `owned_by` and `metadata.provider.id`, plus the
+    /// backend's own `models` entries when the Codex CLI asks (`client_version` query).
     #[must_use]
-    pub fn document(&self, config: &Config, codex_shape: bool) -> Value {
-        let catalogs = self.catalogs();
-        let mut offered: Vec<(String, &ProviderId)> = Vec::new();
-        for provider in config.providers.values() {
-            let mut names: Vec<String> = provider.models.clone();
-            if let Some(catalog) = catalogs.get(&provider.id) {
-                for m in catalog {
-                    if !names.contains(m) {
-                        names.push(m.clone());
-                    }
-                }
-            }
-            offered.extend(names.into_iter().map(|m| (m, &provider.id)));
-        }
-        let mut count: HashMap<&str, usize> = HashMap::new();
-        for (m, _) in &offered {
-            *count.entry(m.as_str()).or_default() += 1;
-        }
-        let data: Vec<Value> = offered
-            .iter()
-            .map(|(model, provider)| {
-                let id = if count.get(model.as_str()).copied().unwrap_or(0) > 1 {
-                    format!("{provider}:{model}")
-                } else {
-                    model.clone()
-                };
-                json!({
-                    "id": id,
-                    "object": "model",
-                    "created": 0,
-                    "owned_by": provider.as_str(),
-                    "metadata": {"provider": {"id": provider.as_str()}},
-                })
-            })
-            .collect();
+    pub fn document(&self, config: &Config, inventory: &Inventory, codex_shape: bool) -> Value {
+        let data: Vec<Value> = listing::list(config, inventory).iter().map(entry).collect();
         let mut doc = json!({"object": "list", "data": data});
         if codex_shape {
             doc["models"] = Value::Array(self.entries_of(&ProviderId::openai_codex()));
         }
         doc
     }
+}
+
+/// One `/v1/models` entry. A route whose first entry cannot be resolved now is owned by
+/// `bitrouter`.
+fn entry(listed: &Listed) -> Value {
+    let owner = listed
+        .provider
+        .as_ref()
+        .map_or("bitrouter", ProviderId::as_str);
+    let mut metadata = json!({"provider": {"id": owner}});
+    match &listed.kind {
+        Kind::Model => {}
+        Kind::Variant {
+            model,
+            effort,
+            fast,
+        } => {
+            metadata["variant"] = json!({
+                "model": model,
+                "effort": effort,
+                "service_tier": fast.then_some("priority"),
+            });
+        }
+        Kind::Route {
+            to,
+            effort,
+            service_tier,
+        } => {
+            metadata["route"] = json!({"to": to, "effort": effort, "service_tier": service_tier});
+        }
+    }
+    json!({
+        "id": listed.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": owner,
+        "metadata": metadata,
+    })
 }
 
 /// What the resolver needs besides the config: the labels stored for each provider and the
@@ -344,5 +371,6 @@ pub fn inventory(
         }
     }
     inventory.catalogs = catalogs.catalogs();
+    inventory.capabilities = catalogs.capabilities();
     inventory
 }

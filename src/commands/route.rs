@@ -19,7 +19,7 @@ use crate::error::{Failure, UsageError};
 use crate::paths;
 use crate::proxy::Proxy;
 use crate::quota::{self, AccountBook, UsageFile};
-use crate::routing::{Credential, Plan, Resolver, RouteError, Step};
+use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step};
 use crate::server::{self, AppState};
 use crate::upstream::Upstream;
 
@@ -216,6 +216,9 @@ fn describe_step(
         "requested": step.requested,
         "provider": target.provider,
         "model": target.model,
+        "effort": setting(target.effort.as_ref(), String::as_str),
+        "service_tier": setting(target.service_tier.as_ref(), |t| t.as_str()),
+        "catalog_checked": step.catalog_checked,
         "reason": step.reason,
         "base_url": provider.map(|p| p.base_url.to_string()),
         "api": provider.map(|p| p.apis().iter().map(|a| a.as_str()).collect::<Vec<_>>()),
@@ -225,11 +228,62 @@ fn describe_step(
     })
 }
 
+/// An effort or tier as JSON: its value, whether it is pinned, and by what.
+fn setting<T>(setting: Option<&Setting<T>>, value: impl Fn(&T) -> &str) -> Value {
+    let Some(setting) = setting else {
+        return Value::Null;
+    };
+    match &setting.origin {
+        Origin::Suffix => {
+            json!({"value": value(&setting.value), "pinned": false, "from": "suffix"})
+        }
+        Origin::Route(key) => {
+            json!({"value": value(&setting.value), "pinned": true, "from": "route", "route": key})
+        }
+    }
+}
+
+/// The human line for a step's effort and tier, if it has either.
+fn variant_line(step: &Value) -> Option<String> {
+    let mut parts = Vec::new();
+    for (key, name) in [("effort", "effort"), ("service_tier", "service tier")] {
+        let s = &step[key];
+        let Some(value) = s["value"].as_str() else {
+            continue;
+        };
+        let how = match s["route"].as_str() {
+            Some(route) => format!("pinned by route {route}: it replaces the client's own"),
+            None => format!(
+                "from the +{} suffix: the client's own wins",
+                match value {
+                    "priority" => crate::variant::FAST,
+                    other => other,
+                }
+            ),
+        };
+        parts.push(format!("{name} {value} ({how})"));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let checked = if step["catalog_checked"] == true {
+        "offered by the live catalog"
+    } else {
+        "not checked against a live catalog (`--check` fetches it; without one the upstream decides)"
+    };
+    Some(format!("   {}; {checked}", parts.join(", ")))
+}
+
 /// The human rendering of [`describe`].
 fn human(doc: &Value) -> String {
     let mut out = Vec::new();
-    if let Some(route) = doc["route"].as_str() {
-        out.push(format!("{route} is a route:"));
+    match doc["route"].as_str() {
+        Some(route) if route.contains('*') => out.push(format!(
+            "{} matches route {route}:",
+            doc["requested"].as_str().unwrap_or_default()
+        )),
+        Some(route) => out.push(format!("{route} is a route:")),
+        None => {}
     }
     let steps = doc["steps"]
         .as_array()
@@ -265,6 +319,7 @@ fn human(doc: &Value) -> String {
                     .join(", "))
                 .unwrap_or_default()
         ));
+        out.extend(variant_line(step));
         for account in step["accounts"]
             .as_array()
             .map(Vec::as_slice)

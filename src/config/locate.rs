@@ -2,14 +2,50 @@
 //! errors found after parsing (validation) and errors whose parser position is only the enclosing
 //! mapping can point at the exact line.
 
+/// A key as one segment of a path: quoted when it holds anything but letters, digits, `-` and
+/// `_`, so dots and stars stay readable and findable (`routes."claude-*".effort`).
+#[must_use]
+pub fn segment(key: &str) -> String {
+    let needs_quotes = key.is_empty()
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if needs_quotes {
+        format!("\"{key}\"")
+    } else {
+        key.to_owned()
+    }
+}
+
+/// Splits a path at the dots outside double quotes, dropping `[i]` indexes and the quotes.
+fn split_path(path: &str) -> Vec<&str> {
+    let mut segments = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        let (segment, tail) = if let Some(quoted) = rest.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], quoted[end + 1..].trim_start_matches('.')),
+                None => (quoted, ""),
+            }
+        } else {
+            match rest.split_once('.') {
+                Some((head, tail)) => (head, tail),
+                None => (rest, ""),
+            }
+        };
+        let segment = segment.split('[').next().unwrap_or(segment);
+        if !segment.is_empty() {
+            segments.push(segment);
+        }
+        rest = tail;
+    }
+    segments
+}
+
 /// The 1-based line of `path` in `text`, or of the deepest ancestor that could be found.
 #[must_use]
 pub fn line_of(text: &str, path: &str) -> Option<usize> {
-    let segments: Vec<&str> = path
-        .split('.')
-        .map(|s| s.split('[').next().unwrap_or(s))
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments = split_path(path);
     let lines: Vec<&str> = text.lines().collect();
     let mut found = None;
     let mut start = 0;
@@ -59,6 +95,18 @@ mod tests {
         assert_eq!(line_of(DOC, "server.listen"), Some(2));
         assert_eq!(line_of(DOC, "providers.openai.base_url"), Some(6));
         assert_eq!(line_of(DOC, "providers.other.base_url"), Some(8));
+    }
+
+    #[test]
+    fn quoted_segments_keep_their_dots() {
+        let doc = "routes:\n  fast: [a]\n  \"gpt-6.1-*\":\n    to: b\n    effort: high\n";
+        assert_eq!(line_of(doc, "routes.\"gpt-6.1-*\".effort"), Some(5));
+        assert_eq!(
+            line_of(doc, &format!("routes.{}", super::segment("gpt-6.1-*"))),
+            Some(3)
+        );
+        assert_eq!(super::segment("fast"), "fast");
+        assert_eq!(super::segment("claude-*"), "\"claude-*\"");
     }
 
     #[test]

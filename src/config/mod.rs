@@ -4,6 +4,7 @@
 mod expand;
 mod locate;
 mod provider;
+mod routes;
 mod value;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,9 @@ pub use provider::{
     Api, AuthMode, Authorization, CODEX_BASE_URL, CODEX_CALLBACK_PORT, CODEX_ISSUER, OAuthConfig,
     ProviderConfig, ProviderKind, Strategy, Timeouts, is_loopback,
 };
-use value::{OneOrMany, Parsed, Text};
+use routes::RawRoute;
+pub use routes::{Route, Routes};
+use value::{Parsed, Text};
 
 use crate::env::Env;
 use crate::ids::ProviderId;
@@ -74,7 +77,7 @@ struct RawConfig {
     #[serde(default)]
     providers: Option<BTreeMap<ProviderId, Option<RawProvider>>>,
     #[serde(default)]
-    routes: Option<BTreeMap<Text, OneOrMany<Text>>>,
+    routes: Option<BTreeMap<Text, RawRoute>>,
 }
 
 /// `server:` settings.
@@ -106,8 +109,8 @@ pub struct Config {
     pub default_provider: ProviderId,
     /// Every provider, the built-in `openai-codex` included.
     pub providers: BTreeMap<ProviderId, ProviderConfig>,
-    /// Aliases and fallback chains: name → model ids.
-    pub routes: BTreeMap<String, Vec<String>>,
+    /// Aliases and fallback chains, with glob keys and pinned variants.
+    pub routes: Routes,
 }
 
 impl Default for Config {
@@ -124,7 +127,7 @@ impl Default for Config {
             store: StoreKind::File,
             default_provider: ProviderId::openai_codex(),
             providers: BTreeMap::from([(codex.id.clone(), codex)]),
-            routes: BTreeMap::new(),
+            routes: Routes::default(),
         }
     }
 }
@@ -256,20 +259,7 @@ impl Config {
             }
             config.default_provider = default_provider;
         }
-        for (Text(name), OneOrMany(targets)) in raw.routes.unwrap_or_default() {
-            if name.is_empty() || name.contains([':', '/', '@']) {
-                return Err((
-                    format!("routes.{name}"),
-                    "a route name cannot be empty or contain `:`, `/` or `@`".into(),
-                ));
-            }
-            if targets.is_empty() {
-                return Err((format!("routes.{name}"), "list at least one model".into()));
-            }
-            config
-                .routes
-                .insert(name, targets.into_iter().map(|Text(t)| t).collect());
-        }
+        config.routes = Routes::from_raw(raw.routes.unwrap_or_default())?;
         if !config.server.listen.ip().is_loopback() && config.server.api_key.is_none() {
             return Err((
                 "server.listen".into(),
@@ -308,6 +298,30 @@ impl Config {
     }
 }
 
+/// A parser's key path as text, with keys that hold dots or stars quoted ([`locate::segment`]).
+fn render_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&locate::segment(key));
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    if out.is_empty() { ".".to_owned() } else { out }
+}
+
 /// Formats a parse error as `key.path: message at line N`, using the exact key line when the
 /// parser only knows the enclosing mapping.
 fn describe_parse_error(text: &str, e: &serde_path_to_error::Error<serde_yaml::Error>) -> String {
@@ -318,10 +332,10 @@ fn describe_parse_error(text: &str, e: &serde_path_to_error::Error<serde_yaml::E
     if let Some(at) = message.rfind(" at line ") {
         message.truncate(at);
     }
-    let path = e.path().to_string();
+    let path = render_path(e.path());
     if let Some((prefix, rest)) = message.split_once(": ")
         && !prefix.contains(' ')
-        && path.starts_with(prefix)
+        && path.replace('"', "").starts_with(prefix)
     {
         message = rest.to_owned();
     }

@@ -35,7 +35,7 @@ fn empty_config_gives_builtin_codex() {
 
 #[test]
 fn contract_example_parses() {
-    let text = r"
+    let text = r#"
 server:
   listen: 127.0.0.1:4356
   api_key: ${BITROUTER_API_KEY:-}
@@ -59,16 +59,20 @@ providers:
     models: [gpt-4.1, gpt-4.1-mini]
 routes:
   fast: [openai-codex:gpt-6-luna, openai:gpt-4.1-mini]
-";
+  "claude-sonnet-*": { to: openai-codex:gpt-6.1-sol, effort: medium }   # a glob alias that pins effort
+"#;
     let config = parse(text).unwrap();
     assert!(config.server.api_key.is_none());
     let openai = config.provider(&"openai".parse().unwrap()).unwrap();
     assert_eq!(openai.models, vec!["gpt-4.1", "gpt-4.1-mini"]);
     assert!(openai.api_key.is_some());
     assert_eq!(
-        config.routes["fast"],
+        config.routes.named("fast").unwrap().to,
         vec!["openai-codex:gpt-6-luna", "openai:gpt-4.1-mini"]
     );
+    let (key, sonnet) = config.routes.lookup("claude-sonnet-4-5").unwrap();
+    assert_eq!(key, "claude-sonnet-*");
+    assert_eq!(sonnet.effort.as_deref(), Some("medium"));
     let codex = config.provider(&ProviderId::openai_codex()).unwrap();
     assert_eq!(
         codex
@@ -203,12 +207,135 @@ fn syntax_error_has_a_line() {
 }
 
 #[test]
-fn route_accepts_one_or_many() {
-    let config =
-        parse("routes:\n  a: openai-codex:x\n  b: [openai-codex:y, openai-codex:z]\n").unwrap();
-    assert_eq!(config.routes["a"], vec!["openai-codex:x"]);
-    assert_eq!(config.routes["b"].len(), 2);
+fn route_accepts_a_string_a_list_or_a_map() {
+    let config = parse(
+        "routes:\n  a: openai-codex:x\n  b: [openai-codex:y, openai-codex:z+high]\n  c: {to: openai-codex:x, effort: xhigh, service_tier: fast}\n  d: {to: [a, b], service_tier: default}\n",
+    )
+    .unwrap();
+    let route = |name: &str| config.routes.named(name).unwrap().clone();
+    let plain = |to: &[&str]| Route {
+        to: to.iter().map(|s| (*s).to_owned()).collect(),
+        effort: None,
+        service_tier: None,
+    };
+    assert_eq!(route("a"), plain(&["openai-codex:x"]));
+    assert_eq!(
+        route("b"),
+        plain(&["openai-codex:y", "openai-codex:z+high"])
+    );
+    assert_eq!(
+        route("c"),
+        Route {
+            effort: Some("xhigh".into()),
+            service_tier: Some(ServiceTier::Priority),
+            ..plain(&["openai-codex:x"])
+        }
+    );
+    assert_eq!(
+        route("d"),
+        Route {
+            service_tier: Some(ServiceTier::Default),
+            ..plain(&["a", "b"])
+        }
+    );
 }
+
+#[test]
+fn the_most_specific_glob_wins_and_exact_names_beat_globs() {
+    let config = parse(
+        "routes:\n  \"claude-*\": a\n  \"claude-sonnet-*\": b\n  \"claude-sonnet-4-*\": c\n  claude-sonnet-4-5: d\n  \"*-haiku-4-*\": e\n",
+    )
+    .unwrap();
+    let key = |id: &str| config.routes.lookup(id).map(|(k, _)| k.to_owned());
+    assert_eq!(
+        key("claude-sonnet-4-5").as_deref(),
+        Some("claude-sonnet-4-5")
+    );
+    assert_eq!(
+        key("claude-sonnet-4-6").as_deref(),
+        Some("claude-sonnet-4-*")
+    );
+    assert_eq!(key("claude-sonnet-5").as_deref(), Some("claude-sonnet-*"));
+    assert_eq!(key("claude-opus-4-1").as_deref(), Some("claude-*"));
+    // 9 literal characters in `*-haiku-4-*` against 7 in `claude-*`.
+    assert_eq!(key("claude-haiku-4-5").as_deref(), Some("*-haiku-4-*"));
+    assert_eq!(key("gpt-6"), None);
+    // Globs are matched against what a client asks for, never as chain entries.
+    assert!(config.routes.named("claude-*").is_none());
+}
+
+#[test]
+fn route_errors_name_the_key_and_line() {
+    let cases = [
+        (
+            "routes:\n  \"a*c\": x\n  \"ab*\": y\n",
+            "routes.\"ab*\": `a*c` and `ab*` are equally specific (2 literal characters each) and both match `abc`",
+            "line 3",
+        ),
+        (
+            "routes:\n  fast:\n    to: x\n    effort: extreme\n",
+            "routes.fast.effort: unknown effort `extreme` (known: none, minimal, low, medium, high, xhigh, max, ultra)",
+            "line 4",
+        ),
+        (
+            "routes:\n  \"gpt-6.1-*\":\n    to: x\n    service_tier: turbo\n",
+            "routes.\"gpt-6.1-*\".service_tier: unknown service tier `turbo`",
+            "line 4",
+        ),
+        (
+            "routes:\n  fast: []\n",
+            "routes.fast: list at least one model",
+            "line 2",
+        ),
+        (
+            "routes:\n  fast:\n    to: []\n",
+            "routes.fast.to: list at least one model",
+            "line 3",
+        ),
+        (
+            "routes:\n  \"claude-?\": x\n",
+            "routes.\"claude-?\": only `*` is a wildcard",
+            "line 2",
+        ),
+        (
+            "routes:\n  \"a**\": x\n",
+            "routes.\"a**\": `**` matches",
+            "line 2",
+        ),
+        (
+            "routes:\n  \"x+high\": y\n",
+            "a route name cannot contain `:`, `/`, `@`, `+`",
+            "line 2",
+        ),
+        (
+            "routes:\n  fast: [gpt-6+]\n",
+            "routes.fast: `gpt-6+`: empty variant after `+`",
+            "line 2",
+        ),
+        (
+            "routes:\n  fast: [\"claude-*\"]\n",
+            "routes.fast: `claude-*` is a pattern",
+            "line 2",
+        ),
+        (
+            "routes:\n  fast: x\n  slow: [fast+high]\n",
+            "routes.slow: `fast+high`: variants apply to models, and `fast` is a route",
+            "line 3",
+        ),
+        (
+            "routes:\n  fast:\n    to: x\n    efort: high\n",
+            "unknown field `efort`",
+            "line 4",
+        ),
+    ];
+    for (text, want, line) in cases {
+        let e = err(text);
+        assert!(e.contains(want), "{text}\n{e}");
+        assert!(e.contains(line), "{text}\n{e}");
+    }
+}
+
+use crate::variant::ServiceTier;
 
 mod fuzz {
     //! Property tests: no input makes the loader or the expander panic, and expansion without

@@ -93,6 +93,12 @@ pub enum ErrorCode {
     AmbiguousModel,
     /// A route refers back to itself.
     RouteLoop,
+    /// The variant suffix of the id is malformed.
+    InvalidVariant,
+    /// A variant suffix on a route name.
+    VariantOfRoute,
+    /// The model does not offer the variant, or the provider cannot carry it.
+    UnsupportedVariant,
     /// The provider cannot serve this endpoint.
     UnsupportedApi,
     /// Every account that could serve has hit its usage limit.
@@ -147,6 +153,9 @@ impl ErrorCode {
             ErrorCode::ConflictingAccounts => "conflicting_accounts",
             ErrorCode::AmbiguousModel => "ambiguous_model",
             ErrorCode::RouteLoop => "route_loop",
+            ErrorCode::InvalidVariant => "invalid_variant",
+            ErrorCode::VariantOfRoute => "variant_of_route",
+            ErrorCode::UnsupportedVariant => "unsupported_variant",
             ErrorCode::UnsupportedApi => "unsupported_api",
             ErrorCode::UsageLimitReached => "usage_limit_reached",
             ErrorCode::NoRoute => "no_route",

@@ -135,6 +135,11 @@ pub fn route_error(err: &RouteError) -> ApiError {
         }
         RouteError::Ambiguous { .. } => (ErrorKind::InvalidRequest, ErrorCode::AmbiguousModel),
         RouteError::RouteLoop(_) => (ErrorKind::Server, ErrorCode::RouteLoop),
+        RouteError::BadVariant { .. } => (ErrorKind::InvalidRequest, ErrorCode::InvalidVariant),
+        RouteError::VariantOfRoute { .. } => (ErrorKind::InvalidRequest, ErrorCode::VariantOfRoute),
+        RouteError::UnsupportedVariant { .. } => {
+            (ErrorKind::NotFound, ErrorCode::UnsupportedVariant)
+        }
     };
     ApiError::new(status, kind, code, format!("{err} ({})", err.hint()))
 }

@@ -18,13 +18,13 @@ use url::Url;
 
 use super::Proxy;
 use super::codex;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::inbound::{Inbound, untranslated};
 use super::intake::{self, Request};
 use super::pivot;
 use super::translated::Translation;
 use crate::config::{Api, Config, ProviderConfig, ProviderKind, Strategy};
-use crate::routing::{Credential, Plan, Resolver, Target};
+use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
 use crate::upstream::endpoint;
 
@@ -105,13 +105,18 @@ pub fn prepare(
     // Translated requests ask any provider for a stream, read as Responses events (see
     // `pivot::as_responses`).
     let reads_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
-    let (json, client_stream) = match &translation {
+    let (mut json, client_stream) = match &translation {
         Some(t) => (
             pivot::upstream_body(t.body(&target.model), api)?,
             t.stream(),
         ),
         None => native_body(json, &target.model, reads_stream)?,
     };
+    // The target's effort and tier, after translation so a route's pin has the last word.
+    if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
+        apply::apply(&mut json, api, target, is_codex)
+            .map_err(|e| ApiError::bad_request(ErrorCode::UnsupportedVariant, e.to_string()))?;
+    }
     let path = if translation.is_some() {
         pivot::upstream_path(api)
     } else {

@@ -1,16 +1,33 @@
 //! The one resolver: turns a requested model id into an ordered chain of targets (provider,
-//! upstream model, accounts). `bitrouter route`, `bitrouter models` and `serve` all call
-//! [`Resolver::resolve`], so they cannot disagree.
+//! upstream model, accounts, reasoning effort, service tier). `bitrouter route`, `bitrouter
+//! models` and `serve` all call [`Resolver::resolve`], so they cannot disagree.
 //!
 //! Grammar (contract, "Model ids"): `provider:model` and `provider/model` pin a provider,
 //! `provider@label:model` also pins an account (as does the `x-bitrouter-account` header), a
-//! `routes` name expands to its chain, and a bare model goes to the provider that declares it
-//! (config `models`, then live catalogs), else to `default_provider`. Names match exactly.
+//! `routes` key expands to its chain (exact names first, then the most specific glob, see
+//! [`crate::config::Routes`]), and a bare model goes to the provider that declares it (config
+//! `models`, then live catalogs), else to `default_provider`. Any model id may end in variant
+//! words (`gpt-6.1-sol+high+fast`, see [`crate::variant`]); a route name may not.
+//!
+//! Effort and tier: a route's `effort`/`service_tier` is a *pin* (it replaces what the client
+//! sends); a suffix is a *default* (the client's own parameter wins). When routes nest, the
+//! outermost pin wins. Both are checked against the live catalog when bitrouter has it
+//! ([`variants`]); the request path applies them with [`apply`].
+
+pub mod apply;
+mod error;
+pub mod listing;
+pub mod variants;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::config::{AuthMode, Config, ProviderConfig, ProviderKind};
+pub use error::RouteError;
+pub use variants::Capabilities;
+
+use crate::config::{AuthMode, Config, ProviderConfig, ProviderKind, Route};
 use crate::ids::{Label, ProviderId};
+use crate::variant::{self, ServiceTier};
 
 /// How deep `routes` may refer to other routes before it is called a loop.
 const MAX_ROUTE_DEPTH: usize = 8;
@@ -60,6 +77,72 @@ pub struct Inventory {
     pub labels: BTreeMap<ProviderId, Vec<Label>>,
     /// Models each provider's live catalog offers (as last fetched).
     pub catalogs: BTreeMap<ProviderId, Vec<String>>,
+    /// What each catalog model says it supports (reasoning efforts, the fast tier), where the
+    /// catalog says it (the Codex catalog does; OpenAI-style `/models` lists do not).
+    pub capabilities: BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>>,
+}
+
+impl Inventory {
+    /// What the catalog says `model` of `provider` supports, if it says.
+    #[must_use]
+    pub fn capabilities_of(&self, provider: &ProviderId, model: &str) -> Option<&Capabilities> {
+        self.capabilities.get(provider)?.get(model)
+    }
+}
+
+/// Where an effort or tier setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A variant suffix of the id (`+high`, `+fast`): a default the client's own parameter beats.
+    Suffix,
+    /// A route's `effort`/`service_tier` (the route key): a pin that beats the client.
+    Route(String),
+}
+
+/// An effort or service tier for a target, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// Who set it.
+    pub origin: Origin,
+}
+
+impl<T> Setting<T> {
+    /// Whether it replaces the client's own parameter (a route pin) rather than filling in.
+    #[must_use]
+    pub fn is_pinned(&self) -> bool {
+        matches!(self.origin, Origin::Route(_))
+    }
+}
+
+/// The pins of the routes being expanded (the outermost wins).
+#[derive(Debug, Clone, Default)]
+struct Pins {
+    effort: Option<Setting<String>>,
+    service_tier: Option<Setting<ServiceTier>>,
+}
+
+impl Pins {
+    /// These pins, with `route`'s filling the gaps.
+    fn within(&self, key: &str, route: &Route) -> Pins {
+        fn pinned<T>(value: T, key: &str) -> Setting<T> {
+            Setting {
+                value,
+                origin: Origin::Route(key.to_owned()),
+            }
+        }
+        Pins {
+            effort: self
+                .effort
+                .clone()
+                .or_else(|| route.effort.clone().map(|e| pinned(e, key))),
+            service_tier: self
+                .service_tier
+                .clone()
+                .or_else(|| route.service_tier.map(|t| pinned(t, key))),
+        }
+    }
 }
 
 /// Which credential a target uses.
@@ -84,6 +167,10 @@ pub struct Target {
     pub credentials: Vec<Credential>,
     /// Whether the account was pinned (by `@label` or the header): no failover to others.
     pub pinned: bool,
+    /// The reasoning effort to apply, if a suffix or a route sets one.
+    pub effort: Option<Setting<String>>,
+    /// The service tier to apply, if a suffix or a route sets one.
+    pub service_tier: Option<Setting<ServiceTier>>,
 }
 
 /// Why this provider was chosen, for `route` to explain.
@@ -109,6 +196,9 @@ pub struct Step {
     pub target: Target,
     /// Why.
     pub reason: Reason,
+    /// Whether the effort and tier were checked against the provider's live catalog (false
+    /// when it has none, or it has not been fetched: the upstream then decides).
+    pub catalog_checked: bool,
 }
 
 /// The resolved chain: the first target is tried first; the next is tried on 429, 5xx,
@@ -117,106 +207,10 @@ pub struct Step {
 pub struct Plan {
     /// The id the client asked for.
     pub requested: String,
-    /// The `routes` name it expanded, if any.
+    /// The `routes` key it matched (a name, or a glob such as `claude-*`), if any.
     pub route: Option<String>,
     /// The chain.
     pub steps: Vec<Step>,
-}
-
-/// Why a model id cannot be routed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RouteError {
-    /// No model was given.
-    #[error("no model given")]
-    EmptyModel,
-    /// The id names a provider that is not configured.
-    #[error("unknown provider `{provider}` in `{requested}` (known: {known})")]
-    UnknownProvider {
-        /// The id as requested.
-        requested: String,
-        /// The provider named.
-        provider: String,
-        /// Configured providers.
-        known: String,
-    },
-    /// `@label` or the header named an invalid label.
-    #[error("invalid account label `{0}`: labels are 1 to 32 characters of a-z, 0-9, `_` and `-`")]
-    BadLabel(String),
-    /// The pinned account is not stored for the provider.
-    #[error("no account `{label}` for {provider}")]
-    UnknownAccount {
-        /// The provider.
-        provider: ProviderId,
-        /// The label asked for.
-        label: Label,
-    },
-    /// The provider needs a credential and none is stored or configured.
-    #[error("{provider} has no account: not logged in")]
-    NotLoggedIn {
-        /// The provider.
-        provider: ProviderId,
-    },
-    /// Both the model id and the header pin an account, and they disagree.
-    #[error("the model id pins account `{in_id}` but x-bitrouter-account says `{in_header}`")]
-    ConflictingAccounts {
-        /// From `provider@label:model`.
-        in_id: Label,
-        /// From the header.
-        in_header: Label,
-    },
-    /// Two providers declare the same bare model name.
-    #[error(
-        "model `{model}` is offered by several providers ({providers}); pick one with `provider:{model}`"
-    )]
-    Ambiguous {
-        /// The bare name.
-        model: String,
-        /// The providers that declare it.
-        providers: String,
-    },
-    /// `routes` refer to each other in a cycle (or too deeply).
-    #[error("route `{0}` refers back to itself (or nests more than 8 deep)")]
-    RouteLoop(String),
-}
-
-impl RouteError {
-    /// What the user can do about it.
-    #[must_use]
-    pub fn hint(&self) -> String {
-        match self {
-            RouteError::EmptyModel => "name a model, e.g. `openai-codex:gpt-6.1-sol`".into(),
-            RouteError::UnknownProvider { .. } => {
-                "add the provider under `providers:` in bitrouter.yaml, or fix its name".into()
-            }
-            RouteError::BadLabel(_) => "use a label such as `work` or `personal`".into(),
-            RouteError::UnknownAccount { provider, label } => {
-                format!("run `bitrouter login {provider} --label {label}`")
-            }
-            RouteError::NotLoggedIn { provider } if provider.is_openai_codex() => {
-                format!("run `bitrouter login {provider}`")
-            }
-            RouteError::NotLoggedIn { provider } => format!(
-                "set `api_key` for {provider} in bitrouter.yaml, or run `bitrouter login {provider} --api-key-stdin`"
-            ),
-            RouteError::ConflictingAccounts { .. } => "pin the account in one place only".into(),
-            RouteError::Ambiguous { .. } => "prefix the model with its provider".into(),
-            RouteError::RouteLoop(_) => "make each route list model ids, not itself".into(),
-        }
-    }
-
-    /// The HTTP status the server answers with.
-    #[must_use]
-    pub fn http_status(&self) -> u16 {
-        match self {
-            RouteError::EmptyModel
-            | RouteError::BadLabel(_)
-            | RouteError::ConflictingAccounts { .. }
-            | RouteError::Ambiguous { .. } => 400,
-            RouteError::NotLoggedIn { .. } => 401,
-            RouteError::UnknownProvider { .. } | RouteError::UnknownAccount { .. } => 404,
-            RouteError::RouteLoop(_) => 500,
-        }
-    }
 }
 
 /// Resolves model ids against a config and an inventory.
@@ -245,12 +239,26 @@ impl<'a> Resolver<'a> {
         }
         let header = header_account.map(parse_label).transpose()?;
         let mut steps = Vec::new();
-        let route = self
-            .config
-            .routes
-            .contains_key(requested)
-            .then(|| requested.to_owned());
-        self.expand(requested, header.as_ref(), 0, &mut steps)?;
+        let (base, words) = variant::split(requested);
+        let matched = is_route_name(base)
+            .then(|| self.config.routes.lookup(base))
+            .flatten();
+        let route = match matched {
+            Some((key, route)) => {
+                if words.is_some() {
+                    return Err(RouteError::VariantOfRoute {
+                        requested: requested.to_owned(),
+                        route: key.to_owned(),
+                    });
+                }
+                self.expand(key, route, header.as_ref(), 0, &Pins::default(), &mut steps)?;
+                Some(key.to_owned())
+            }
+            None => {
+                steps.push(self.resolve_model(requested, header.as_ref(), &Pins::default())?);
+                None
+            }
+        };
         Ok(Plan {
             requested: requested.to_owned(),
             route,
@@ -258,24 +266,57 @@ impl<'a> Resolver<'a> {
         })
     }
 
+    /// Expands a route's chain into steps: route names (exact) recursively, model ids directly.
     fn expand(
+        &self,
+        key: &str,
+        route: &Route,
+        header: Option<&Label>,
+        depth: usize,
+        outer: &Pins,
+        steps: &mut Vec<Step>,
+    ) -> Result<(), RouteError> {
+        if depth >= MAX_ROUTE_DEPTH {
+            return Err(RouteError::RouteLoop(key.to_owned()));
+        }
+        let pins = outer.within(key, route);
+        for entry in &route.to {
+            match self.config.routes.named(entry) {
+                Some(inner) => self.expand(entry, inner, header, depth + 1, &pins, steps)?,
+                None => steps.push(self.resolve_model(entry, header, &pins)?),
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves one model id (maybe with variant words) under the routes' pins.
+    fn resolve_model(
         &self,
         id: &str,
         header: Option<&Label>,
-        depth: usize,
-        steps: &mut Vec<Step>,
-    ) -> Result<(), RouteError> {
-        if let Some(chain) = self.config.routes.get(id) {
-            if depth >= MAX_ROUTE_DEPTH {
-                return Err(RouteError::RouteLoop(id.to_owned()));
-            }
-            for entry in chain {
-                self.expand(entry, header, depth + 1, steps)?;
-            }
-            return Ok(());
-        }
-        steps.push(self.resolve_one(id, header)?);
-        Ok(())
+        pins: &Pins,
+    ) -> Result<Step, RouteError> {
+        let (base, suffix) = variant::parse(id).map_err(|error| RouteError::BadVariant {
+            requested: id.to_owned(),
+            error,
+        })?;
+        let mut step = self.resolve_one(base, header)?;
+        step.requested = id.to_owned();
+        let target = &mut step.target;
+        target.effort = pins.effort.clone().or_else(|| {
+            suffix.effort.map(|value| Setting {
+                value,
+                origin: Origin::Suffix,
+            })
+        });
+        target.service_tier = pins.service_tier.clone().or_else(|| {
+            suffix.fast.then_some(Setting {
+                value: ServiceTier::Priority,
+                origin: Origin::Suffix,
+            })
+        });
+        step.catalog_checked = variants::check(self.config, self.inventory, &step.target)?;
+        Ok(step)
     }
 
     fn resolve_one(&self, id: &str, header: Option<&Label>) -> Result<Step, RouteError> {
@@ -324,8 +365,11 @@ impl<'a> Resolver<'a> {
                 model: model.to_owned(),
                 credentials,
                 pinned: pin.is_some(),
+                effort: None,
+                service_tier: None,
             },
             reason,
+            catalog_checked: false,
         })
     }
 
@@ -436,9 +480,16 @@ impl<'a> Resolver<'a> {
     }
 }
 
+/// Whether an id could name a route: route names never hold model-id syntax.
+fn is_route_name(id: &str) -> bool {
+    !id.contains([':', '/', '@'])
+}
+
 fn parse_label(s: &str) -> Result<Label, RouteError> {
     s.parse().map_err(|_| RouteError::BadLabel(s.to_owned()))
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod variant_tests;

@@ -262,9 +262,10 @@ async fn list_models(
         .catalogs
         .refresh(&config, proxy.sources(), Some(&headers))
         .await;
+    let inventory = proxy.inventory(&config);
     let doc = proxy
         .catalogs
-        .document(&config, query.client_version.is_some());
+        .document(&config, &inventory, query.client_version.is_some());
     (StatusCode::OK, axum::Json(doc)).into_response()
 }
 

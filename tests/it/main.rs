@@ -41,3 +41,6 @@ mod serve_sdk;
 /// Translation to providers that speak another API: `openai_chat`-only and
 /// `anthropic_messages`-only upstreams, and generic Responses upstreams without Codex shaping.
 mod serve_translate;
+/// Glob aliases, pinned efforts and tiers, and `+effort`/`+fast` variant ids through `serve`,
+/// `route` and `models`.
+mod variants;

@@ -19,7 +19,7 @@ fn token(label: &'static str) -> Token<'static> {
 
 fn config(fake: &FakeUpstream) -> String {
     format!(
-        "providers:\n  openai-codex:\n    base_url: {codex}\n    accounts: [work, home]\n  other:\n    base_url: {url}/other\n    api: openai_responses\n    api_key: sk-other\n    models: [other-model]\nroutes:\n  fast: [openai-codex@home:gpt-6.1-sol, other:other-model]\n",
+        "providers:\n  openai-codex:\n    base_url: {codex}\n    accounts: [work, home]\n  other:\n    base_url: {url}/other\n    api: openai_responses\n    api_key: sk-other\n    models: [other-model]\nroutes:\n  fast: [openai-codex@home:gpt-6.1-sol, other:other-model]\n  \"claude-*\": {{to: gpt-6-luna, effort: low}}\n",
         codex = fake.codex_base(),
         url = fake.url()
     )
@@ -106,6 +106,8 @@ async fn route_and_serve_agree_on_every_form() {
         "other-model",
         "other/other-model",
         "fast",
+        "claude-haiku-4-5",
+        "gpt-6.1-sol+medium",
     ];
     for model in ok_cases {
         let routed = route(&ctx, model).unwrap_or_else(|code| panic!("{model}: route exit {code}"));
@@ -137,6 +139,8 @@ async fn route_and_serve_agree_on_every_form() {
         ("nope:gpt-6", 404),
         ("openai-codex@ghost:gpt-6", 404),
         ("openai-codex@Bad:x", 400),
+        ("gpt-6.1-sol+", 400),
+        ("fast+low", 400),
     ] {
         assert_eq!(route(&ctx, model), Err(2), "{model}");
         assert_eq!(serve(&server, model).await, Err(status), "{model}");

@@ -5,6 +5,10 @@
 //! keepalives. It counts streams whose connection went away (the body was dropped before it
 //! finished). Chat Completions and Messages requests that ask for a stream get a streamed default
 //! answer in that API's shape.
+//!
+//! Codex requests (`POST …/backend-api/codex/responses`) are checked first by
+//! [`super::strict`], as strictly as the real backend checks them: a body it refuses gets the
+//! backend's 400 (and is kept in [`FakeUpstream::rejections`]) before any scripted reply is used.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,6 +25,8 @@ use bitrouter::sse::format_event;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
+
+use super::strict::{self, Rejection};
 
 /// One recorded request.
 #[derive(Debug, Clone)]
@@ -247,8 +253,14 @@ pub fn anthropic_tool_events() -> Vec<Step> {
     ]
 }
 
-/// A catalog entry with the fields the Codex CLI's `ModelInfo` requires.
-fn codex_model(slug: &str, priority: i64) -> Value {
+/// A catalog entry with the fields the Codex CLI's `ModelInfo` requires; `fast` lists the
+/// priority tier in `service_tiers` (as the live catalog does for models that offer Fast).
+fn codex_model(slug: &str, priority: i64, fast: bool) -> Value {
+    let service_tiers = if fast {
+        json!([{"id": "priority", "name": "Fast", "description": "faster answers, more quota"}])
+    } else {
+        json!([])
+    };
     json!({
         "slug": slug, "display_name": slug, "description": "a test model",
         "default_reasoning_level": "medium",
@@ -258,7 +270,8 @@ fn codex_model(slug: &str, priority: i64) -> Value {
         "supports_reasoning_summaries": true, "support_verbosity": false, "default_verbosity": null,
         "apply_patch_tool_type": null, "truncation_policy": {"mode": "tokens", "limit": 10000},
         "supports_parallel_tool_calls": true, "context_window": 272000,
-        "experimental_supported_tools": [], "input_modalities": ["text"]
+        "experimental_supported_tools": [], "input_modalities": ["text"],
+        "service_tiers": service_tiers
     })
 }
 
@@ -291,6 +304,14 @@ struct Inner {
     dropped: AtomicUsize,
     dropped_notify: Notify,
     models: Mutex<Value>,
+    rejections: Mutex<Vec<Rejected>>,
+}
+
+/// A request the strict Codex backend refused, and how.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub body: Value,
+    pub rejection: Rejection,
 }
 
 /// The running fake.
@@ -316,8 +337,9 @@ impl FakeUpstream {
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
             models: Mutex::new(
-                json!({"models": [codex_model("gpt-6-luna", 1), codex_model("gpt-6.1-sol", 2)]}),
+                json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]}),
             ),
+            rejections: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -351,6 +373,11 @@ impl FakeUpstream {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// The Codex requests the strict backend refused, in order.
+    pub fn rejections(&self) -> Vec<Rejected> {
+        self.inner.rejections.lock().unwrap().clone()
     }
 
     /// POST requests so far.
@@ -428,6 +455,19 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             json!({"object": "list", "data": [{"id": "remote-model", "object": "model", "created": 0, "owned_by": "fake"}]})
         };
         return json_response(200, &[], &doc);
+    }
+    if recorded.method == "POST" && recorded.path.ends_with("/backend-api/codex/responses") {
+        let body = recorded.json();
+        let catalog = inner.models.lock().unwrap().clone();
+        if let Err(rejection) = strict::check(&body, &catalog) {
+            let answer = json_response(rejection.status, &[], &rejection.body);
+            inner
+                .rejections
+                .lock()
+                .unwrap()
+                .push(Rejected { body, rejection });
+            return answer;
+        }
     }
     let reply = inner.replies.lock().unwrap().pop_front();
     let reply = reply.unwrap_or_else(|| default_reply(&recorded));

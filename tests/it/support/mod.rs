@@ -10,6 +10,7 @@ pub mod clients;
 pub mod fake_issuer;
 pub mod fake_upstream;
 pub mod serve;
+pub mod strict;
 
 use std::path::{Path, PathBuf};
 
