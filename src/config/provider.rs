@@ -22,8 +22,9 @@ pub const CODEX_CALLBACK_PORT: u16 = 1455;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default upstream idle timeout (no byte for this long ends the request); Codex uses 300 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Default wait for an answer to begin (its status line and headers): as long as the idle
-/// timeout, since a provider asked for a whole answer (not a stream) may think that long first.
+/// Default wait for an answer to begin (its status line and headers), when `timeouts.idle` is
+/// not set either: a provider asked for a whole answer (not a stream) may think that long
+/// first. When only `idle` is set, the first byte gets the same time.
 pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
 
 /// The wire API an upstream speaks.
@@ -382,6 +383,7 @@ impl RawProvider {
 fn timeouts(raw: Option<RawTimeouts>) -> Result<Timeouts, Issue> {
     let mut t = Timeouts::default();
     let Some(raw) = raw else { return Ok(t) };
+    let first_byte_set = raw.first_byte.is_some();
     for (key, value, slot) in [
         ("timeouts.connect", raw.connect, &mut t.connect),
         ("timeouts.first_byte", raw.first_byte, &mut t.first_byte),
@@ -393,6 +395,9 @@ fn timeouts(raw: Option<RawTimeouts>) -> Result<Timeouts, Issue> {
                 .filter(|d| !d.is_zero())
                 .ok_or((key, "expected a positive number of seconds".to_owned()))?;
         }
+    }
+    if !first_byte_set {
+        t.first_byte = t.idle;
     }
     Ok(t)
 }

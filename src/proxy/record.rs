@@ -22,26 +22,41 @@ pub struct LogFields {
     pub error: Option<String>,
 }
 
-/// A request's log fields, shared between the HTTP face and the request path.
-#[derive(Debug, Clone, Default)]
-pub struct LogCell(Arc<Mutex<LogFields>>);
+/// A request's log fields, shared between the HTTP face and the request path. A disabled cell
+/// (when nothing would read the fields) ignores updates, so the request path gathers nothing.
+#[derive(Debug, Clone)]
+pub struct LogCell(Option<Arc<Mutex<LogFields>>>);
+
+impl Default for LogCell {
+    /// A cell that keeps what it is told.
+    fn default() -> Self {
+        LogCell(Some(Arc::default()))
+    }
+}
 
 impl LogCell {
-    /// Updates the fields.
-    pub fn update(&self, f: impl FnOnce(&mut LogFields)) {
-        let mut fields = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut fields);
+    /// A cell that ignores updates.
+    #[must_use]
+    pub fn disabled() -> Self {
+        LogCell(None)
     }
 
-    /// A copy of the fields as they are now.
+    /// Updates the fields (nothing happens on a disabled cell).
+    pub fn update(&self, f: impl FnOnce(&mut LogFields)) {
+        if let Some(cell) = &self.0 {
+            f(&mut cell
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner));
+        }
+    }
+
+    /// A copy of the fields as they are now (empty for a disabled cell).
     #[must_use]
     pub fn snapshot(&self) -> LogFields {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.0.as_ref().map_or_else(LogFields::default, |cell| {
+            cell.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+        })
     }
 }

@@ -3,7 +3,82 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
 use crate::proxy::error::{ApiError, ErrorCode};
+
+/// What the checks decided for one request.
+pub enum Verdict {
+    /// Serve it; add CORS headers for this origin to the answer, if any.
+    Serve(Option<HeaderValue>),
+    /// A CORS preflight from an allowed origin: answer it with these headers, no body.
+    Preflight(HeaderMap),
+    /// Refuse it.
+    Refuse(ApiError),
+}
+
+/// The checks for one request to a server bound to `listen`.
+#[must_use]
+pub fn check(
+    method: &Method,
+    headers: &HeaderMap,
+    listen: SocketAddr,
+    allowed: &[String],
+) -> Verdict {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|h: &HeaderValue| h.to_str().unwrap_or("\u{fffd}"))
+    };
+    let origin = text(header::ORIGIN);
+    if let Err(err) =
+        check_host(text(header::HOST), listen).and_then(|()| check_origin(origin, allowed))
+    {
+        return Verdict::Refuse(err);
+    }
+    let Some(origin) = origin.and_then(|o| HeaderValue::try_from(o).ok()) else {
+        return Verdict::Serve(None);
+    };
+    if method == Method::OPTIONS {
+        return Verdict::Preflight(preflight(&origin, headers));
+    }
+    Verdict::Serve(Some(origin))
+}
+
+/// Response headers a page on an allowed origin may read.
+const EXPOSED: &str = "x-bitrouter-provider, x-bitrouter-account, x-bitrouter-model, retry-after";
+
+/// Lets a page on an allowed origin read the answer.
+pub fn allow_origin(headers: &mut HeaderMap, origin: HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(EXPOSED),
+    );
+}
+
+/// The headers of the answer to a CORS preflight from an allowed origin (status 204).
+fn preflight(origin: &HeaderValue, request: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    if let Some(asked) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    headers
+}
+
+/// The status of a preflight answer.
+pub const PREFLIGHT_STATUS: StatusCode = StatusCode::NO_CONTENT;
 
 /// Refuses a `Host` that is neither the listen address nor a loopback name with the right port.
 ///

@@ -17,6 +17,10 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use url::Url;
 
 use crate::config::Timeouts;
@@ -73,10 +77,22 @@ impl Response {
     }
 }
 
-/// Upstream HTTP clients keyed by timeout settings; connections are pooled per client.
-#[derive(Debug, Default)]
+/// A pooled HTTP client: connections kept alive per host (as many as the load needs, none
+/// closed for the pool's sake), `TCP_NODELAY`, HTTP/2 where TLS negotiates it.
+type Pool =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Upstream HTTP clients keyed by timeout settings (the connect timeout lives in the
+/// connector); connections are pooled per client.
+#[derive(Default)]
 pub struct Upstream {
-    clients: Mutex<HashMap<Timeouts, reqwest::Client>>,
+    pools: Mutex<HashMap<Duration, Pool>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").finish_non_exhaustive()
+    }
 }
 
 impl Upstream {
@@ -86,7 +102,8 @@ impl Upstream {
         Upstream::default()
     }
 
-    /// Sends one request and waits for the answer's head.
+    /// Sends one request and waits for the answer's head; the body then arrives with the idle
+    /// timeout between chunks.
     ///
     /// # Errors
     ///
@@ -100,45 +117,118 @@ impl Upstream {
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response, TransportError> {
-        let client = self.client(timeouts)?;
-        let sent = client
-            .request(method, url.clone())
-            .headers(headers)
-            .body(body)
-            .send();
-        let answer = match tokio::time::timeout(timeouts.first_byte, sent).await {
+        let uri: http::Uri =
+            url.as_str()
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| TransportError {
+                    kind: TransportKind::Broken,
+                    cause: format!("invalid upstream address: {e}"),
+                })?;
+        self.send_to(timeouts, method, uri, headers, body).await
+    }
+
+    /// [`Upstream::send`] to an address already in [`http::Uri`] form.
+    ///
+    /// # Errors
+    ///
+    /// As [`Upstream::send`].
+    pub async fn send_to(
+        &self,
+        timeouts: Timeouts,
+        method: Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, TransportError> {
+        let pool = self.pool(timeouts.connect)?;
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let answer = match tokio::time::timeout(timeouts.first_byte, pool.request(request)).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => return Err(transport_error(&e)),
+            Ok(Err(e)) => return Err(client_error(&e)),
             Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
         };
-        let status = answer.status();
-        let headers = answer.headers().clone();
-        let body = answer
-            .bytes_stream()
-            .map(|chunk| chunk.map_err(|e| transport_error(&e)))
-            .boxed();
+        let (parts, incoming) = answer.into_parts();
         Ok(Response {
-            status,
-            headers,
-            body,
+            status: parts.status,
+            headers: parts.headers,
+            body: idle_limited(incoming, timeouts.idle),
         })
     }
 
-    fn client(&self, timeouts: Timeouts) -> Result<reqwest::Client, TransportError> {
-        let mut clients = self
-            .clients
+    fn pool(&self, connect: Duration) -> Result<Pool, TransportError> {
+        let mut pools = self
+            .pools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(client) = clients.get(&timeouts) {
-            return Ok(client.clone());
+        if let Some(pool) = pools.get(&connect) {
+            return Ok(pool.clone());
         }
-        let client = build_client(timeouts).map_err(|e| TransportError {
-            kind: TransportKind::Broken,
-            cause: format!("cannot set up the upstream HTTP client: {}", root_cause(&e)),
-        })?;
-        clients.insert(timeouts, client.clone());
-        Ok(client)
+        let pool = build_pool(connect)?;
+        pools.insert(connect, pool.clone());
+        Ok(pool)
     }
+}
+
+/// A pool whose connections take at most `connect` to establish.
+fn build_pool(connect: Duration) -> Result<Pool, TransportError> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(rustls::crypto::ring::default_provider())
+        .map_err(|e| TransportError {
+            kind: TransportKind::Broken,
+            cause: format!("cannot set up TLS for upstream requests: {e}"),
+        })?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https),
+    )
+}
+
+/// How long an unused upstream connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// An answer's body as chunks, each of which must arrive within `idle` of the one before.
+fn idle_limited(body: Incoming, idle: Duration) -> ByteStream {
+    let state = (body, Box::pin(tokio::time::sleep(idle)));
+    futures_util::stream::unfold(Some(state), move |state| async move {
+        let (mut body, mut timer) = state?;
+        loop {
+            timer.as_mut().reset(tokio::time::Instant::now() + idle);
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = &mut timer => {
+                    let err = TransportError {
+                        kind: TransportKind::Timeout,
+                        cause: format!("nothing for {} s", idle.as_secs_f64()),
+                    };
+                    return Some((Err(err), None));
+                }
+            };
+            match frame {
+                None => return None,
+                Some(Err(e)) => return Some((Err(body_error(&e)), None)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some((Ok(data), Some((body, timer))));
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 /// Builds a client with these timeouts (the idle one between reads).
@@ -167,9 +257,9 @@ fn first_byte_timeout(limit: Duration) -> TransportError {
     }
 }
 
-/// A reqwest failure as a [`TransportError`].
-fn transport_error(err: &reqwest::Error) -> TransportError {
-    let kind = if err.is_timeout() {
+/// A failure of the pooled client as a [`TransportError`].
+fn client_error(err: &hyper_util::client::legacy::Error) -> TransportError {
+    let kind = if timed_out(err) {
         TransportKind::Timeout
     } else if err.is_connect() {
         TransportKind::Connect
@@ -178,6 +268,32 @@ fn transport_error(err: &reqwest::Error) -> TransportError {
     };
     TransportError {
         kind,
+        cause: root_cause(err),
+    }
+}
+
+/// Whether an I/O time-out (the connect timeout) is among the error's causes.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// A body that broke midway as a [`TransportError`].
+fn body_error(err: &hyper::Error) -> TransportError {
+    TransportError {
+        kind: if err.is_timeout() {
+            TransportKind::Timeout
+        } else {
+            TransportKind::Broken
+        },
         cause: root_cause(err),
     }
 }
