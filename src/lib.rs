@@ -21,6 +21,7 @@ pub mod server;
 pub mod sse;
 pub mod store;
 pub mod translate;
+pub mod unique;
 pub mod upstream;
 pub mod variant;
 

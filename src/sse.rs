@@ -94,7 +94,7 @@ pub fn write_event(out: &mut String, event: Option<&str>, data: &str) {
     let mut rest = data;
     loop {
         out.push_str("data: ");
-        match rest.find(['\r', '\n']) {
+        match memchr::memchr2(b'\r', b'\n', rest.as_bytes()) {
             Some(i) => {
                 out.push_str(&rest[..i]);
                 out.push('\n');
@@ -111,19 +111,77 @@ pub fn write_event(out: &mut String, event: Option<&str>, data: &str) {
     out.push('\n');
 }
 
-/// One framed block of a stream: its exact bytes, blank line included. Comment-only blocks
-/// (`: keepalive`) hold no event, nor do unframed blocks (bytes passed through after an
-/// oversized event, or the unfinished rest of a stream).
+/// One framed block of a stream: its exact bytes, blank line included, with where its fields
+/// lie (found once, when the block is framed). Comment-only blocks (`: keepalive`) hold no
+/// event, nor do unframed blocks (bytes passed through after an oversized event, or the
+/// unfinished rest of a stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     raw: Bytes,
-    /// Whether `raw` is one framed event (false: bytes passed through unparsed).
-    framed: bool,
-    /// Whether the last line is complete (false for the rest of a stream that ended mid-line).
-    complete: bool,
+    /// The last `event:` value, as a range of `raw`.
+    name: Option<Span>,
+    /// The `data:` values.
+    data: Data,
+}
+
+/// A range of a block's bytes.
+type Span = (usize, usize);
+
+/// Where a block's `data:` lines are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Data {
+    /// None: the block is no event.
+    None,
+    /// One line (the usual case: read without copying).
+    One(Span),
+    /// Several lines, joined with `\n` when read.
+    Many(Vec<Span>),
 }
 
 impl Block {
+    /// A framed block; `complete` says whether its last line ended (a stream's unfinished rest
+    /// may stop mid-line, and that line is not part of any event).
+    fn framed(raw: Bytes, complete: bool) -> Self {
+        let mut name = None;
+        let mut data = Data::None;
+        let mut lines = Lines { rest: &raw, at: 0 };
+        while let Some((start, line, terminated)) = lines.next_line() {
+            if !terminated && !complete {
+                break;
+            }
+            let (start, line) = match line.strip_prefix(BOM.as_bytes()) {
+                Some(rest) => (start + BOM.len(), rest),
+                None => (start, line),
+            };
+            if line.is_empty() || line[0] == b':' {
+                continue;
+            }
+            let (field, value) = match memchr::memchr(b':', line) {
+                Some(i) => {
+                    let skip = usize::from(line.get(i + 1) == Some(&b' '));
+                    (&line[..i], start + i + 1 + skip)
+                }
+                None => (line, start + line.len()),
+            };
+            let span = (value, start + line.len());
+            match field {
+                b"event" => name = (span.0 < span.1).then_some(span),
+                b"data" => {
+                    data = match data {
+                        Data::None => Data::One(span),
+                        Data::One(first) => Data::Many(vec![first, span]),
+                        Data::Many(mut all) => {
+                            all.push(span);
+                            Data::Many(all)
+                        }
+                    };
+                }
+                _ => {}
+            }
+        }
+        Block { raw, name, data }
+    }
+
     /// The bytes as received.
     #[must_use]
     pub fn raw(&self) -> &Bytes {
@@ -136,39 +194,49 @@ impl Block {
         self.raw
     }
 
-    /// The `event:` name, without copying (the last one wins, as in the standard).
+    /// Whether the block holds an event (it has `data`).
+    #[must_use]
+    pub fn is_event(&self) -> bool {
+        self.data != Data::None
+    }
+
+    /// The `event:` name, without copying (the last one wins, as in the standard); `None` when
+    /// absent or not UTF-8.
     #[must_use]
     pub fn name(&self) -> Option<&str> {
-        let mut name = None;
-        for (field, value) in self.fields() {
-            if field == b"event" {
-                name = std::str::from_utf8(value).ok().filter(|v| !v.is_empty());
-            }
-        }
-        name
+        let (start, end) = self.name?;
+        std::str::from_utf8(&self.raw[start..end]).ok()
     }
 
     /// The `data:` lines joined with `\n`, without copying when there is one; `None` when the
-    /// block has no data (and so is no event).
+    /// block has no data (and so is no event). Bytes that are not UTF-8 become U+FFFD.
     #[must_use]
     pub fn data(&self) -> Option<Cow<'_, str>> {
-        let mut data: Option<Cow<'_, str>> = None;
-        for (field, value) in self.fields() {
-            if field != b"data" {
-                continue;
-            }
-            let value = String::from_utf8_lossy(value);
-            data = Some(match data {
-                None => value,
-                Some(mut joined) => {
-                    let owned = joined.to_mut();
-                    owned.push('\n');
-                    owned.push_str(&value);
-                    joined
+        match &self.data {
+            Data::None => None,
+            Data::One((start, end)) => Some(String::from_utf8_lossy(&self.raw[*start..*end])),
+            Data::Many(spans) => {
+                let mut joined = String::new();
+                for (i, (start, end)) in spans.iter().enumerate() {
+                    if i > 0 {
+                        joined.push('\n');
+                    }
+                    joined.push_str(&String::from_utf8_lossy(&self.raw[*start..*end]));
                 }
-            });
+                Some(Cow::Owned(joined))
+            }
         }
-        data
+    }
+
+    /// The `data:` lines as bytes, without copying when there is one (joined with `\n` when
+    /// there are several); `None` when the block has no data.
+    #[must_use]
+    pub fn data_bytes(&self) -> Option<Bytes> {
+        match &self.data {
+            Data::None => None,
+            Data::One((start, end)) => Some(self.raw.slice(*start..*end)),
+            Data::Many(_) => self.data().map(|d| Bytes::from(d.into_owned())),
+        }
     }
 
     /// The event this block holds, if any.
@@ -180,47 +248,23 @@ impl Block {
             data: data.into_owned(),
         })
     }
-
-    /// The block's fields as `(name, value)`, comments and empty lines skipped.
-    fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let raw: &[u8] = if self.framed { &self.raw } else { &[] };
-        let complete = self.complete;
-        let mut lines = Lines { rest: raw };
-        std::iter::from_fn(move || {
-            loop {
-                let (line, terminated) = lines.next_line()?;
-                if !terminated && !complete {
-                    // A line the stream never finished is not part of any event.
-                    return None;
-                }
-                let line = line.strip_prefix(BOM.as_bytes()).unwrap_or(line);
-                if line.is_empty() || line[0] == b':' {
-                    continue;
-                }
-                return Some(match line.iter().position(|b| *b == b':') {
-                    Some(i) => {
-                        let value = &line[i + 1..];
-                        (&line[..i], value.strip_prefix(b" ").unwrap_or(value))
-                    }
-                    None => (line, &[][..]),
-                });
-            }
-        })
-    }
 }
 
 /// Lines of a block, ending in LF, CRLF or CR.
 struct Lines<'a> {
     rest: &'a [u8],
+    /// Where `rest` starts in the block.
+    at: usize,
 }
 
 impl<'a> Lines<'a> {
-    /// The next line and whether a line end followed it.
-    fn next_line(&mut self) -> Option<(&'a [u8], bool)> {
+    /// The next line with its offset, and whether a line end followed it.
+    fn next_line(&mut self) -> Option<(usize, &'a [u8], bool)> {
         if self.rest.is_empty() {
             return None;
         }
-        match self.rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
+        let start = self.at;
+        match memchr::memchr2(b'\n', b'\r', self.rest) {
             Some(i) => {
                 let line = &self.rest[..i];
                 let skip = if self.rest[i] == b'\r' && self.rest.get(i + 1) == Some(&b'\n') {
@@ -229,12 +273,14 @@ impl<'a> Lines<'a> {
                     1
                 };
                 self.rest = &self.rest[i + skip..];
-                Some((line, true))
+                self.at += i + skip;
+                Some((start, line, true))
             }
             None => {
                 let line = self.rest;
+                self.at += line.len();
                 self.rest = &[];
-                Some((line, false))
+                Some((start, line, false))
             }
         }
     }
@@ -302,16 +348,23 @@ impl SseReader {
         let mut blocks = Vec::new();
         let mut i = self.scanned;
         while i < self.buffer.len() {
-            let byte = self.buffer[i];
-            i += 1;
-            if std::mem::take(&mut self.after_cr) && byte == b'\n' {
+            if std::mem::take(&mut self.after_cr) && self.buffer[i] == b'\n' {
                 // The LF of a CRLF: the line already ended at the CR.
+                i += 1;
                 continue;
             }
-            if byte != b'\n' && byte != b'\r' {
+            // Jump to the next line end; a line with content is not a blank line.
+            let Some(at) = memchr::memchr2(b'\n', b'\r', &self.buffer[i..]) else {
                 self.at_line_start = false;
-                continue;
+                i = self.buffer.len();
+                break;
+            };
+            let end = i + at;
+            if at > 0 {
+                self.at_line_start = false;
             }
+            let byte = self.buffer[end];
+            i = end + 1;
             self.after_cr = byte == b'\r';
             if !self.at_line_start {
                 self.at_line_start = true;
@@ -322,11 +375,7 @@ impl SseReader {
                 self.after_cr = false;
                 i += 1;
             }
-            blocks.push(Block {
-                raw: self.buffer.split_to(i).freeze(),
-                framed: true,
-                complete: true,
-            });
+            blocks.push(Block::framed(self.buffer.split_to(i).freeze(), true));
             i = 0;
         }
         self.scanned = i;
@@ -353,10 +402,11 @@ impl SseReader {
         self.scanned = 0;
         self.at_line_start = true;
         self.after_cr = false;
-        Some(Block {
-            raw: self.buffer.split().freeze(),
-            framed: !self.overflowed,
-            complete: false,
+        let raw = self.buffer.split().freeze();
+        Some(if self.overflowed {
+            unframed(raw)
+        } else {
+            Block::framed(raw, false)
         })
     }
 
@@ -369,8 +419,8 @@ impl SseReader {
 fn unframed(raw: Bytes) -> Block {
     Block {
         raw,
-        framed: false,
-        complete: false,
+        name: None,
+        data: Data::None,
     }
 }
 

@@ -75,7 +75,7 @@ pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
 /// `prompt_cache_key` (or a new one) when the client sent none; JSON in, SSE out.
 #[must_use]
 pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
-    let mut out = HeaderMap::new();
+    let mut out = HeaderMap::with_capacity(12);
     for (name, value) in inbound {
         if FORWARDED.contains(&name.as_str()) || name.as_str().starts_with("x-codex-") {
             out.append(name.clone(), value.clone());
@@ -88,7 +88,7 @@ pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
         );
     }
     if !out.contains_key(header::USER_AGENT)
-        && let Ok(ua) = HeaderValue::try_from(user_agent())
+        && let Some(ua) = own_user_agent()
     {
         out.insert(header::USER_AGENT, ua);
     }
@@ -100,7 +100,7 @@ pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
                 .and_then(|k| HeaderValue::try_from(k).ok())
         });
         let value =
-            derived.or_else(|| HeaderValue::try_from(uuid::Uuid::new_v4().to_string()).ok());
+            derived.or_else(|| HeaderValue::try_from(crate::unique::uuid().to_string()).ok());
         if let Some(value) = value {
             out.insert(HeaderName::from_static("session-id"), value);
         }
@@ -114,6 +114,13 @@ pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
         HeaderValue::from_static("text/event-stream"),
     );
     out
+}
+
+/// bitrouter's own `User-Agent` as a header value, made once.
+fn own_user_agent() -> Option<HeaderValue> {
+    static UA: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
+    UA.get_or_init(|| HeaderValue::try_from(user_agent()).ok())
+        .clone()
 }
 
 /// The backend's "you have hit your usage limit" answer.

@@ -20,6 +20,7 @@ pub mod inbound;
 pub mod intake;
 pub mod outbound;
 pub mod outcome;
+pub mod patch;
 pub mod pivot;
 pub mod plan;
 pub mod record;
@@ -68,5 +69,5 @@ where
     let config = proxy.config();
     let request = intake::read(&config, parts, body, log).await?;
     let plan = plan::resolve(proxy, &config, &request)?;
-    walk::walk(proxy, &config, inbound, &request, &plan, log).await
+    walk::walk(proxy, &config, inbound, request, &plan, log).await
 }

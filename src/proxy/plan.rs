@@ -12,9 +12,10 @@
 //! compaction to one that does not speak Responses gets the clear 400 of
 //! [`super::inbound::untranslated`].
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde_json::Value;
-use url::Url;
 
 use super::Proxy;
 use super::codex;
@@ -26,7 +27,6 @@ use super::translated::Translation;
 use crate::config::{Api, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
-use crate::upstream::endpoint;
 
 /// Resolves the request's model to its chain and checks the local key against it.
 ///
@@ -46,8 +46,6 @@ pub fn resolve(proxy: &Proxy, config: &Config, request: &Request) -> Result<Plan
 pub enum Prepared {
     /// Sends this.
     Send(Outgoing),
-    /// Answers a token count locally (the provider does not speak Messages).
-    CountLocally,
     /// Cannot serve this request (the reason, for when nothing else can either).
     Unsupported(ApiError),
 }
@@ -55,7 +53,7 @@ pub enum Prepared {
 /// A request ready for one provider.
 pub struct Outgoing {
     /// Where it goes.
-    pub url: Url,
+    pub url: http::Uri,
     /// The body, serialised.
     pub body: Bytes,
     /// The body as a value (the Codex session header comes from its `prompt_cache_key`).
@@ -73,14 +71,24 @@ pub struct Outgoing {
     pub is_codex: bool,
 }
 
-/// What step `target` of the chain sends to `provider`.
+/// Whether a token count for `provider` is answered here: no upstream counts tokens for a
+/// provider that does not speak Messages, so the count is estimated.
+#[must_use]
+pub fn counts_locally(inbound: Inbound, provider: &ProviderConfig) -> bool {
+    inbound == Inbound::CountTokens && !provider.apis().contains(&inbound.api())
+}
+
+/// What step `target` of the chain sends to `provider` (a token count it does not serve is
+/// [`counts_locally`]'s). `json` is the client's body: owned by
+/// the last step, which then rewrites it in place instead of copying it.
 ///
 /// # Errors
 ///
 /// A request the provider's rules or the translation refuse (400).
 pub fn prepare(
+    proxy: &Proxy,
     inbound: Inbound,
-    json: &Value,
+    json: Cow<'_, Value>,
     provider: &ProviderConfig,
     target: &Target,
 ) -> Result<Prepared, ApiError> {
@@ -92,10 +100,8 @@ pub fn prepare(
     };
     let (translation, api) = if provider.apis().contains(&inbound.api()) {
         (None, inbound.api())
-    } else if inbound == Inbound::CountTokens {
-        return Ok(Prepared::CountLocally);
     } else if let Some(api) = pivot::target_api(provider)
-        && let Some(translation) = Translation::new(inbound, json, backend)?
+        && let Some(translation) = Translation::new(inbound, &json, backend)?
     {
         (Some(translation), api)
     } else {
@@ -110,7 +116,7 @@ pub fn prepare(
             pivot::upstream_body(t.body(&target.model), api)?,
             t.stream(),
         ),
-        None => native_body(json, &target.model, reads_stream)?,
+        None => native_body(json.into_owned(), &target.model, reads_stream)?,
     };
     // The target's effort and tier, after translation so a route's pin has the last word.
     if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
@@ -122,8 +128,14 @@ pub fn prepare(
     } else {
         inbound.upstream_path()
     };
+    let url = proxy.endpoint(provider, path).map_err(|e| {
+        ApiError::bad_gateway(
+            ErrorCode::UpstreamFailed,
+            format!("{} has an unusable base_url: {e}", provider.id),
+        )
+    })?;
     Ok(Prepared::Send(Outgoing {
-        url: endpoint(&provider.base_url, path),
+        url,
         body: Bytes::from(json.to_string()),
         json,
         translation,
@@ -136,8 +148,11 @@ pub fn prepare(
 
 /// The client's body for a provider that speaks its API: with the target's model, and shaped
 /// for the Codex backend's Responses endpoint.
-fn native_body(json: &Value, model: &str, codex_stream: bool) -> Result<(Value, bool), ApiError> {
-    let mut body = json.clone();
+fn native_body(
+    mut body: Value,
+    model: &str,
+    codex_stream: bool,
+) -> Result<(Value, bool), ApiError> {
     if let Value::Object(fields) = &mut body {
         fields.insert("model".into(), Value::String(model.to_owned()));
     }

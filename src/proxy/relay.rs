@@ -10,7 +10,7 @@
 //! Dropping a relay stream drops the upstream response, which closes the upstream connection:
 //! a client that goes away cancels the upstream request.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -20,8 +20,9 @@ use serde_json::Value;
 use super::body::ClientStream;
 use super::codex::{self, UsageLimit};
 use super::error::{ApiError, ErrorCode, Flavor};
+use super::patch::Patcher;
 use super::record::LogCell;
-use crate::sse::{Block, SseReader, format_event};
+use crate::sse::{Block, SseReader};
 use crate::translate::responses::Aggregator;
 use crate::upstream::ByteStream;
 
@@ -56,20 +57,6 @@ fn is_preamble(kind: Option<&str>) -> bool {
     matches!(
         kind,
         None | Some("response.created" | "response.in_progress" | "response.queued" | "keepalive")
-    )
-}
-
-/// Events after which a stream is complete: the final ones, and `error`.
-fn is_terminal(kind: Option<&str>) -> bool {
-    is_final(kind) || kind == Some("error")
-}
-
-/// Events after which the backend sends nothing more (an `error` event may still be followed
-/// by `response.failed`).
-fn is_final(kind: Option<&str>) -> bool {
-    matches!(
-        kind,
-        Some("response.completed" | "response.incomplete" | "response.failed" | "response.done")
     )
 }
 
@@ -108,7 +95,7 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
         };
         let mut committed = reader.overflowed();
         for block in new_blocks {
-            if !committed && block.data().is_some() {
+            if !committed && block.is_event() {
                 let kind = kind_of(&block);
                 if !is_preamble(kind.as_deref()) {
                     if matches!(kind.as_deref(), Some("response.failed" | "error"))
@@ -139,126 +126,6 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
                 format!("{provider} closed the stream before any output"),
             ));
         }
-    }
-}
-
-/// Rewrites the few events SDK stream accumulators trip over (spec §8.5 item 11): a `null`
-/// `output` in `response.created`/`in_progress` becomes `[]`, and an empty or `null` `output`
-/// in the terminal event is rebuilt from the `response.output_item.done` items. Every other
-/// block passes byte for byte. Also notes terminal events and token usage.
-struct Patcher {
-    items: BTreeMap<(u64, u64), Value>,
-    unindexed: u64,
-    terminal: bool,
-    /// A final event was seen: nothing follows it.
-    finished: bool,
-    log: LogCell,
-}
-
-impl Patcher {
-    fn new(log: LogCell) -> Self {
-        Patcher {
-            items: BTreeMap::new(),
-            unindexed: 0,
-            terminal: false,
-            finished: false,
-            log,
-        }
-    }
-
-    /// The bytes to send for one block.
-    fn process(&mut self, block: Block) -> Bytes {
-        if block.data().is_none() {
-            return block.into_raw();
-        }
-        let Some(kind) = kind_of(&block).map(std::borrow::Cow::into_owned) else {
-            return block.into_raw();
-        };
-        if is_terminal(Some(&kind)) {
-            self.terminal = true;
-        }
-        if is_final(Some(&kind)) {
-            self.finished = true;
-        }
-        match kind.as_str() {
-            "response.output_item.done" => {
-                if let Some(Value::Object(mut data)) = block.event().and_then(|e| e.json())
-                    && let Some(item) = data.remove("item")
-                {
-                    let key = match data.get("output_index").and_then(Value::as_u64) {
-                        Some(i) => (i, 0),
-                        None => {
-                            self.unindexed += 1;
-                            (u64::MAX, self.unindexed)
-                        }
-                    };
-                    self.items.insert(key, item);
-                }
-                block.into_raw()
-            }
-            "response.created" | "response.in_progress" | "response.queued" => {
-                self.patch(block, false)
-            }
-            "response.completed" | "response.incomplete" | "response.done" => {
-                self.patch(block, true)
-            }
-            "response.failed" | "error" => {
-                self.log.update(|f| {
-                    f.error = Some(ErrorCode::UpstreamFailed.as_str().to_owned());
-                });
-                self.patch(block, true)
-            }
-            _ => block.into_raw(),
-        }
-    }
-
-    /// Notes the token usage a terminal event reports.
-    fn note_usage(&self, response: &serde_json::Map<String, Value>) {
-        if let Some(usage) = response.get("usage") {
-            let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-            let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-            self.log.update(|f| {
-                f.input_tokens = input;
-                f.output_tokens = output;
-            });
-        }
-    }
-
-    /// `block` with `response.output` fixed, or unchanged when it needs no fix. Terminal events
-    /// (`rebuild`) also report their token usage here, from the one parse.
-    fn patch(&mut self, block: Block, rebuild: bool) -> Bytes {
-        let Some(data) = block.data() else {
-            return block.into_raw();
-        };
-        // Most events carry no `output` at all: no need to parse them.
-        if !rebuild && !data.contains("\"output\"") {
-            return block.into_raw();
-        }
-        let Ok(mut data) = serde_json::from_str::<Value>(&data) else {
-            return block.into_raw();
-        };
-        let Some(Value::Object(response)) = data.get_mut("response") else {
-            return block.into_raw();
-        };
-        if rebuild {
-            self.note_usage(response);
-        }
-        let needs = match response.get("output") {
-            Some(Value::Null) => true,
-            Some(Value::Array(list)) => rebuild && list.is_empty() && !self.items.is_empty(),
-            None | Some(_) => false,
-        };
-        if !needs {
-            return block.into_raw();
-        }
-        let output = if rebuild {
-            // The stream is over: the items are not needed again.
-            std::mem::take(&mut self.items).into_values().collect()
-        } else {
-            Vec::new()
-        };
-        response.insert("output".to_owned(), Value::Array(output));
-        Bytes::from(format_event(block.name(), &data.to_string()))
     }
 }
 
@@ -428,7 +295,7 @@ mod tests {
         events
             .iter()
             .map(|v| {
-                Ok(Bytes::from(format_event(
+                Ok(Bytes::from(crate::sse::format_event(
                     v["type"].as_str(),
                     &v.to_string(),
                 )))

@@ -1,14 +1,16 @@
 //! What every proxied request shares: the configuration in force (swapped whole on reload), the
 //! credentials, the upstream client, the account book and the model catalogs.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::catalog::{ModelCache, Sources};
-use crate::config::Config;
+use crate::config::{Config, ProviderConfig};
+use crate::ids::ProviderId;
 use crate::quota::AccountBook;
 use crate::routing::Inventory;
-use crate::upstream::Upstream;
 use crate::upstream::credentials::Credentials;
+use crate::upstream::{Upstream, endpoint};
 
 /// The request path's shared state.
 pub struct Proxy {
@@ -21,6 +23,8 @@ pub struct Proxy {
     pub book: Arc<AccountBook>,
     /// Live model catalogs.
     pub catalogs: ModelCache,
+    /// Upstream addresses already built, per provider and path (cleared on reload).
+    endpoints: Mutex<HashMap<(ProviderId, &'static str), http::Uri>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -39,6 +43,7 @@ impl Proxy {
             upstream: Upstream::new(),
             book,
             catalogs: ModelCache::new(),
+            endpoints: Mutex::default(),
         }
     }
 
@@ -58,6 +63,33 @@ impl Proxy {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(config);
         self.catalogs.clear();
+        self.endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// `{base_url}/{path}` of `provider`, built once per configuration.
+    ///
+    /// # Errors
+    ///
+    /// When the address is not a valid URI (a base URL the config accepted always is).
+    pub fn endpoint(
+        &self,
+        provider: &ProviderConfig,
+        path: &'static str,
+    ) -> Result<http::Uri, http::uri::InvalidUri> {
+        let mut endpoints = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (provider.id.clone(), path);
+        if let Some(uri) = endpoints.get(&key) {
+            return Ok(uri.clone());
+        }
+        let uri: http::Uri = endpoint(&provider.base_url, path).as_str().parse()?;
+        endpoints.insert(key, uri.clone());
+        Ok(uri)
     }
 
     /// What fetching catalogs needs.

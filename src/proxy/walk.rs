@@ -3,6 +3,8 @@
 //! walk carries the decision out (refresh, cool down, fail over, answer) and keeps what went
 //! wrong for the final error.
 
+use std::borrow::Cow;
+
 use http::{HeaderValue, header};
 
 use super::answer::{Response, codex_answer, native_answer, verbatim};
@@ -36,20 +38,29 @@ pub async fn walk(
     proxy: &Proxy,
     config: &Config,
     inbound: Inbound,
-    request: &Request,
+    mut request: Request,
     plan: &Plan,
     log: &LogCell,
 ) -> Result<Response, ApiError> {
     let local_key = config.server.api_key.as_ref();
     let mut failures = Failures::default();
-    'steps: for step in &plan.steps {
+    let last = plan.steps.len().saturating_sub(1);
+    'steps: for (n, step) in plan.steps.iter().enumerate() {
         let target = &step.target;
         let Some(provider) = config.provider(&target.provider) else {
             continue;
         };
-        let out = match plan::prepare(inbound, &request.json, provider, target)? {
+        if plan::counts_locally(inbound, provider) {
+            return Ok(translated::count_tokens(&request.json));
+        }
+        // The last step takes the body; earlier ones work on a copy.
+        let json = if n == last {
+            Cow::Owned(std::mem::take(&mut request.json))
+        } else {
+            Cow::Borrowed(&request.json)
+        };
+        let out = match plan::prepare(proxy, inbound, json, provider, target)? {
             Prepared::Send(out) => out,
-            Prepared::CountLocally => return Ok(translated::count_tokens(&request.json)),
             Prepared::Unsupported(err) => {
                 failures.other(err);
                 continue;
@@ -70,7 +81,7 @@ pub async fn walk(
                 };
                 failures.served = Some(served.clone());
                 let observed =
-                    attempt(proxy, config, provider, &out, request, &auth, &served, log).await;
+                    attempt(proxy, config, provider, &out, &request, &auth, &served, log).await;
                 let decided = outcome::classify(
                     &Attempt {
                         provider,
@@ -211,10 +222,10 @@ async fn attempt(
     }
     let sent = proxy
         .upstream
-        .send(
+        .send_to(
             provider.timeouts,
             http::Method::POST,
-            &out.url,
+            out.url.clone(),
             headers,
             out.body.clone(),
         )

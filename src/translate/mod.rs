@@ -350,7 +350,7 @@ impl Finish {
 fn derived_id(prefix: &str, response: &Value) -> String {
     match response.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => format!("{prefix}{}", id.strip_prefix("resp_").unwrap_or(id)),
-        _ => format!("{prefix}{}", uuid::Uuid::new_v4().simple()),
+        _ => format!("{prefix}{}", crate::unique::uuid().simple()),
     }
 }
 

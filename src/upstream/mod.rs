@@ -9,7 +9,6 @@ pub mod attach;
 pub mod credentials;
 pub mod headers;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -86,7 +85,8 @@ type Pool =
 /// connector); connections are pooled per client.
 #[derive(Default)]
 pub struct Upstream {
-    pools: Mutex<HashMap<Duration, Pool>>,
+    /// One pool per connect timeout in use (usually one or two: a short list).
+    pools: Mutex<Vec<(Duration, Pool)>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -163,11 +163,11 @@ impl Upstream {
             .pools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(pool) = pools.get(&connect) {
+        if let Some((_, pool)) = pools.iter().find(|(c, _)| *c == connect) {
             return Ok(pool.clone());
         }
         let pool = build_pool(connect)?;
-        pools.insert(connect, pool.clone());
+        pools.push((connect, pool.clone()));
         Ok(pool)
     }
 }

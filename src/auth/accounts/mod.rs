@@ -152,10 +152,10 @@ impl Accounts {
         let mut stored: Vec<Label> = self
             .inner
             .store
-            .list()?
+            .keys()?
             .into_iter()
-            .filter(|s| &s.credential.key.provider == provider)
-            .map(|s| s.credential.key.label)
+            .filter(|key| &key.provider == provider)
+            .map(|key| key.label)
             .collect();
         stored.sort();
         let configured = self
