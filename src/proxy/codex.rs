@@ -71,10 +71,10 @@ pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
 
 /// The request headers for the backend, before credentials and the provider's `headers:`: the
 /// client's fingerprint and session headers when it sent them (the Codex CLI does), else
-/// `originator: bitrouter` and bitrouter's `User-Agent`; a `session-id` derived from
+/// `originator: bitrouter` and bitrouter's `User-Agent`; a `session-id` derived from the body's
 /// `prompt_cache_key` (or a new one) when the client sent none; JSON in, SSE out.
 #[must_use]
-pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
+pub fn request_headers(inbound: &HeaderMap, prompt_cache_key: Option<&str>) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(12);
     for (name, value) in inbound {
         if FORWARDED.contains(&name.as_str()) || name.as_str().starts_with("x-codex-") {
@@ -94,11 +94,8 @@ pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
     }
     if !out.contains_key("session-id") {
         let existing = out.get("session_id").cloned();
-        let derived = existing.or_else(|| {
-            body.get("prompt_cache_key")
-                .and_then(Value::as_str)
-                .and_then(|k| HeaderValue::try_from(k).ok())
-        });
+        let derived =
+            existing.or_else(|| prompt_cache_key.and_then(|k| HeaderValue::try_from(k).ok()));
         let value =
             derived.or_else(|| HeaderValue::try_from(crate::unique::uuid().to_string()).ok());
         if let Some(value) = value {
@@ -386,7 +383,7 @@ mod tests {
         ] {
             inbound.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
         }
-        let out = request_headers(&inbound, &json!({}));
+        let out = request_headers(&inbound, None);
         assert_eq!(out["originator"], "codex_exec");
         assert_eq!(out["user-agent"], "codex_exec/0.169.0");
         assert_eq!(out["session-id"], "s-1");
@@ -400,7 +397,7 @@ mod tests {
 
     #[test]
     fn headers_default_to_bitrouter_and_derive_the_session() {
-        let out = request_headers(&HeaderMap::new(), &json!({"prompt_cache_key": "conv-9"}));
+        let out = request_headers(&HeaderMap::new(), Some("conv-9"));
         assert_eq!(out["originator"], "bitrouter");
         assert!(
             out["user-agent"]
@@ -409,8 +406,8 @@ mod tests {
                 .starts_with("bitrouter/")
         );
         assert_eq!(out["session-id"], "conv-9");
-        let a = request_headers(&HeaderMap::new(), &json!({}));
-        let b = request_headers(&HeaderMap::new(), &json!({}));
+        let a = request_headers(&HeaderMap::new(), None);
+        let b = request_headers(&HeaderMap::new(), None);
         assert_ne!(a["session-id"], b["session-id"]);
     }
 

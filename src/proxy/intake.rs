@@ -1,6 +1,8 @@
 //! Taking a proxy request in: the local key, the content type, the body (bounded by
-//! `server.max_body_bytes`) parsed once, the model it names and the account the
-//! `x-bitrouter-account` header pins; and resolver errors as HTTP errors.
+//! `server.max_body_bytes`) checked to be JSON, the model it names and the account the
+//! `x-bitrouter-account` header pins; and resolver errors as HTTP errors. The body is read in
+//! place to find the model; it becomes a JSON tree only if a step of the chain needs one
+//! ([`Body::value`]), at most once.
 
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -14,18 +16,66 @@ use crate::config::{AuthMode, Config};
 use crate::routing::{Plan, RouteError};
 use crate::upstream::headers::{ACCOUNT_HEADER, has_local_key};
 
-/// A request taken in: its headers, its body parsed, the model it asks for and the account its
+/// A request taken in: its headers, its body, the model it asks for and the account its
 /// header pins.
 #[derive(Debug)]
 pub struct Request {
     /// The client's headers.
     pub headers: HeaderMap,
     /// The body.
-    pub json: Value,
+    pub body: Body,
     /// The `model` it names.
     pub model: String,
     /// The `x-bitrouter-account` header.
     pub account: Option<String>,
+}
+
+/// A request body known to be JSON: its bytes, and its tree once something needed it.
+#[derive(Debug)]
+pub struct Body {
+    raw: Bytes,
+    value: Option<Value>,
+}
+
+impl Body {
+    /// The bytes as the client sent them.
+    #[must_use]
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The body as a JSON tree, parsed on first use.
+    ///
+    /// # Errors
+    ///
+    /// None in practice: the body was checked to be JSON when it was taken in.
+    pub fn value(&mut self) -> Result<&Value, ApiError> {
+        if self.value.is_none() {
+            self.value = Some(parse(&self.raw)?);
+        }
+        Ok(self.value.get_or_insert(Value::Null))
+    }
+
+    /// The body as a JSON tree, owned: the last user takes it instead of copying it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Body::value`].
+    pub fn take_value(&mut self) -> Result<Value, ApiError> {
+        match self.value.take() {
+            Some(value) => Ok(value),
+            None => parse(&self.raw),
+        }
+    }
+}
+
+fn parse(raw: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(raw).map_err(|e| {
+        ApiError::bad_request(
+            ErrorCode::InvalidJson,
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })
 }
 
 /// Reads and checks a proxy request.
@@ -50,22 +100,18 @@ where
     }
     check_content_type(&headers)?;
     let bytes = read_body(body, &headers, config.server.max_body_bytes).await?;
-    let json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    let ModelOf(model) = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             ErrorCode::InvalidJson,
             format!("the request body is not valid JSON: {e}"),
         )
     })?;
-    let model = json
-        .get("model")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                ErrorCode::MissingModel,
-                "missing `model`: name the model to use, e.g. `openai-codex:gpt-6.1-sol`",
-            )
-        })?
-        .to_owned();
+    let model = model.ok_or_else(|| {
+        ApiError::bad_request(
+            ErrorCode::MissingModel,
+            "missing `model`: name the model to use, e.g. `openai-codex:gpt-6.1-sol`",
+        )
+    })?;
     log.update(|f| f.model = Some(model.clone()));
     let account = match headers.get(ACCOUNT_HEADER) {
         Some(v) => Some(
@@ -82,10 +128,77 @@ where
     };
     Ok(Request {
         headers,
-        json,
+        body: Body {
+            raw: bytes,
+            value: None,
+        },
         model,
         account,
     })
+}
+
+/// The `model` of a JSON document when it is an object with a string `model` (the last one,
+/// as a JSON tree would keep), read without building the tree; the whole document is still
+/// checked to be JSON.
+struct ModelOf(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for ModelOf {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde_json::value::RawValue;
+
+        struct Find;
+        impl<'de> Visitor<'de> for Find {
+            type Value = ModelOf;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelOf, A::Error> {
+                let mut model = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "model" {
+                        let raw: &RawValue = map.next_value()?;
+                        model = serde_json::from_str::<String>(raw.get()).ok();
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(ModelOf(model))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ModelOf, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ModelOf(None))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<ModelOf, E> {
+                Ok(ModelOf(None))
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<ModelOf, E> {
+                Ok(ModelOf(None))
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<ModelOf, E> {
+                Ok(ModelOf(None))
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<ModelOf, E> {
+                Ok(ModelOf(None))
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<ModelOf, E> {
+                Ok(ModelOf(None))
+            }
+
+            fn visit_unit<E>(self) -> Result<ModelOf, E> {
+                Ok(ModelOf(None))
+            }
+        }
+        d.deserialize_any(Find)
+    }
 }
 
 /// The 401 for a missing or wrong local key.

@@ -6,7 +6,6 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 
 use super::codex;
 use super::error::{ApiError, ErrorCode, ErrorKind};
@@ -113,19 +112,19 @@ pub fn credential_error(provider: &ProviderId, label: &Label, err: CredentialErr
     }
 }
 
-/// The request headers for one attempt. `body` is the Responses body a Codex request carries
-/// (its `prompt_cache_key` names the session).
+/// The request headers for one attempt. `session` is the `prompt_cache_key` of the body a
+/// Codex request carries (it names the session).
 #[must_use]
 pub fn upstream_headers(
     provider: &ProviderConfig,
     inbound: &HeaderMap,
-    body: &Value,
+    session: Option<&str>,
     auth: &Auth,
     local_key: Option<&SecretString>,
 ) -> HeaderMap {
     let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
     let mut out = if is_codex {
-        codex::request_headers(inbound, body)
+        codex::request_headers(inbound, session)
     } else {
         let mut h = forwardable_request_headers(inbound, matches!(auth, Auth::Client), local_key);
         h.insert(
@@ -230,7 +229,7 @@ mod tests {
                 account_id: Some("acc-1".into()),
             },
         };
-        let h = upstream_headers(provider, &inbound, &serde_json::json!({}), &auth, None);
+        let h = upstream_headers(provider, &inbound, None, &auth, None);
         assert_eq!(h["authorization"], "Bearer stored");
         assert!(h["authorization"].is_sensitive());
         assert_eq!(h["chatgpt-account-id"], "acc-1");
@@ -244,13 +243,7 @@ mod tests {
         let mut inbound = HeaderMap::new();
         inbound.insert("authorization", HeaderValue::from_static("Bearer client"));
         inbound.insert("chatgpt-account-id", HeaderValue::from_static("client-acc"));
-        let h = upstream_headers(
-            provider,
-            &inbound,
-            &serde_json::json!({}),
-            &Auth::Client,
-            None,
-        );
+        let h = upstream_headers(provider, &inbound, None, &Auth::Client, None);
         assert_eq!(h["authorization"], "Bearer client");
         assert_eq!(h["chatgpt-account-id"], "client-acc");
     }
@@ -267,7 +260,7 @@ mod tests {
         let h = upstream_headers(
             provider,
             &inbound,
-            &serde_json::json!({}),
+            None,
             &Auth::Configured(SecretString::from("k")),
             None,
         );

@@ -21,12 +21,13 @@ use super::Proxy;
 use super::codex;
 use super::error::{ApiError, ErrorCode};
 use super::inbound::{Inbound, untranslated};
-use super::intake::{self, Request};
+use super::intake::{self, Body, Request};
 use super::pivot;
 use super::translated::Translation;
 use crate::config::{Api, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
+use crate::translate::responses::shape_for_codex_raw;
 
 /// Resolves the request's model to its chain and checks the local key against it.
 ///
@@ -56,8 +57,8 @@ pub struct Outgoing {
     pub url: http::Uri,
     /// The body, serialised.
     pub body: Bytes,
-    /// The body as a value (the Codex session header comes from its `prompt_cache_key`).
-    pub json: Value,
+    /// The body's `prompt_cache_key` (the Codex session header comes from it).
+    pub session: Option<String>,
     /// The translation, when the provider does not speak the inbound API.
     pub translation: Option<Translation>,
     /// The API the provider is spoken to in.
@@ -79,8 +80,9 @@ pub fn counts_locally(inbound: Inbound, provider: &ProviderConfig) -> bool {
 }
 
 /// What step `target` of the chain sends to `provider` (a token count it does not serve is
-/// [`counts_locally`]'s). `json` is the client's body: owned by
-/// the last step, which then rewrites it in place instead of copying it.
+/// [`counts_locally`]'s). A Responses request to the Codex backend is shaped in place when it
+/// can be ([`shape_for_codex_raw`]); otherwise the body becomes a JSON tree, which the `last`
+/// step takes instead of copying.
 ///
 /// # Errors
 ///
@@ -88,11 +90,37 @@ pub fn counts_locally(inbound: Inbound, provider: &ProviderConfig) -> bool {
 pub fn prepare(
     proxy: &Proxy,
     inbound: Inbound,
-    json: Cow<'_, Value>,
+    body: &mut Body,
+    last: bool,
     provider: &ProviderConfig,
     target: &Target,
 ) -> Result<Prepared, ApiError> {
     let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
+    if is_codex
+        && inbound == Inbound::Responses
+        && target.effort.is_none()
+        && target.service_tier.is_none()
+        && let Some(shaped) = shape_for_codex_raw(body.raw(), &target.model)
+    {
+        if !shaped.dropped.is_empty() {
+            tracing::debug!(dropped = ?shaped.dropped, "fields the Codex backend does not accept were removed");
+        }
+        return Ok(Prepared::Send(Outgoing {
+            url: endpoint_of(proxy, provider, inbound.upstream_path())?,
+            body: Bytes::from(shaped.body),
+            session: shaped.prompt_cache_key,
+            translation: None,
+            api: Api::OpenaiResponses,
+            client_stream: shaped.client_stream,
+            reads_stream: true,
+            is_codex,
+        }));
+    }
+    let json = if last {
+        Cow::Owned(body.take_value()?)
+    } else {
+        Cow::Borrowed(body.value()?)
+    };
     let backend = if is_codex {
         Backend::Codex
     } else {
@@ -128,22 +156,33 @@ pub fn prepare(
     } else {
         inbound.upstream_path()
     };
-    let url = proxy.endpoint(provider, path).map_err(|e| {
-        ApiError::bad_gateway(
-            ErrorCode::UpstreamFailed,
-            format!("{} has an unusable base_url: {e}", provider.id),
-        )
-    })?;
     Ok(Prepared::Send(Outgoing {
-        url,
-        body: Bytes::from(json.to_string()),
-        json,
+        url: endpoint_of(proxy, provider, path)?,
+        body: Bytes::from(serde_json::to_vec(&json).unwrap_or_default()),
+        session: json
+            .get("prompt_cache_key")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         translation,
         api,
         client_stream,
         reads_stream,
         is_codex,
     }))
+}
+
+/// `{base_url}/{path}` of `provider`, as [`Proxy::endpoint`] built it.
+fn endpoint_of(
+    proxy: &Proxy,
+    provider: &ProviderConfig,
+    path: &'static str,
+) -> Result<http::Uri, ApiError> {
+    proxy.endpoint(provider, path).map_err(|e| {
+        ApiError::bad_gateway(
+            ErrorCode::UpstreamFailed,
+            format!("{} has an unusable base_url: {e}", provider.id),
+        )
+    })
 }
 
 /// The client's body for a provider that speaks its API: with the target's model, and shaped

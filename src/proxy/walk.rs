@@ -3,8 +3,6 @@
 //! walk carries the decision out (refresh, cool down, fail over, answer) and keeps what went
 //! wrong for the final error.
 
-use std::borrow::Cow;
-
 use http::{HeaderValue, header};
 
 use super::answer::{Response, codex_answer, native_answer, verbatim};
@@ -51,15 +49,16 @@ pub async fn walk(
             continue;
         };
         if plan::counts_locally(inbound, provider) {
-            return Ok(translated::count_tokens(&request.json));
+            return Ok(translated::count_tokens(request.body.value()?));
         }
-        // The last step takes the body; earlier ones work on a copy.
-        let json = if n == last {
-            Cow::Owned(std::mem::take(&mut request.json))
-        } else {
-            Cow::Borrowed(&request.json)
-        };
-        let out = match plan::prepare(proxy, inbound, json, provider, target)? {
+        let out = match plan::prepare(
+            proxy,
+            inbound,
+            &mut request.body,
+            n == last,
+            provider,
+            target,
+        )? {
             Prepared::Send(out) => out,
             Prepared::Unsupported(err) => {
                 failures.other(err);
@@ -210,7 +209,7 @@ async fn attempt(
     let mut headers = upstream_headers(
         provider,
         &request.headers,
-        &out.json,
+        out.session.as_deref(),
         auth,
         config.server.api_key.as_ref(),
     );
