@@ -32,6 +32,9 @@ mod codex_share;
 mod faults;
 /// The source layout: no import circles between modules, no source file over 600 lines.
 mod layout;
+/// The listener under abuse: unfinished headers, idle connections, the connection cap, and the
+/// upstream first-byte timeout.
+mod listener;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
