@@ -350,14 +350,14 @@ async fn check(local: &Local, model: &str, account: Option<&str>) -> anyhow::Res
         .await
         .context("cannot bind a loopback port for the check")?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AppState {
-        proxy: Proxy::new(
+    let state = Arc::new(AppState::new(
+        Proxy::new(
             local.config.clone(),
             Arc::new(local.accounts.clone()),
             Arc::new(AccountBook::from_usage(&local.usage)),
         ),
-        local_addr: addr,
-    });
+        addr,
+    ));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(server::serve(listener, state, shutdown.clone()));
     let client = reqwest::Client::new();

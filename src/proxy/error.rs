@@ -131,6 +131,8 @@ pub enum ErrorCode {
     UpstreamDisconnected,
     /// The stream ended before its final event.
     StreamIncomplete,
+    /// Counting a request's tokens failed.
+    CountFailed,
 }
 
 impl ErrorCode {
@@ -172,6 +174,7 @@ impl ErrorCode {
             ErrorCode::UpstreamFailed => "upstream_failed",
             ErrorCode::UpstreamDisconnected => "upstream_disconnected",
             ErrorCode::StreamIncomplete => "stream_incomplete",
+            ErrorCode::CountFailed => "count_failed",
         }
     }
 }
@@ -340,9 +343,14 @@ impl ApiError {
             }),
             Flavor::Anthropic => json!({
                 "type": "error",
-                "error": {"type": anthropic_type(self.status, &self.kind), "message": self.message},
+                "error": {"type": anthropic_type(self), "message": self.message},
             }),
         }
+    }
+
+    /// Whether the upstream was overloaded (answered to Anthropic clients as 529).
+    fn is_overloaded(&self) -> bool {
+        crate::translate::is_overload(self.status.as_u16(), &self.kind, self.code.as_deref())
     }
 
     /// The full HTTP answer in the given envelope.
@@ -350,7 +358,13 @@ impl ApiError {
     pub fn into_response_as(self, flavor: Flavor) -> http::Response<Body> {
         let body = Body::full(self.body(flavor).to_string());
         let mut response = http::Response::new(body);
-        *response.status_mut() = self.status;
+        // Anthropic's "overloaded, retry" status, which Claude Code and the SDKs retry.
+        *response.status_mut() = match flavor {
+            Flavor::Anthropic if self.is_overloaded() => {
+                StatusCode::from_u16(529).unwrap_or(self.status)
+            }
+            _ => self.status,
+        };
         let headers = response.headers_mut();
         headers.extend(*self.headers);
         headers.insert(
@@ -401,15 +415,18 @@ impl From<&crate::translate::UpstreamError> for ApiError {
     }
 }
 
-/// Anthropic's error types by status.
-fn anthropic_type(status: StatusCode, kind: &str) -> &'static str {
-    match status.as_u16() {
+/// Anthropic's error type for an error: `overloaded_error` for an overloaded upstream, else by
+/// status.
+fn anthropic_type(err: &ApiError) -> &'static str {
+    if err.is_overloaded() {
+        return "overloaded_error";
+    }
+    match err.status.as_u16() {
         400 | 413 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
         429 => "rate_limit_error",
-        529 | 503 if kind.contains("overload") => "overloaded_error",
         _ => "api_error",
     }
 }
@@ -434,6 +451,52 @@ mod tests {
         assert_eq!(
             e.body(Flavor::Anthropic),
             json!({"type":"error","error":{"type":"rate_limit_error","message":"nope"}})
+        );
+    }
+
+    #[test]
+    fn an_overloaded_upstream_is_a_529_for_anthropic_clients() {
+        let text = |status: StatusCode, kind: &'static str, code: Option<&'static str>| {
+            ApiError::with_text(status, kind.into(), code.map(Into::into), "busy")
+        };
+        for err in [
+            text(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                Some("server_is_overloaded"),
+            ),
+            text(
+                StatusCode::BAD_GATEWAY,
+                "upstream_error",
+                Some("upstream_503"),
+            ),
+            text(StatusCode::BAD_GATEWAY, "server_error", None),
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_error",
+                Some("slow_down"),
+            ),
+        ] {
+            let openai = err.clone().into_response_as(Flavor::OpenAi);
+            assert_ne!(openai.status().as_u16(), 529);
+            assert_eq!(
+                err.body(Flavor::Anthropic)["error"]["type"],
+                "overloaded_error"
+            );
+            assert_eq!(
+                err.into_response_as(Flavor::Anthropic).status().as_u16(),
+                529
+            );
+        }
+        let cut = text(
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("stream_incomplete"),
+        );
+        assert_eq!(cut.body(Flavor::Anthropic)["error"]["type"], "api_error");
+        assert_eq!(
+            cut.into_response_as(Flavor::Anthropic).status(),
+            StatusCode::BAD_GATEWAY
         );
     }
 

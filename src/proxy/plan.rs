@@ -23,7 +23,7 @@ use super::error::{ApiError, ErrorCode};
 use super::inbound::{Inbound, untranslated};
 use super::intake::{self, Body, Request};
 use super::pivot;
-use super::translated::Translation;
+use super::translated::{self, Translation};
 use crate::config::{Api, Config, ProviderConfig, ProviderKind, Strategy};
 use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
@@ -87,7 +87,8 @@ pub fn counts_locally(inbound: Inbound, provider: &ProviderConfig) -> bool {
 /// # Errors
 ///
 /// A request the provider's rules or the translation refuse (400).
-pub fn prepare(
+pub async fn prepare(
+    config: &Config,
     proxy: &Proxy,
     inbound: Inbound,
     body: &mut Body,
@@ -146,6 +147,10 @@ pub fn prepare(
         ),
         None => native_body(json.into_owned(), &target.model, reads_stream)?,
     };
+    // The client's own effort, fitted to the levels the model has.
+    if is_codex && translation.is_some() {
+        translated::fit_effort(proxy, config, &provider.id, &target.model, &mut json).await;
+    }
     // The target's effort and tier, after translation so a route's pin has the last word.
     if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
         apply::apply(&mut json, api, target, is_codex)

@@ -22,6 +22,9 @@ use super::inbound::Inbound;
 use super::outbound::Served;
 use super::record::LogCell;
 use super::relay::{self, Committed};
+use super::state::Proxy;
+use crate::config::Config;
+use crate::ids::ProviderId;
 use crate::sse::{Block, SseEvent, SseReader, format_event};
 use crate::translate::chat::{self, ChatRequest, ChatStream};
 use crate::translate::messages::{self, MessagesRequest, MessagesStream};
@@ -62,7 +65,7 @@ impl Translation {
                     messages::messages_to_responses_for(json.clone(), backend)
                         .map_err(|e| request_error(&e))?,
                 ),
-                messages::count_tokens_estimate(json),
+                messages::input_estimate(json),
             ),
             Inbound::Responses => Translation::Responses {
                 body: Box::new(json.clone()),
@@ -95,6 +98,27 @@ impl Translation {
             Translation::Messages(req, _) => req.stream,
             Translation::Responses { stream, .. } => *stream,
         }
+    }
+}
+
+/// Fits a translated body's `reasoning.effort` to what the target model supports, from its
+/// catalog entry (fetched first when the catalog has none yet): Anthropic's efforts and the
+/// `none` that disabled thinking asks for may not all be levels this model has.
+pub(super) async fn fit_effort(
+    proxy: &Proxy,
+    config: &Config,
+    provider: &ProviderId,
+    model: &str,
+    body: &mut Value,
+) {
+    if body.pointer("/reasoning/effort").is_none() {
+        return;
+    }
+    if proxy.catalogs.efforts(provider, model).is_none() {
+        proxy.catalogs.refresh(config, proxy.sources(), None).await;
+    }
+    if let Some(levels) = proxy.catalogs.efforts(provider, model) {
+        messages::thinking::fit_effort(body, &levels);
     }
 }
 
@@ -344,15 +368,30 @@ pub(super) async fn translated_answer(
     Ok(response)
 }
 
-/// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself.
-#[must_use]
-pub(super) fn count_tokens(json: &Value) -> Response {
-    let mut response = Response::new(Body::full(messages::count_tokens_body(json).to_string()));
+/// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself:
+/// the request translated and counted with the `o200k_base` tokenizer, on a blocking thread
+/// (the vocabulary loads on first use, and a long request takes milliseconds to count).
+///
+/// # Errors
+///
+/// A request that cannot be translated (400, as `/v1/messages` would answer).
+pub(super) async fn count_tokens(json: &Value) -> Result<Response, ApiError> {
+    let body = json.clone();
+    let counted = tokio::task::spawn_blocking(move || messages::count_tokens_body(&body))
+        .await
+        .map_err(|e| {
+            ApiError::bad_gateway(
+                ErrorCode::CountFailed,
+                format!("counting tokens failed: {e}"),
+            )
+        })?;
+    let answer = counted.map_err(|e| request_error(&e))?;
+    let mut response = Response::new(Body::full(answer.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -49,16 +49,19 @@ pub async fn walk(
             continue;
         };
         if plan::counts_locally(inbound, provider) {
-            return Ok(translated::count_tokens(request.body.value()?));
+            return translated::count_tokens(request.body.value()?).await;
         }
         let out = match plan::prepare(
+            config,
             proxy,
             inbound,
             &mut request.body,
             n == last,
             provider,
             target,
-        )? {
+        )
+        .await?
+        {
             Prepared::Send(out) => out,
             Prepared::Unsupported(err) => {
                 failures.other(err);

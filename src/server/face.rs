@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::routes::{ROUTES, flavor_of, method_not_allowed};
 use super::state::AppState;
+use crate::catalog;
 use crate::proxy::{self, ApiError, ErrorCode, Flavor};
 use crate::upstream::headers::has_local_key;
 
@@ -56,8 +57,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
         axum::Json(json!({
+            "name": "bitrouter",
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "started_at": state.started_at,
+            "listen": state.local_addr.to_string(),
             "providers": providers,
             "accounts": accounts,
         })),
@@ -87,8 +92,13 @@ async fn list_models(
         .refresh(&config, proxy.sources(), Some(&headers))
         .await;
     let inventory = proxy.inventory(&config);
-    let doc = proxy
-        .catalogs
-        .document(&config, &inventory, query.client_version.is_some());
+    // Anthropic clients (Claude Code's gateway model discovery, the SDKs) get their list shape.
+    let doc = if headers.contains_key("anthropic-version") {
+        catalog::anthropic_document(&config, &inventory)
+    } else {
+        proxy
+            .catalogs
+            .document(&config, &inventory, query.client_version.is_some())
+    };
     (StatusCode::OK, axum::Json(doc)).into_response()
 }

@@ -11,4 +11,18 @@ pub struct AppState {
     pub proxy: Proxy,
     /// The bound address (the `Host` check compares with it).
     pub local_addr: SocketAddr,
+    /// When the server started (Unix seconds), for `/health`.
+    pub started_at: i64,
+}
+
+impl AppState {
+    /// The state of a server bound to `local_addr`, starting now.
+    #[must_use]
+    pub fn new(proxy: Proxy, local_addr: SocketAddr) -> Self {
+        AppState {
+            proxy,
+            local_addr,
+            started_at: crate::clock::unix_now(),
+        }
+    }
 }

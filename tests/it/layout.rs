@@ -14,19 +14,6 @@ use std::path::{Path, PathBuf};
 /// The longest a source file may be.
 const MAX_LINES: usize = 600;
 
-/// Files still being split by another change (each named with the reason); the size rule
-/// applies to everything else.
-const SPLIT_ELSEWHERE: &[(&str, &str)] = &[
-    (
-        "src/translate/messages.rs",
-        "split by direction in the Anthropic Messages change (issue 14)",
-    ),
-    (
-        "src/translate/messages/tests.rs",
-        "split with messages.rs in the Anthropic Messages change (issue 14)",
-    ),
-];
-
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -325,9 +312,6 @@ fn no_source_file_is_over_600_lines() {
                 .unwrap()
                 .to_string_lossy()
                 .into_owned();
-            if SPLIT_ELSEWHERE.iter().any(|(f, _)| *f == rel) {
-                continue;
-            }
             let lines = std::fs::read_to_string(&file).unwrap().lines().count();
             if lines > MAX_LINES {
                 long.push(format!("{rel}: {lines} lines"));
