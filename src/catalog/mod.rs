@@ -38,7 +38,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 struct Cached {
     at: Instant,
     ok: bool,
-    ids: Vec<String>,
+    ids: Arc<Vec<String>>,
     /// The backend's own entries (Codex shape), for the Codex CLI.
     entries: Vec<Value>,
     /// What each model supports, read from `entries` once when fetched (shared, not copied,
@@ -72,7 +72,7 @@ impl ModelCache {
 
     /// The model ids each provider's catalog offers, as last fetched.
     #[must_use]
-    pub fn catalogs(&self) -> BTreeMap<ProviderId, Vec<String>> {
+    pub fn catalogs(&self) -> BTreeMap<ProviderId, Arc<Vec<String>>> {
         self.lock()
             .iter()
             .filter(|(_, c)| c.ok)
@@ -161,7 +161,7 @@ fn failed() -> Cached {
     Cached {
         at: Instant::now(),
         ok: false,
-        ids: Vec::new(),
+        ids: Arc::default(),
         entries: Vec::new(),
         capabilities: Arc::default(),
     }
@@ -243,7 +243,7 @@ async fn fetch(
     Some(Cached {
         at: Instant::now(),
         ok: true,
-        ids,
+        ids: Arc::new(ids),
         entries,
         capabilities,
     })

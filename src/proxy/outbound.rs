@@ -34,7 +34,7 @@ impl Served {
     /// The `x-bitrouter-*` response headers.
     #[must_use]
     pub fn headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
+        let mut h = HeaderMap::with_capacity(3);
         for (name, value) in [
             ("x-bitrouter-provider", self.provider.as_str()),
             ("x-bitrouter-account", self.account.as_str()),

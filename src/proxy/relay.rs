@@ -13,8 +13,8 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use futures_util::stream;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::Value;
 
 use super::body::ClientStream;
@@ -77,6 +77,11 @@ const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// connection goes back to the pool instead of being closed; the client's answer has already
 /// ended and does not wait for it.
 fn release(mut rest: ByteStream) {
+    // Usually the body has already ended (its end came with the final event): nothing to wait
+    // for.
+    if let Some(None) = rest.next().now_or_never() {
+        return;
+    }
     tokio::spawn(async move {
         let drain = async { while let Some(Ok(_)) = rest.next().await {} };
         let _ = tokio::time::timeout(DRAIN_LIMIT, drain).await;

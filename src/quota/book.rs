@@ -90,8 +90,9 @@ impl AccountBook {
     #[must_use]
     pub fn cooling_until(&self, provider: &ProviderId, label: &Label, now: i64) -> Option<i64> {
         lock(&self.accounts)
-            .get(&(provider.clone(), label.clone()))
-            .and_then(|s| s.cooling_until)
+            .iter()
+            .find(|((p, l), _)| p == provider && l == label)
+            .and_then(|(_, s)| s.cooling_until)
             .filter(|until| *until > now)
     }
 
@@ -112,7 +113,12 @@ impl AccountBook {
     pub fn succeeded(&self, provider: &ProviderId, label: &Label, now: i64) {
         let changed = {
             let mut accounts = lock(&self.accounts);
-            match accounts.get_mut(&(provider.clone(), label.clone())) {
+            // A handful of accounts: a scan is cheaper than building a key to look one up.
+            let found = accounts
+                .iter_mut()
+                .find(|((p, l), _)| p == provider && l == label)
+                .map(|(_, state)| state);
+            match found {
                 Some(state) if state.cooling_until.is_some() => {
                     state.cooling_until = None;
                     state.updated_at = now;

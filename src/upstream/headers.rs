@@ -147,7 +147,7 @@ pub fn forwardable_request_headers(
 /// headers and cookies (`set-cookie` belongs to bitrouter's upstream session, not the client).
 #[must_use]
 pub fn relayable_response_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
+    let mut out = HeaderMap::with_capacity(upstream.len() + 6);
     for (name, value) in upstream {
         if !is_hop_by_hop(name) && name != header::SET_COOKIE {
             out.append(name.clone(), value.clone());
