@@ -3,11 +3,11 @@
 //! file-descriptor limit raised so the cap can be reached. On shutdown it stops accepting and
 //! lets open connections finish their answers for up to [`SHUTDOWN_GRACE`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,7 +25,52 @@ const RESERVED_FDS: u64 = 64;
 /// The least time between two "cap reached" lines.
 const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// Accepts and serves connections until `shutdown`, then waits for open ones.
+/// The cap on open client connections, shared by every accept loop.
+#[derive(Debug)]
+pub struct Cap {
+    permits: Arc<Semaphore>,
+    size: usize,
+    /// When the cap was last reported.
+    logged: Mutex<Option<Instant>>,
+}
+
+impl Cap {
+    /// The cap `server.max_connections` asks for, as far as the open-file limit allows.
+    #[must_use]
+    pub fn new(configured: usize) -> Self {
+        let size = connection_cap(configured);
+        Cap {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            logged: Mutex::new(None),
+        }
+    }
+
+    /// A place for one more connection, waiting for one when the cap is reached (and saying so,
+    /// at most once a minute); `None` on shutdown.
+    async fn place(&self, shutdown: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        {
+            let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+            if logged.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
+                tracing::warn!(
+                    "{} client connections are open, the most allowed (server.max_connections); new ones wait until one closes",
+                    self.size
+                );
+                *logged = Some(Instant::now());
+            }
+        }
+        tokio::select! {
+            permit = self.permits.clone().acquire_owned() => permit.ok(),
+            () = shutdown.cancelled() => None,
+        }
+    }
+}
+
+/// Accepts and serves connections until `shutdown`, then waits for open ones. Several of these
+/// may run on one listening socket, one per thread.
 ///
 /// # Errors
 ///
@@ -34,33 +79,14 @@ const CAP_LOG_EVERY: Duration = Duration::from_secs(60);
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
+    cap: Arc<Cap>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let config = state.proxy.config();
-    let cap = connection_cap(config.server.max_connections);
-    drop(config);
-    let permits = Arc::new(Semaphore::new(cap));
     let face = face::router(state.clone());
     let tracker = TaskTracker::new();
-    let mut last_cap_log: Option<Instant> = None;
     loop {
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if last_cap_log.is_none_or(|at| at.elapsed() >= CAP_LOG_EVERY) {
-                    tracing::warn!(
-                        "{cap} client connections are open, the most allowed (server.max_connections); new ones wait until one closes"
-                    );
-                    last_cap_log = Some(Instant::now());
-                }
-                tokio::select! {
-                    permit = permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                    () = shutdown.cancelled() => break,
-                }
-            }
+        let Some(permit) = cap.place(&shutdown).await else {
+            break;
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

@@ -23,18 +23,58 @@ use tokio_util::sync::CancellationToken;
 pub use listener::SHUTDOWN_GRACE;
 pub use state::AppState;
 
+/// The most threads that serve connections.
+const MAX_THREADS: usize = 4;
+
 /// Serves until `shutdown` is cancelled, then lets open streams finish for up to
 /// [`SHUTDOWN_GRACE`].
 ///
+/// One thread per core (at most [`MAX_THREADS`]) accepts and serves connections, each with a
+/// single-threaded runtime of its own: a connection, its requests and their upstream
+/// connections stay on the thread that accepted it, so no request pays for handing work
+/// between threads, and a busy server still uses every core. This task's thread is one of them.
+///
 /// # Errors
 ///
-/// When the listener fails for good.
+/// When the listener fails for good, or a serving thread cannot start.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    listener::run(listener, state, shutdown).await
+    let cap = Arc::new(listener::Cap::new(
+        state.proxy.config().server.max_connections,
+    ));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(MAX_THREADS);
+    let listener = listener.into_std()?;
+    let mut others = Vec::new();
+    for n in 1..threads {
+        let listener = listener.try_clone()?;
+        let (state, cap, shutdown) = (state.clone(), cap.clone(), shutdown.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("bitrouter-serve-{n}"))
+            .spawn(move || -> std::io::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    listener::run(listener, state, cap, shutdown).await
+                })
+            })?;
+        others.push(thread);
+    }
+    let served = listener::run(TcpListener::from_std(listener)?, state, cap, shutdown).await;
+    for thread in others {
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(Err(e))) => tracing::warn!("a serving thread failed: {e}"),
+            Ok(Err(_)) => tracing::warn!("a serving thread panicked"),
+            Ok(Ok(Ok(()))) | Err(_) => {}
+        }
+    }
+    served
 }
 
 /// Warms the model catalogs in the background (so bare names route to the right provider).

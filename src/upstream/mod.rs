@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod headers;
 
 use std::sync::Mutex;
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -85,8 +86,9 @@ type Pool =
 /// connector); connections are pooled per client.
 #[derive(Default)]
 pub struct Upstream {
-    /// One pool per connect timeout in use (usually one or two: a short list).
-    pools: Mutex<Vec<(Duration, Pool)>>,
+    /// One pool per serving thread and connect timeout in use (a short list): a connection's
+    /// I/O runs on the thread that opened it, so each thread keeps its own.
+    pools: Mutex<Vec<(ThreadId, Duration, Pool)>>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -163,11 +165,12 @@ impl Upstream {
             .pools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, pool)) = pools.iter().find(|(c, _)| *c == connect) {
+        let thread = std::thread::current().id();
+        if let Some((_, _, pool)) = pools.iter().find(|(t, c, _)| *t == thread && *c == connect) {
             return Ok(pool.clone());
         }
         let pool = build_pool(connect)?;
-        pools.push((connect, pool.clone()));
+        pools.push((thread, connect, pool.clone()));
         Ok(pool)
     }
 }
