@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod jsonscan;
 pub mod output;
 pub mod paths;
 pub mod proxy;

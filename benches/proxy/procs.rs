@@ -167,6 +167,13 @@ pub(crate) fn world(upstream: SocketAddr) -> tempfile::TempDir {
     )
     .unwrap();
     set_private(&token_file);
+    // An old file: the store re-reads files changed in the last two seconds on every use.
+    std::fs::File::options()
+        .write(true)
+        .open(&token_file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
     dir
 }
 

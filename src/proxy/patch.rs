@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde_json::value::RawValue;
 
 use super::error::ErrorCode;
 use super::record::LogCell;
+use crate::jsonscan;
 use crate::sse::{Block, format_event};
 
 /// Rewrites the few events SDK stream accumulators trip over (spec §8.5 item 11): a `null`
@@ -58,52 +58,6 @@ impl Kind {
             _ => Kind::Other,
         }
     }
-}
-
-/// An event's data, read in place: `response.output` and `response.usage`.
-#[derive(serde::Deserialize)]
-struct EventView<'a> {
-    #[serde(borrow, default)]
-    response: Option<ResponseView<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct ResponseView<'a> {
-    #[serde(borrow, default)]
-    output: Present<'a>,
-    #[serde(default)]
-    usage: Option<UsageView>,
-}
-
-#[derive(serde::Deserialize)]
-struct UsageView {
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-}
-
-/// A `response.output_item.done` read in place.
-#[derive(serde::Deserialize)]
-struct ItemView<'a> {
-    #[serde(default)]
-    output_index: Option<u64>,
-    #[serde(borrow)]
-    item: Option<&'a RawValue>,
-}
-
-/// A value that may be absent, where `null` counts as present.
-#[derive(Default)]
-struct Present<'a>(Option<&'a RawValue>);
-
-impl<'de: 'a, 'a> serde::Deserialize<'de> for Present<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(d).map(|raw| Present(Some(raw)))
-    }
-}
-
-/// Where `inner` lies in `outer` (it is a slice of it).
-fn offset(outer: &str, inner: &str) -> Option<(usize, usize)> {
-    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    (start + inner.len() <= outer.len()).then_some((start, start + inner.len()))
 }
 
 impl Patcher {
@@ -161,23 +115,20 @@ impl Patcher {
         let Some(data) = block.data_bytes() else {
             return;
         };
-        let Ok(text) = std::str::from_utf8(&data) else {
+        let Some(item) = jsonscan::field_range(&data, "item") else {
             return;
         };
-        let Ok(view) = serde_json::from_str::<ItemView<'_>>(text) else {
+        if std::str::from_utf8(&data[item.clone()]).is_err() {
             return;
-        };
-        let Some((start, end)) = view.item.and_then(|item| offset(text, item.get())) else {
-            return;
-        };
-        let key = match view.output_index {
+        }
+        let key = match jsonscan::field(&data, "output_index").and_then(jsonscan::unsigned) {
             Some(i) => (i, 0),
             None => {
                 self.unindexed += 1;
                 (u64::MAX, self.unindexed)
             }
         };
-        self.items.insert(key, (data.clone(), start, end));
+        self.items.insert(key, (data.clone(), item.start, item.end));
     }
 
     /// `block` with `response.output` fixed, or unchanged when it needs no fix. Terminal events
@@ -190,27 +141,31 @@ impl Patcher {
         if !rebuild && !data.contains("\"output\"") {
             return block.into_raw();
         }
-        let Ok(view) = serde_json::from_str::<EventView<'_>>(&data) else {
+        let bytes = data.as_bytes();
+        let Some(response) = jsonscan::field_range(bytes, "response") else {
             return block.into_raw();
         };
-        let Some(response) = view.response else {
-            return block.into_raw();
-        };
-        if rebuild && let Some(usage) = &response.usage {
-            let (input, output) = (usage.input_tokens, usage.output_tokens);
+        let inner = &bytes[response.clone()];
+        if rebuild && let Some(usage) = jsonscan::field(inner, "usage") {
+            let tokens = |k: &str| jsonscan::field(usage, k).and_then(jsonscan::unsigned);
+            let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
             self.log.update(|f| {
                 f.input_tokens = input;
                 f.output_tokens = output;
             });
         }
-        let Some(output) = response.output.0 else {
+        let Some(output) = jsonscan::field_range(inner, "output") else {
             return block.into_raw();
         };
-        let value = output.get().trim();
-        let needs = value == "null" || (rebuild && value == "[]" && !self.items.is_empty());
-        let Some((start, end)) = needs.then(|| offset(&data, output.get())).flatten() else {
+        let value = &inner[output.clone()];
+        let needs = value == b"null"
+            || (rebuild
+                && !self.items.is_empty()
+                && jsonscan::items(value).is_some_and(|mut i| i.next().is_none()));
+        if !needs {
             return block.into_raw();
-        };
+        }
+        let (start, end) = (response.start + output.start, response.start + output.end);
         let mut patched = String::with_capacity(data.len() + 64);
         patched.push_str(&data[..start]);
         patched.push('[');

@@ -7,12 +7,9 @@
 //! agree; the tests check that on every kind of body.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
-
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::{ENCRYPTED_REASONING, STRIPPED_FIELDS};
+use crate::jsonscan;
 use crate::translate::{input_message, input_text};
 
 /// A body shaped in place.
@@ -32,8 +29,7 @@ pub struct RawShaped {
 /// the full shaping (see the module documentation).
 #[must_use]
 pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
-    let Entries(entries) = serde_json::from_slice(body).ok()?;
-    let mut seen = BTreeSet::new();
+    let mut seen: Vec<Cow<'_, str>> = Vec::new();
     let mut out = Vec::with_capacity(body.len() + model.len() + 96);
     out.extend_from_slice(b"{\"model\":");
     serde_json::to_writer(&mut out, model).ok()?;
@@ -47,42 +43,37 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
     let mut input = None;
     let mut include = None;
     let mut reasoning = false;
-    for (key, value) in &entries {
-        if !seen.insert(key.as_ref()) {
+    for entry in jsonscan::entries(body)? {
+        let (key, range) = entry.ok()?;
+        let name = key_text(key)?;
+        if seen.contains(&name) {
             return None;
         }
-        let raw = value.get();
-        match key.as_ref() {
-            "model" | "store" => continue,
-            "stream" => {
-                shaped.client_stream = raw == "true";
-                continue;
+        let raw = &body[range];
+        match name.as_ref() {
+            "model" | "store" => {}
+            "stream" => shaped.client_stream = raw == b"true",
+            "input" => input = Some(raw),
+            "include" => include = Some(raw),
+            "instructions" if raw == b"null" => {}
+            "instructions" if !raw.starts_with(b"\"") => return None,
+            other if STRIPPED_FIELDS.contains(&other) => shaped.dropped.push(other.to_owned()),
+            other => {
+                match other {
+                    "instructions" => instructions = true,
+                    "reasoning" => reasoning = raw != b"null",
+                    "prompt_cache_key" => {
+                        shaped.prompt_cache_key = jsonscan::string(raw).map(Cow::into_owned);
+                    }
+                    _ => {}
+                }
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(key);
+                out.extend_from_slice(b"\":");
+                out.extend_from_slice(raw);
             }
-            "input" => {
-                input = Some(*value);
-                continue;
-            }
-            "include" => {
-                include = Some(*value);
-                continue;
-            }
-            "instructions" if raw == "null" => continue,
-            "instructions" if !raw.starts_with('"') => return None,
-            "instructions" => instructions = true,
-            "reasoning" => reasoning = raw != "null",
-            "prompt_cache_key" => {
-                shaped.prompt_cache_key = serde_json::from_str::<String>(raw).ok();
-            }
-            name if STRIPPED_FIELDS.contains(&name) => {
-                shaped.dropped.push(name.to_owned());
-                continue;
-            }
-            _ => {}
         }
-        out.push(b',');
-        serde_json::to_writer(&mut out, key.as_ref()).ok()?;
-        out.push(b':');
-        out.extend_from_slice(raw.as_bytes());
+        seen.push(name);
     }
     out.extend_from_slice(b",\"stream\":true,\"store\":false");
     if !instructions {
@@ -96,21 +87,33 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
     Some(shaped)
 }
 
+/// A key as text (decoded only when it has escapes).
+fn key_text(key: &[u8]) -> Option<Cow<'_, str>> {
+    if memchr::memchr(b'\\', key).is_none() {
+        return std::str::from_utf8(key).ok().map(Cow::Borrowed);
+    }
+    let mut quoted = Vec::with_capacity(key.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(key);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .ok()
+        .map(Cow::Owned)
+}
+
 /// `input` as the backend takes it: a string becomes one user message; a list is kept as it
 /// is when no item needs changing.
-fn write_input(out: &mut Vec<u8>, input: &RawValue) -> Option<()> {
-    let raw = input.get();
-    if raw.starts_with('"') {
-        let text: String = serde_json::from_str(raw).ok()?;
+fn write_input(out: &mut Vec<u8>, input: &[u8]) -> Option<()> {
+    if input.starts_with(b"\"") {
+        let text = jsonscan::string(input)?;
         let message = input_message("user", vec![input_text(&text)]);
         return serde_json::to_writer(&mut *out, &[message]).ok();
     }
-    let items: Vec<&RawValue> = serde_json::from_str(raw).ok()?;
-    let probes: Vec<Probe<'_>> = items
-        .iter()
-        .map(|item| serde_json::from_str(item.get()).ok())
-        .collect::<Option<_>>()?;
-    let calls: BTreeSet<&str> = probes
+    let mut probes = Vec::new();
+    for item in jsonscan::items(input)? {
+        probes.push(probe(&input[item.ok()?])?);
+    }
+    let calls: Vec<&str> = probes
         .iter()
         .filter(|p| p.kind.as_deref().is_some_and(|t| t.ends_with("_call")))
         .filter_map(|p| p.call_id.as_deref())
@@ -118,42 +121,44 @@ fn write_input(out: &mut Vec<u8>, input: &RawValue) -> Option<()> {
     for probe in &probes {
         let kind = probe.kind.as_deref().unwrap_or("");
         let orphan = kind.ends_with("_call_output")
-            && !calls.contains(probe.call_id.as_deref().unwrap_or(""));
-        if probe.id.0.is_some() || kind == "item_reference" || orphan {
+            && !calls.contains(&probe.call_id.as_deref().unwrap_or(""));
+        if probe.id || kind == "item_reference" || orphan {
             return None;
         }
     }
-    out.extend_from_slice(raw.as_bytes());
+    out.extend_from_slice(input);
     Some(())
 }
 
 /// `include`, with the encrypted reasoning entry added when `reasoning` is set and it is
 /// missing; as it came (or absent) when `reasoning` is not set.
-fn write_include(out: &mut Vec<u8>, include: Option<&RawValue>, reasoning: bool) -> Option<()> {
+fn write_include(out: &mut Vec<u8>, include: Option<&[u8]>, reasoning: bool) -> Option<()> {
     if !reasoning {
         if let Some(raw) = include {
             out.extend_from_slice(b",\"include\":");
-            out.extend_from_slice(raw.get().as_bytes());
+            out.extend_from_slice(raw);
         }
         return Some(());
     }
-    let raw = include.map(RawValue::get).filter(|r| *r != "null");
     out.extend_from_slice(b",\"include\":");
-    let Some(raw) = raw else {
+    let Some(raw) = include.filter(|r| *r != b"null") else {
         serde_json::to_writer(&mut *out, &[ENCRYPTED_REASONING]).ok()?;
         return Some(());
     };
-    let entries: Vec<&RawValue> = serde_json::from_str(raw).ok()?;
+    let mut entries = Vec::new();
+    for entry in jsonscan::items(raw)? {
+        entries.push(&raw[entry.ok()?]);
+    }
     let listed = entries
         .iter()
-        .any(|e| serde_json::from_str::<&str>(e.get()).ok() == Some(ENCRYPTED_REASONING));
+        .any(|e| jsonscan::string(e).as_deref() == Some(ENCRYPTED_REASONING));
     if listed {
-        out.extend_from_slice(raw.as_bytes());
+        out.extend_from_slice(raw);
         return Some(());
     }
     out.push(b'[');
     for entry in &entries {
-        out.extend_from_slice(entry.get().as_bytes());
+        out.extend_from_slice(entry);
         out.push(b',');
     }
     serde_json::to_writer(&mut *out, ENCRYPTED_REASONING).ok()?;
@@ -161,75 +166,33 @@ fn write_include(out: &mut Vec<u8>, include: Option<&RawValue>, reasoning: bool)
     Some(())
 }
 
-/// What an input item is, read in place.
-#[derive(serde::Deserialize)]
+/// What an input item is, read in place: its `type`, its `call_id`, and whether it has an `id`
+/// (even `null`). `None` when the item is not an object, or its `type` or `call_id` is there
+/// but not a string (the full shaping decides about those).
+fn probe(item: &[u8]) -> Option<Probe<'_>> {
+    let mut probe = Probe {
+        kind: None,
+        call_id: None,
+        id: false,
+    };
+    for entry in jsonscan::entries(item)? {
+        let (key, range) = entry.ok()?;
+        let raw = &item[range];
+        match key_text(key)?.as_ref() {
+            "type" => probe.kind = Some(jsonscan::string(raw)?),
+            "call_id" if raw != b"null" => probe.call_id = Some(jsonscan::string(raw)?),
+            "id" => probe.id = true,
+            _ => {}
+        }
+    }
+    Some(probe)
+}
+
+/// What an input item is.
 struct Probe<'a> {
-    #[serde(borrow, rename = "type", default)]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     call_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    id: Present<'a>,
-}
-
-/// A value that may be absent, where `null` counts as present.
-#[derive(Default)]
-struct Present<'a>(Option<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Present<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        <&'a RawValue>::deserialize(d).map(|raw| Present(Some(raw)))
-    }
-}
-
-/// A JSON object's entries in order, values as raw text.
-struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Entries<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Collect;
-        impl<'de> Visitor<'de> for Collect {
-            type Value = Entries<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(Key(key)) = map.next_key()? {
-                    entries.push((key, map.next_value()?));
-                }
-                Ok(Entries(entries))
-            }
-        }
-        d.deserialize_map(Collect)
-    }
-}
-
-/// An object key, borrowed unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Text;
-        impl<'de> Visitor<'de> for Text {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a key")
-            }
-
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(Text)
-    }
+    id: bool,
 }
 
 #[cfg(test)]
