@@ -4,6 +4,7 @@
 //! benchmarks can drive it directly.
 
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -14,14 +15,20 @@ pub mod env;
 pub mod error;
 pub mod history;
 pub mod ids;
+pub mod jsonscan;
 pub mod output;
 pub mod paths;
+pub mod proxy;
+pub mod quota;
 pub mod routing;
 pub mod server;
 pub mod service;
 pub mod setup;
+pub mod sse;
 pub mod store;
 pub mod translate;
+pub mod unique;
+pub mod upstream;
 pub mod variant;
 
 use cli::{Cli, Command};

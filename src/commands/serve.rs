@@ -22,10 +22,11 @@ use crate::daemon::{self, lock};
 use crate::error::{Failure, UsageError};
 use crate::history;
 use crate::paths;
-use crate::server::accounts::AccountBook;
-use crate::server::credentials::Credentials;
+use crate::proxy::Proxy;
+use crate::quota::{self, AccountBook};
 use crate::server::reload::{self, ReloadSource};
-use crate::server::{self, AppState, usage};
+use crate::server::{self, AppState};
+use crate::upstream::credentials::Credentials;
 
 /// How long a stopping server waits for the history writer to store what is queued.
 const HISTORY_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -43,16 +44,16 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<()> {
     let store = super::open_store(ctx, &config)?;
     let accounts = Accounts::with_store(&config, store)?;
     let credentials: Arc<dyn Credentials> = Arc::new(accounts);
-    run_with(ctx, args, credentials).await
+    run_with(ctx, args, config, credentials).await
 }
 
-/// Runs the command with these credentials.
+/// Runs the command with this configuration (loaded once, by the caller) and these credentials.
 pub async fn run_with(
     ctx: &Context,
     args: &ServeArgs,
+    config: Config,
     credentials: Arc<dyn Credentials>,
 ) -> anyhow::Result<()> {
-    let config = ctx.load_config()?;
     let listen = args.listen.unwrap_or(config.server.listen);
     if !listen.ip().is_loopback() && config.server.api_key.is_none() {
         return Err(UsageError::new(
@@ -72,7 +73,7 @@ pub async fn run_with(
         }
     };
     let data_dir = paths::data_dir(&ctx.env);
-    let book = match data_dir.as_deref().map(usage::load) {
+    let book = match data_dir.as_deref().map(quota::file::load) {
         Some(Ok(file)) => AccountBook::from_usage(&file),
         Some(Err(e)) => {
             ctx.printer
@@ -108,7 +109,8 @@ pub async fn run_with(
     let store = config.store;
     let (history, history_writer) = history::start(data_dir.as_deref(), &config.history);
     let state = Arc::new(
-        AppState::new(config, credentials, book.clone(), local_addr).with_history(history.clone()),
+        AppState::new(Proxy::new(config, credentials, book.clone()), local_addr)
+            .with_history(history.clone()),
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -121,8 +123,14 @@ pub async fn run_with(
         },
         shutdown.clone(),
     ));
-    let writer =
-        data_dir.map(|dir| tokio::spawn(usage::run_writer(book, dir, history, shutdown.clone())));
+    let writer = data_dir.map(|dir| {
+        tokio::spawn(quota::writer::run_writer(
+            book,
+            dir,
+            history,
+            shutdown.clone(),
+        ))
+    });
     if let Some(log) = log {
         tokio::spawn(daemon::log::keep_capped(
             log,

@@ -17,10 +17,9 @@ use crate::config::{Config, ProviderKind};
 use crate::history::{self, QuotaRecord};
 use crate::ids::{Label, ProviderId};
 use crate::paths;
-use crate::server::accounts::AccountBook;
-use crate::server::ratelimit::Snapshot;
-use crate::server::usage::{self, AccountUsage, QuotaSource, UsageFile};
-use crate::server::usage_endpoint::UsageEndpoint;
+use crate::quota::endpoint::UsageEndpoint;
+use crate::quota::file as usage;
+use crate::quota::{AccountBook, AccountUsage, QuotaSource, Snapshot, UsageFile};
 use crate::store::{CredentialKey, CredentialKind};
 
 /// Runs the command.
@@ -63,7 +62,7 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
                 let records: Vec<QuotaRecord> = keys
                     .iter()
                     .filter_map(|(provider, label)| usage.get(provider, label))
-                    .filter_map(usage::quota_record)
+                    .filter_map(AccountUsage::quota_record)
                     .collect();
                 if let Err(e) = history::store::store_quotas(&history::path_in(dir), &records) {
                     ctx.printer

@@ -248,7 +248,7 @@ mod tests {
         let now = crate::clock::unix_now_ms();
         sink.request(RequestRecord {
             at_ms: now,
-            endpoint: "/v1/responses".into(),
+            endpoint: "/v1/responses",
             status: 200,
             ..RequestRecord::default()
         });

@@ -49,7 +49,7 @@ impl PackedRequest {
         let fields: [Option<&str>; FIELDS] = [
             r.user_agent.as_deref().map(|u| clip(u, MAX_USER_AGENT)),
             r.originator.as_deref().map(|o| clip(o, MAX_USER_AGENT)),
-            Some(r.endpoint.as_str()),
+            Some(r.endpoint),
             r.model_asked.as_deref(),
             r.provider.as_deref(),
             r.model.as_deref(),
@@ -112,7 +112,7 @@ mod tests {
             at_ms: 5,
             user_agent: Some("é".repeat(200)),
             originator: None,
-            endpoint: "/v1/messages".into(),
+            endpoint: "/v1/messages",
             model_asked: Some(String::new()),
             provider: Some("openai-codex".into()),
             error_message: Some("x".repeat(900)),

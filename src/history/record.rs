@@ -6,6 +6,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::jsonscan;
+
 /// Token counts of one answer, as the upstream reported them, in one meaning for all APIs:
 /// `input` counts every input token (cached ones included), `cached` the part served from the
 /// prompt cache, `output` every output token (reasoning included), `reasoning` that part.
@@ -29,30 +31,51 @@ impl Tokens {
     /// Anthropic counts apart from `input_tokens`). `None` when it holds no count at all.
     #[must_use]
     pub fn from_usage(usage: &Value) -> Option<Tokens> {
-        let count = |path: &str| usage.pointer(path).and_then(Value::as_u64);
-        let cache_read = count("/cache_read_input_tokens");
-        let cache_write = count("/cache_creation_input_tokens");
+        Tokens::read(|path| {
+            path.iter()
+                .try_fold(usage, |v, key| v.get(key))
+                .and_then(Value::as_u64)
+        })
+    }
+
+    /// [`Tokens::from_usage`] on a `usage` object's JSON text, read in place (the hot path
+    /// builds no JSON tree for it).
+    #[must_use]
+    pub fn from_usage_raw(usage: &[u8]) -> Option<Tokens> {
+        Tokens::read(|path| {
+            path.iter()
+                .try_fold(usage, |v, key| jsonscan::field(v, key))
+                .and_then(jsonscan::unsigned)
+        })
+    }
+
+    /// The counts from `count`, which gives the number at a path of keys in a `usage` object.
+    fn read(count: impl Fn(&[&str]) -> Option<u64>) -> Option<Tokens> {
+        let cache_read = count(&["cache_read_input_tokens"]);
+        let cache_write = count(&["cache_creation_input_tokens"]);
+        let prompt = count(&["prompt_tokens"]);
+        let completion = count(&["completion_tokens"]);
         let tokens = if cache_read.is_some() || cache_write.is_some() {
-            let input = count("/input_tokens");
+            let input = count(&["input_tokens"]);
             Tokens {
                 input: input.map(|i| i + cache_read.unwrap_or(0) + cache_write.unwrap_or(0)),
                 cached: cache_read,
-                output: count("/output_tokens"),
+                output: count(&["output_tokens"]),
                 reasoning: None,
             }
-        } else if usage.get("prompt_tokens").is_some() || usage.get("completion_tokens").is_some() {
+        } else if prompt.is_some() || completion.is_some() {
             Tokens {
-                input: count("/prompt_tokens"),
-                cached: count("/prompt_tokens_details/cached_tokens"),
-                output: count("/completion_tokens"),
-                reasoning: count("/completion_tokens_details/reasoning_tokens"),
+                input: prompt,
+                cached: count(&["prompt_tokens_details", "cached_tokens"]),
+                output: completion,
+                reasoning: count(&["completion_tokens_details", "reasoning_tokens"]),
             }
         } else {
             Tokens {
-                input: count("/input_tokens"),
-                cached: count("/input_tokens_details/cached_tokens"),
-                output: count("/output_tokens"),
-                reasoning: count("/output_tokens_details/reasoning_tokens"),
+                input: count(&["input_tokens"]),
+                cached: count(&["input_tokens_details", "cached_tokens"]),
+                output: count(&["output_tokens"]),
+                reasoning: count(&["output_tokens_details", "reasoning_tokens"]),
             }
         };
         (tokens != Tokens::default()).then_some(tokens)
@@ -81,7 +104,7 @@ pub struct RequestRecord {
     /// The client's `originator` header (the Codex CLI sends one), if any.
     pub originator: Option<String>,
     /// The local route, e.g. `/v1/chat/completions`.
-    pub endpoint: String,
+    pub endpoint: &'static str,
     /// The model the client asked for.
     pub model_asked: Option<String>,
     /// The provider that served it (or was tried last).
@@ -201,6 +224,27 @@ mod tests {
                 reasoning: None
             })
         );
+    }
+
+    #[test]
+    fn raw_text_reads_as_the_tree_does() {
+        for usage in [
+            json!({"input_tokens": 100, "input_tokens_details": {"cached_tokens": 80},
+                "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 12}}),
+            json!({"prompt_tokens": 11, "completion_tokens": 7,
+                "prompt_tokens_details": {"cached_tokens": 3}}),
+            json!({"input_tokens": 5, "cache_read_input_tokens": 90, "output_tokens": 4}),
+            json!({"output_tokens": 7}),
+            json!({"total_tokens": 7}),
+            json!("not an object"),
+        ] {
+            let raw = usage.to_string();
+            assert_eq!(
+                Tokens::from_usage_raw(raw.as_bytes()),
+                Tokens::from_usage(&usage),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

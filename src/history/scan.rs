@@ -3,11 +3,10 @@
 //! keeps only the unfinished last line and parses just the `data:` lines that mention
 //! `"usage"` (Chat Completions' last chunk, Anthropic's `message_start` and `message_delta`,
 //! Responses' final event); for a JSON answer it keeps the body up to [`MAX_JSON`] and reads
-//! its `usage` at the end.
-
-use serde_json::Value;
+//! its `usage` at the end. Both are read in place ([`jsonscan`]), without building JSON trees.
 
 use super::record::Tokens;
+use crate::jsonscan;
 
 /// The largest JSON answer read for its usage.
 pub const MAX_JSON: usize = 4 * 1024 * 1024;
@@ -51,7 +50,7 @@ impl UsageScan {
             return;
         }
         let mut rest = chunk;
-        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(at) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(at);
             rest = &tail[1..];
             if self.buffer.is_empty() {
@@ -78,8 +77,8 @@ impl UsageScan {
         let rest = std::mem::take(&mut self.buffer);
         if self.sse {
             self.line(&rest);
-        } else if let Ok(body) = serde_json::from_slice::<Value>(&rest) {
-            self.note(&body);
+        } else {
+            self.note(rest.trim_ascii());
         }
         self.tokens
     }
@@ -94,27 +93,29 @@ impl UsageScan {
         let Some(data) = line.strip_prefix(b"data:") else {
             return;
         };
-        if !contains(data, b"\"usage\"") {
+        if memchr::memmem::find(data, b"\"usage\"").is_none() {
             return;
         }
-        if let Ok(event) = serde_json::from_slice::<Value>(data.trim_ascii()) {
-            self.note(&event);
-        }
+        self.note(data.trim_ascii());
     }
 
-    /// The usage an event or a body carries, at any of the places the APIs put it.
-    fn note(&mut self, value: &Value) {
-        let usage = ["/usage", "/message/usage", "/response/usage"]
-            .iter()
-            .find_map(|p| value.pointer(p).filter(|u| u.is_object()));
-        if let Some(tokens) = usage.and_then(Tokens::from_usage) {
+    /// The usage an event or a body (JSON text) carries, at any of the places the APIs put it.
+    fn note(&mut self, value: &[u8]) {
+        let usage = [
+            &["usage"][..],
+            &["message", "usage"],
+            &["response", "usage"],
+        ]
+        .iter()
+        .find_map(|path| {
+            path.iter()
+                .try_fold(value, |v, key| jsonscan::field(v, key))
+                .filter(|u| u.starts_with(b"{"))
+        });
+        if let Some(tokens) = usage.and_then(Tokens::from_usage_raw) {
             self.tokens = Some(self.tokens.unwrap_or_default().merge(tokens));
         }
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ fn request(
     RequestRecord {
         at_ms,
         user_agent: Some(client_ua.to_owned()),
-        endpoint: "/v1/responses".into(),
+        endpoint: "/v1/responses",
         model_asked: Some(model.to_owned()),
         provider: Some("openai-codex".into()),
         model: Some(model.to_owned()),

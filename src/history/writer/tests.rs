@@ -20,7 +20,7 @@ fn options(path: &Path) -> WriterOptions {
 fn record(at_ms: i64) -> RequestRecord {
     RequestRecord {
         at_ms,
-        endpoint: "/v1/responses".into(),
+        endpoint: "/v1/responses",
         status: 200,
         duration_ms: 5,
         ..RequestRecord::default()

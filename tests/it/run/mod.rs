@@ -76,19 +76,18 @@ async fn run_echo(ctx: &TestContext) -> (String, Output) {
     (text(&out.stdout).trim().to_owned(), out)
 }
 
-/// Whether process `pid` is gone (or a zombie waiting for its parent to reap it). A killed
-/// process's main thread turns zombie before its other threads have exited, and its files
-/// (the serve lock) are closed only when the last one has: every thread must be a zombie.
+/// Whether process `pid` is gone (or a zombie waiting for its parent to reap it).
 fn is_gone(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    tasks.filter_map(Result::ok).all(|task| {
-        std::fs::read_to_string(task.path().join("stat")).map_or(true, |stat| {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie whose other threads have exited too (until they have, they still hold the
+        // process's files, its lock among them).
+        Ok(stat) => {
             stat.rsplit_once(')')
                 .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-    })
+                && std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count) <= 1
+        }
+    }
 }
 
 async fn wait_gone(pid: u32, within: Duration) -> bool {

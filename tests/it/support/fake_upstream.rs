@@ -21,6 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use bitrouter::sse::format_event;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
@@ -508,12 +509,12 @@ fn respond(
                                     return None;
                                 }
                                 Some(Step::Event(v)) => {
-                                    let kind = v["type"].as_str().unwrap_or("message").to_owned();
-                                    let frame = format!("event: {kind}\ndata: {v}\n\n");
+                                    let kind = v["type"].as_str().unwrap_or("message");
+                                    let frame = format_event(Some(kind), &v.to_string());
                                     return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
                                 }
                                 Some(Step::Data(v)) => {
-                                    let frame = format!("data: {v}\n\n");
+                                    let frame = format_event(None, &v.to_string());
                                     return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
                                 }
                                 Some(Step::Raw(raw)) => {

@@ -22,7 +22,16 @@ pub mod webdriver;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use bitrouter::sse::{SseEvent, SseReader};
 use tempfile::TempDir;
+
+/// The events of a whole SSE body, read with bitrouter's own reader (the one production uses).
+pub fn sse_events(body: &[u8]) -> Vec<SseEvent> {
+    let mut reader = SseReader::new();
+    let mut events = reader.events(body);
+    events.extend(reader.finish());
+    events
+}
 
 /// One test's private world: a home directory with XDG config and data bases inside it.
 pub struct TestContext {
