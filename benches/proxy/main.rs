@@ -137,7 +137,7 @@ struct Target {
 async fn bench_main() {
     let settings = Settings::from_env();
     let dir = tempfile::tempdir().unwrap();
-    let script = wrk_script(dir.path());
+    let script = wrk_script(dir.path(), &[]);
     let (upstream_proc, upstream) = spawn_canned_upstream(dir.path()).await;
     let (proxy_proc, proxy) = spawn_nginx_proxy(dir.path(), upstream).await;
     let home = world(upstream);

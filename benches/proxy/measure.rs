@@ -64,6 +64,12 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
 /// One wrk run's summary.
 #[derive(Clone, Copy)]
 pub(crate) struct Load {
+    /// Requests answered.
+    #[allow(
+        dead_code,
+        reason = "read by the history benchmark, which shares this file"
+    )]
+    pub(crate) requests: u64,
     pub(crate) rps: f64,
     pub(crate) p50_us: f64,
     pub(crate) p99_us: f64,
@@ -71,11 +77,16 @@ pub(crate) struct Load {
     pub(crate) cpu_us: f64,
 }
 
-/// The Lua script that makes wrk POST the request and print its figures in microseconds.
-pub(crate) fn wrk_script(dir: &Path) -> PathBuf {
+/// The Lua script that makes wrk POST the request (with these headers too) and print its
+/// figures in microseconds.
+pub(crate) fn wrk_script(dir: &Path, headers: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("post.lua");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("wrk.headers[\"{name}\"] = \"{value}\"\n"))
+        .collect();
     let script = format!(
-        "wrk.method = \"POST\"\nwrk.body = '{REQUEST}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+        "wrk.method = \"POST\"\nwrk.body = '{REQUEST}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n{extra}\
          done = function(summary, latency, requests)\n  local e = summary.errors\n  \
          io.write(string.format(\"BENCH %d %d %d %d %d\\n\", summary.requests, summary.duration, \
          latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))\nend\n"
@@ -121,6 +132,7 @@ pub(crate) fn wrk(script: &Path, url: &str, conns: usize, secs: u64, cpu_pid: u3
         "{url}: {errors} failed requests (non-2xx, timeouts or socket errors) of {requests}"
     );
     Load {
+        requests: requests as u64,
         rps: requests / (duration_us / 1e6),
         p50_us: p50,
         p99_us: p99,

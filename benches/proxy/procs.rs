@@ -99,14 +99,26 @@ async fn wait_listening(addr: SocketAddr) {
 
 /// The canned upstream: every `POST /codex/responses` gets the same 5-event stream.
 pub(crate) async fn spawn_canned_upstream(dir: &Path) -> (Proc, SocketAddr) {
+    spawn_canned_upstream_with(dir, &[]).await
+}
+
+/// The canned upstream, its answers carrying these headers too.
+pub(crate) async fn spawn_canned_upstream_with(
+    dir: &Path,
+    headers: &[(&str, &str)],
+) -> (Proc, SocketAddr) {
     let port = free_port();
+    let add: String = headers
+        .iter()
+        .map(|(name, value)| format!(" add_header {name} \"{value}\";"))
+        .collect();
     let body: String = EVENTS
         .concat()
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n");
     let http = format!(
-        "  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /codex/responses {{ default_type text/event-stream; return 200 \"{body}\"; }}\n    location / {{ return 404; }}\n  }}"
+        "  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /codex/responses {{ default_type text/event-stream;{add} return 200 \"{body}\"; }}\n    location / {{ return 404; }}\n  }}"
     );
     let proc = spawn_nginx(dir, "upstream", port, &http).await;
     (proc, SocketAddr::from(([127, 0, 0, 1], port)))
