@@ -3,10 +3,8 @@
 //! `usage` object of any of the three APIs into one meaning. Plain data: no prompt or answer
 //! text and no credential ever has a field here.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-use crate::jsonscan;
 
 /// Token counts of one answer, as the upstream reported them, in one meaning for all APIs:
 /// `input` counts every input token (cached ones included), `cached` the part served from the
@@ -31,54 +29,19 @@ impl Tokens {
     /// Anthropic counts apart from `input_tokens`). `None` when it holds no count at all.
     #[must_use]
     pub fn from_usage(usage: &Value) -> Option<Tokens> {
-        Tokens::read(|path| {
-            path.iter()
-                .try_fold(usage, |v, key| v.get(key))
-                .and_then(Value::as_u64)
-        })
+        Usage::deserialize(usage)
+            .unwrap_or_else(|_| Usage::lenient(usage))
+            .tokens()
     }
 
-    /// [`Tokens::from_usage`] on a `usage` object's JSON text, read in place (the hot path
-    /// builds no JSON tree for it).
+    /// [`Tokens::from_usage`] on a `usage` object's JSON text, read straight into the few
+    /// counts (the hot path builds no JSON tree for it unless a count is not a plain number).
     #[must_use]
     pub fn from_usage_raw(usage: &[u8]) -> Option<Tokens> {
-        Tokens::read(|path| {
-            path.iter()
-                .try_fold(usage, |v, key| jsonscan::field(v, key))
-                .and_then(jsonscan::unsigned)
-        })
-    }
-
-    /// The counts from `count`, which gives the number at a path of keys in a `usage` object.
-    fn read(count: impl Fn(&[&str]) -> Option<u64>) -> Option<Tokens> {
-        let cache_read = count(&["cache_read_input_tokens"]);
-        let cache_write = count(&["cache_creation_input_tokens"]);
-        let prompt = count(&["prompt_tokens"]);
-        let completion = count(&["completion_tokens"]);
-        let tokens = if cache_read.is_some() || cache_write.is_some() {
-            let input = count(&["input_tokens"]);
-            Tokens {
-                input: input.map(|i| i + cache_read.unwrap_or(0) + cache_write.unwrap_or(0)),
-                cached: cache_read,
-                output: count(&["output_tokens"]),
-                reasoning: None,
-            }
-        } else if prompt.is_some() || completion.is_some() {
-            Tokens {
-                input: prompt,
-                cached: count(&["prompt_tokens_details", "cached_tokens"]),
-                output: completion,
-                reasoning: count(&["completion_tokens_details", "reasoning_tokens"]),
-            }
-        } else {
-            Tokens {
-                input: count(&["input_tokens"]),
-                cached: count(&["input_tokens_details", "cached_tokens"]),
-                output: count(&["output_tokens"]),
-                reasoning: count(&["output_tokens_details", "reasoning_tokens"]),
-            }
-        };
-        (tokens != Tokens::default()).then_some(tokens)
+        match serde_json::from_slice::<Usage>(usage) {
+            Ok(counts) => counts.tokens(),
+            Err(_) => Tokens::from_usage(&serde_json::from_slice(usage).ok()?),
+        }
     }
 
     /// These counts, with each one `later` reports taking its place (an Anthropic stream gives
@@ -91,6 +54,90 @@ impl Tokens {
             output: later.output.or(self.output),
             reasoning: later.reasoning.or(self.reasoning),
         }
+    }
+}
+
+/// The counts a `usage` object may hold, by the names the three APIs give them (other names
+/// are ignored).
+#[derive(Default, Deserialize)]
+struct Usage {
+    input_tokens: Option<u64>,
+    input_tokens_details: Option<Details>,
+    output_tokens: Option<u64>,
+    output_tokens_details: Option<Details>,
+    prompt_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    completion_tokens: Option<u64>,
+    completion_tokens_details: Option<Details>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+}
+
+/// The `*_tokens_details` objects.
+#[derive(Default, Deserialize)]
+struct Details {
+    cached_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// The counts that are whole numbers, when some other value is not (e.g. a count that is
+    /// a string): each read on its own.
+    fn lenient(usage: &Value) -> Usage {
+        let count = |name: &str| usage.get(name).and_then(Value::as_u64);
+        let details = |name: &str| {
+            usage.get(name).map(|d| Details {
+                cached_tokens: d.get("cached_tokens").and_then(Value::as_u64),
+                reasoning_tokens: d.get("reasoning_tokens").and_then(Value::as_u64),
+            })
+        };
+        Usage {
+            input_tokens: count("input_tokens"),
+            input_tokens_details: details("input_tokens_details"),
+            output_tokens: count("output_tokens"),
+            output_tokens_details: details("output_tokens_details"),
+            prompt_tokens: count("prompt_tokens"),
+            prompt_tokens_details: details("prompt_tokens_details"),
+            completion_tokens: count("completion_tokens"),
+            completion_tokens_details: details("completion_tokens_details"),
+            cache_read_input_tokens: count("cache_read_input_tokens"),
+            cache_creation_input_tokens: count("cache_creation_input_tokens"),
+        }
+    }
+
+    /// The counts in one meaning (see [`Tokens`]), by which API's names are present.
+    fn tokens(self) -> Option<Tokens> {
+        let cached = |d: Option<Details>| d.and_then(|d| d.cached_tokens);
+        let reasoning = |d: Option<Details>| d.and_then(|d| d.reasoning_tokens);
+        let (cache_read, cache_write) = (
+            self.cache_read_input_tokens,
+            self.cache_creation_input_tokens,
+        );
+        let tokens = if cache_read.is_some() || cache_write.is_some() {
+            Tokens {
+                input: self
+                    .input_tokens
+                    .map(|i| i + cache_read.unwrap_or(0) + cache_write.unwrap_or(0)),
+                cached: cache_read,
+                output: self.output_tokens,
+                reasoning: None,
+            }
+        } else if self.prompt_tokens.is_some() || self.completion_tokens.is_some() {
+            Tokens {
+                input: self.prompt_tokens,
+                cached: cached(self.prompt_tokens_details),
+                output: self.completion_tokens,
+                reasoning: reasoning(self.completion_tokens_details),
+            }
+        } else {
+            Tokens {
+                input: self.input_tokens,
+                cached: cached(self.input_tokens_details),
+                output: self.output_tokens,
+                reasoning: reasoning(self.output_tokens_details),
+            }
+        };
+        (tokens != Tokens::default()).then_some(tokens)
     }
 }
 
@@ -228,23 +275,36 @@ mod tests {
 
     #[test]
     fn raw_text_reads_as_the_tree_does() {
-        for usage in [
-            json!({"input_tokens": 100, "input_tokens_details": {"cached_tokens": 80},
-                "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 12}}),
-            json!({"prompt_tokens": 11, "completion_tokens": 7,
-                "prompt_tokens_details": {"cached_tokens": 3}}),
-            json!({"input_tokens": 5, "cache_read_input_tokens": 90, "output_tokens": 4}),
-            json!({"output_tokens": 7}),
-            json!({"total_tokens": 7}),
-            json!("not an object"),
+        for raw in [
+            r#"{"input_tokens": 100, "input_tokens_details": {"cached_tokens": 80},
+                "output_tokens": 20, "output_tokens_details": {"reasoning_tokens": 12}}"#,
+            r#"{"prompt_tokens":11,"completion_tokens":7,"prompt_tokens_details":{"cached_tokens":3}}"#,
+            r#"{"input_tokens":5,"cache_read_input_tokens":90,"output_tokens":4}"#,
+            r#"{"output_tokens":7}"#,
+            r#"{"total_tokens":7}"#,
+            r#"{"input_\u0074okens":9,"output_tokens":{"nested":1}}"#,
+            r#""not an object""#,
         ] {
-            let raw = usage.to_string();
+            let tree: Value = serde_json::from_str(raw).unwrap();
             assert_eq!(
                 Tokens::from_usage_raw(raw.as_bytes()),
-                Tokens::from_usage(&usage),
+                Tokens::from_usage(&tree),
                 "{raw}"
             );
         }
+        // A count that is not a whole number is left out; the others are kept.
+        assert_eq!(
+            Tokens::from_usage_raw(br#"{"input_tokens":"12","output_tokens":3}"#),
+            Some(Tokens {
+                output: Some(3),
+                ..Tokens::default()
+            })
+        );
+        // The escaped key is read as the name it stands for.
+        assert_eq!(
+            Tokens::from_usage_raw(br#"{"input_\u0074okens":9}"#).and_then(|t| t.input),
+            Some(9)
+        );
     }
 
     #[test]
