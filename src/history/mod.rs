@@ -7,19 +7,22 @@
 //! - [`client`]: which tool sent a request, from its `User-Agent` and `originator`.
 //! - [`scan`]: token counts from an answer passed on untouched.
 //! - [`db`]: the file: created private, WAL, migrated ([`schema`]), moved aside when damaged.
-//! - [`writer`]: the [`Sink`] the request path hands records to (never blocking) and the one
-//!   thread that stores them in batches, with retention.
+//! - [`sink`]: the [`Sink`] the request path hands records to (never blocking); requests wait
+//!   in per-thread lanes ([`lanes`]), packed as bytes ([`packed`]).
+//! - [`writer`]: the one thread that stores them in batches, with retention.
 //! - [`store`]: the SQL that stores records.
 //! - [`report`]: totals, breakdowns, series and recent rows for `bitrouter usage` and the
 //!   dashboard.
 
 pub mod client;
 pub mod db;
+mod lanes;
 mod packed;
 pub mod record;
 pub mod report;
 pub mod scan;
 mod schema;
+mod sink;
 pub mod store;
 pub mod writer;
 
@@ -27,7 +30,8 @@ use std::path::Path;
 
 pub use db::{FILE_NAME, HistoryError, path_in};
 pub use record::{QuotaRecord, QuotaWindow, RequestRecord, Tokens};
-pub use writer::{Sink, Stats, Writer, WriterOptions};
+pub use sink::{Sink, Stats};
+pub use writer::{Writer, WriterOptions};
 
 use crate::config::HistoryConfig;
 

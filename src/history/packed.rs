@@ -1,38 +1,34 @@
-//! A finished request in one allocation for its trip to the writer thread. The request path
-//! copies the record's text fields into one string (cut to what is stored) and keeps its own
-//! strings, so they are freed where they were made; the writer frees one block per request
-//! instead of one per field. (Measured with `cargo bench --bench history`: freeing every field
-//! on the writer thread cost the request path about 2 µs per request.)
+//! Finished requests as bytes, for their trip to the writer thread: the request path appends
+//! each record to its thread's buffer ([`super::lanes`]) with [`encode`], which allocates
+//! nothing once the buffer has grown, and the writer reads them back with [`decode`] as views
+//! that borrow the buffer. Text is cut to what is stored.
+//!
+//! A record: the numbers (little-endian; a flag byte says which optional ones are present),
+//! then each text field as a 2-byte length and its bytes (`0xffff` for an absent field).
 
 use super::record::{RequestRecord, Tokens};
 
-/// The longest a stored `User-Agent`.
+/// The longest a stored `User-Agent` or `originator`.
 pub(super) const MAX_USER_AGENT: usize = 256;
 /// The longest a stored error message.
 pub(super) const MAX_ERROR_MESSAGE: usize = 500;
+/// The longest any other stored text (a model name, an error code).
+pub(super) const MAX_TEXT: usize = 1024;
 
-/// The text fields, in the order they are packed.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Field {
-    UserAgent,
-    Originator,
-    Endpoint,
-    ModelAsked,
-    Provider,
-    Model,
-    Account,
-    ErrorCode,
-    ErrorMessage,
-}
+/// The length that marks an absent text field.
+const ABSENT: u16 = u16::MAX;
 
-const FIELDS: usize = 9;
+/// Bits of the flag byte: which optional numbers are present, and whether the answer streamed.
+const TTFB: u8 = 1;
+const INPUT: u8 = 1 << 1;
+const CACHED: u8 = 1 << 2;
+const OUTPUT: u8 = 1 << 3;
+const REASONING: u8 = 1 << 4;
+const STREAMED: u8 = 1 << 5;
 
-/// A request record with its text in one string.
-#[derive(Debug)]
-pub(super) struct PackedRequest {
-    text: String,
-    /// Each field's byte range in `text`; `None` when the field is absent.
-    spans: [Option<(u32, u32)>; FIELDS],
+/// One request record read back from a buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct View<'a> {
     pub(super) at_ms: i64,
     pub(super) tries: u32,
     pub(super) failovers: u32,
@@ -41,52 +37,140 @@ pub(super) struct PackedRequest {
     pub(super) duration_ms: u64,
     pub(super) tokens: Tokens,
     pub(super) streamed: bool,
+    pub(super) user_agent: Option<&'a str>,
+    pub(super) originator: Option<&'a str>,
+    pub(super) endpoint: &'a str,
+    pub(super) model_asked: Option<&'a str>,
+    pub(super) provider: Option<&'a str>,
+    pub(super) model: Option<&'a str>,
+    pub(super) account: Option<&'a str>,
+    pub(super) error_code: Option<&'a str>,
+    pub(super) error_message: Option<&'a str>,
 }
 
-impl PackedRequest {
-    /// Copies `r` (text cut to the stored limits).
-    pub(super) fn pack(r: &RequestRecord) -> PackedRequest {
-        let fields: [Option<&str>; FIELDS] = [
-            r.user_agent.as_deref().map(|u| clip(u, MAX_USER_AGENT)),
-            r.originator.as_deref().map(|o| clip(o, MAX_USER_AGENT)),
-            Some(r.endpoint),
-            r.model_asked.as_deref(),
-            r.provider.as_deref(),
-            r.model.as_deref(),
-            r.account.as_deref(),
-            r.error_code.as_deref(),
-            r.error_message
-                .as_deref()
-                .map(|m| clip(m, MAX_ERROR_MESSAGE)),
-        ];
-        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
-        let mut spans = [None; FIELDS];
-        for (span, field) in spans.iter_mut().zip(fields) {
-            if let Some(field) = field {
-                let start = u32::try_from(text.len()).unwrap_or(u32::MAX);
-                text.push_str(field);
-                *span = Some((start, u32::try_from(text.len()).unwrap_or(u32::MAX)));
+/// Appends `r` to `out`.
+pub(super) fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
+    let t = &r.tokens;
+    let flags = [
+        (r.ttfb_ms.is_some(), TTFB),
+        (t.input.is_some(), INPUT),
+        (t.cached.is_some(), CACHED),
+        (t.output.is_some(), OUTPUT),
+        (t.reasoning.is_some(), REASONING),
+        (r.streamed, STREAMED),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .fold(0, |flags, (_, bit)| flags | bit);
+    out.push(flags);
+    out.extend_from_slice(&r.at_ms.to_le_bytes());
+    out.extend_from_slice(&r.tries.to_le_bytes());
+    out.extend_from_slice(&r.failovers.to_le_bytes());
+    out.extend_from_slice(&r.status.to_le_bytes());
+    out.extend_from_slice(&r.duration_ms.to_le_bytes());
+    for n in [r.ttfb_ms, t.input, t.cached, t.output, t.reasoning]
+        .into_iter()
+        .flatten()
+    {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    let texts = [
+        (r.user_agent.as_deref(), MAX_USER_AGENT),
+        (r.originator.as_deref(), MAX_USER_AGENT),
+        (Some(r.endpoint), MAX_TEXT),
+        (r.model_asked.as_deref(), MAX_TEXT),
+        (r.provider.as_deref(), MAX_TEXT),
+        (r.model.as_deref(), MAX_TEXT),
+        (r.account.as_deref(), MAX_TEXT),
+        (r.error_code.as_deref(), MAX_TEXT),
+        (r.error_message.as_deref(), MAX_ERROR_MESSAGE),
+    ];
+    for (text, max) in texts {
+        // Cut to the limits above, a length is always far below the marker.
+        let text = text.map(|t| clip(t, max));
+        match text.and_then(|t| Some((t, u16::try_from(t.len()).ok()?))) {
+            Some((text, len)) => {
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
             }
+            None => out.extend_from_slice(&ABSENT.to_le_bytes()),
         }
-        PackedRequest {
-            text,
-            spans,
-            at_ms: r.at_ms,
-            tries: r.tries,
-            failovers: r.failovers,
-            status: r.status,
-            ttfb_ms: r.ttfb_ms,
-            duration_ms: r.duration_ms,
-            tokens: r.tokens,
-            streamed: r.streamed,
+    }
+}
+
+/// The records in `bytes`, in order (a damaged tail, which [`encode`] never writes, ends it).
+pub(super) fn decode(bytes: &[u8]) -> impl Iterator<Item = View<'_>> {
+    let mut reader = Reader { bytes };
+    std::iter::from_fn(move || reader.record())
+}
+
+/// Reads records from the front of a buffer.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.bytes.split_at_checked(n)?;
+        self.bytes = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn u64_if(&mut self, present: bool) -> Option<Option<u64>> {
+        if present {
+            Some(Some(u64::from_le_bytes(self.array()?)))
+        } else {
+            Some(None)
         }
     }
 
-    /// One text field.
-    pub(super) fn get(&self, field: Field) -> Option<&str> {
-        let (start, end) = self.spans[field as usize]?;
-        self.text
-            .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+    fn text(&mut self) -> Option<Option<&'a str>> {
+        let len = u16::from_le_bytes(self.array()?);
+        if len == ABSENT {
+            return Some(None);
+        }
+        std::str::from_utf8(self.take(usize::from(len))?)
+            .ok()
+            .map(Some)
+    }
+
+    fn record(&mut self) -> Option<View<'a>> {
+        let [flags] = self.array()?;
+        let at_ms = i64::from_le_bytes(self.array()?);
+        let tries = u32::from_le_bytes(self.array()?);
+        let failovers = u32::from_le_bytes(self.array()?);
+        let status = u16::from_le_bytes(self.array()?);
+        let duration_ms = u64::from_le_bytes(self.array()?);
+        let ttfb_ms = self.u64_if(flags & TTFB != 0)?;
+        let tokens = Tokens {
+            input: self.u64_if(flags & INPUT != 0)?,
+            cached: self.u64_if(flags & CACHED != 0)?,
+            output: self.u64_if(flags & OUTPUT != 0)?,
+            reasoning: self.u64_if(flags & REASONING != 0)?,
+        };
+        Some(View {
+            at_ms,
+            tries,
+            failovers,
+            status,
+            ttfb_ms,
+            duration_ms,
+            tokens,
+            streamed: flags & STREAMED != 0,
+            user_agent: self.text()?,
+            originator: self.text()?,
+            endpoint: self.text()?.unwrap_or_default(),
+            model_asked: self.text()?,
+            provider: self.text()?,
+            model: self.text()?,
+            account: self.text()?,
+            error_code: self.text()?,
+            error_message: self.text()?,
+        })
     }
 }
 
@@ -107,28 +191,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_come_back_as_they_went_in_cut_to_their_limits() {
-        let r = RequestRecord {
-            at_ms: 5,
+    fn records_come_back_as_they_went_in_cut_to_their_limits() {
+        let full = RequestRecord {
+            at_ms: -5,
             user_agent: Some("é".repeat(200)),
             originator: None,
             endpoint: "/v1/messages",
             model_asked: Some(String::new()),
             provider: Some("openai-codex".into()),
-            error_message: Some("x".repeat(900)),
-            status: 502,
+            model: Some("m".repeat(2000)),
+            account: Some("work".into()),
             tries: 2,
+            failovers: 1,
+            status: 502,
+            error_code: Some("upstream_failed".into()),
+            error_message: Some("x".repeat(900)),
+            ttfb_ms: Some(0),
+            duration_ms: u64::MAX,
+            tokens: Tokens {
+                input: Some(u64::MAX),
+                cached: None,
+                output: Some(0),
+                reasoning: Some(7),
+            },
+            streamed: true,
+        };
+        let bare = RequestRecord {
+            endpoint: "/v1/responses",
             ..RequestRecord::default()
         };
-        let p = PackedRequest::pack(&r);
+        let mut bytes = Vec::new();
+        encode(&full, &mut bytes);
+        encode(&bare, &mut bytes);
+        let views: Vec<View<'_>> = decode(&bytes).collect();
+        assert_eq!(views.len(), 2);
+        let v = &views[0];
         // 200 two-byte characters cut at 256 bytes: 128 of them.
-        assert_eq!(p.get(Field::UserAgent), Some("é".repeat(128).as_str()));
-        assert_eq!(p.get(Field::Originator), None);
-        assert_eq!(p.get(Field::Endpoint), Some("/v1/messages"));
-        assert_eq!(p.get(Field::ModelAsked), Some(""));
-        assert_eq!(p.get(Field::Provider), Some("openai-codex"));
-        assert_eq!(p.get(Field::Model), None);
-        assert_eq!(p.get(Field::ErrorMessage).map(str::len), Some(500));
-        assert_eq!((p.at_ms, p.status, p.tries), (5, 502, 2));
+        assert_eq!(v.user_agent, Some("é".repeat(128).as_str()));
+        assert_eq!(v.originator, None);
+        assert_eq!(v.endpoint, "/v1/messages");
+        assert_eq!(v.model_asked, Some(""));
+        assert_eq!(v.model.map(str::len), Some(MAX_TEXT));
+        assert_eq!(v.error_message.map(str::len), Some(MAX_ERROR_MESSAGE));
+        assert_eq!((v.at_ms, v.tries, v.failovers, v.status), (-5, 2, 1, 502));
+        assert_eq!((v.ttfb_ms, v.duration_ms), (Some(0), u64::MAX));
+        assert_eq!(v.tokens, full.tokens);
+        assert!(v.streamed);
+        let b = &views[1];
+        assert_eq!(
+            (b.endpoint, b.user_agent, b.ttfb_ms),
+            ("/v1/responses", None, None)
+        );
+        assert_eq!(b.tokens, Tokens::default());
+        assert!(!b.streamed);
+        // A cut buffer ends the records rather than misreading them.
+        assert_eq!(decode(&bytes[..bytes.len() - 1]).count(), 1);
     }
 }

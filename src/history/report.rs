@@ -444,7 +444,7 @@ pub fn recent(
 ///
 /// SQLite's.
 pub fn last_id(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT max(id) FROM requests", [], |row| row.get(0))
+    conn.query_row("SELECT max(id) FROM request_rows", [], |row| row.get(0))
         .optional()
         .map(Option::flatten)
 }

@@ -5,22 +5,39 @@
 //!
 //! Times are unix milliseconds (`at_ms`), except quota reset times, which are unix seconds as
 //! the backend reports them. Token counts are `NULL` when the upstream did not report them.
+//!
+//! A request is a row of numbers in `request_rows`; the text that repeats from request to
+//! request is stored once, in `agents` (who sent it: client, `User-Agent`, `originator`) and
+//! `targets` (endpoint, model asked, and the provider, model and account that served it), so
+//! storing a request costs little. Readers use the `requests` view: one flat row per request.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The migrations, in order; the database's version is the number applied.
 const MIGRATIONS: &[&str] = &[
-    // 1: requests and quota snapshots.
-    "CREATE TABLE requests (
+    // 1: requests (a row of numbers per request, the repeated text in `agents` and `targets`,
+    // read as one flat `requests` view) and quota snapshots.
+    "CREATE TABLE agents (
         id INTEGER PRIMARY KEY,
-        at_ms INTEGER NOT NULL,
         client TEXT NOT NULL,
         user_agent TEXT,
+        originator TEXT
+    );
+    CREATE INDEX agents_key ON agents(user_agent, originator);
+    CREATE TABLE targets (
+        id INTEGER PRIMARY KEY,
         endpoint TEXT NOT NULL,
         model_asked TEXT,
         provider TEXT,
         model TEXT,
-        account TEXT,
+        account TEXT
+    );
+    CREATE INDEX targets_key ON targets(endpoint, model_asked, provider, model, account);
+    CREATE TABLE request_rows (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        agent INTEGER NOT NULL REFERENCES agents(id),
+        target INTEGER NOT NULL REFERENCES targets(id),
         tries INTEGER NOT NULL,
         failovers INTEGER NOT NULL,
         status INTEGER NOT NULL,
@@ -34,7 +51,13 @@ const MIGRATIONS: &[&str] = &[
         reasoning_tokens INTEGER,
         streamed INTEGER NOT NULL
     );
-    CREATE INDEX requests_at ON requests(at_ms);
+    CREATE INDEX request_rows_at ON request_rows(at_ms);
+    CREATE VIEW requests AS
+        SELECT r.id, r.at_ms, a.client, a.user_agent, a.originator, t.endpoint, t.model_asked,
+            t.provider, t.model, t.account, r.tries, r.failovers, r.status, r.error_code,
+            r.error_message, r.ttfb_ms, r.duration_ms, r.input_tokens, r.cached_tokens,
+            r.output_tokens, r.reasoning_tokens, r.streamed
+        FROM request_rows r JOIN agents a ON a.id = r.agent JOIN targets t ON t.id = r.target;
     CREATE TABLE quota_snapshots (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
@@ -124,7 +147,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(tables, 2);
+        assert_eq!(tables, 4);
     }
 
     #[test]

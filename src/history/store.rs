@@ -1,88 +1,196 @@
-//! The SQL that stores history records: requests and quota snapshots inserted in one
-//! transaction (client names worked out once per `User-Agent`), quota snapshots stored at once
-//! for commands without a writer thread, and old rows deleted.
+//! The SQL that stores history records: what the writer has collected ([`Pending`]) inserted in
+//! one transaction in the order the requests arrived, each request as a row of numbers pointing at its agent and target (looked
+//! up once per distinct value and remembered, [`Ids`]); quota snapshots stored at once for
+//! commands without a writer thread; and old rows deleted.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::client;
 use super::db::{self, HistoryError};
-use super::packed::{Field, PackedRequest};
+use super::lanes::Lanes;
+use super::packed::{self, View};
 #[cfg(test)]
 use super::record::RequestRecord;
 use super::record::{QuotaRecord, QuotaWindow};
 use crate::clock::unix_now;
 
-/// Distinct `User-Agent`s whose client name is remembered.
-const KNOWN_AGENTS: usize = 256;
+/// Distinct agents and targets whose ids are remembered (past that, the memory starts over).
+const KNOWN_IDS: usize = 1024;
 
-/// What the writer is asked to store.
-#[derive(Debug)]
-pub(super) enum Entry {
-    /// A finished request.
-    Request(PackedRequest),
-    /// A quota snapshot.
-    Quota(QuotaRecord),
-    /// Wakes the thread to finish.
-    Stop,
+/// Records waiting to be stored: buffers of encoded requests ([`packed`]) and quota snapshots.
+#[derive(Debug, Default)]
+pub(super) struct Pending {
+    /// Each buffer with the number of requests in it.
+    pub(super) requests: Vec<(Vec<u8>, usize)>,
+    pub(super) quotas: Vec<QuotaRecord>,
 }
 
-const INSERT_REQUEST: &str = "INSERT INTO requests (at_ms, client, user_agent, endpoint, model_asked, provider, model, account, tries, failovers, status, error_code, error_message, ttfb_ms, duration_ms, input_tokens, cached_tokens, output_tokens, reasoning_tokens, streamed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+impl Pending {
+    /// The records waiting.
+    pub(super) fn len(&self) -> usize {
+        self.requests.iter().map(|(_, n)| n).sum::<usize>() + self.quotas.len()
+    }
 
-const INSERT_QUOTA: &str = "INSERT INTO quota_snapshots (at_ms, provider, account, source, plan, primary_used_percent, primary_window_minutes, primary_reset_at, secondary_used_percent, secondary_window_minutes, secondary_reset_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    pub(super) fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.quotas.is_empty()
+    }
 
-/// Client names of the `User-Agent`s seen lately (requests without an `originator`), so the
-/// same agent is not parsed again for every request.
-#[derive(Debug, Default)]
-pub(super) struct Agents(HashMap<String, &'static str>);
-
-impl Agents {
-    pub(super) fn client(
-        &mut self,
-        user_agent: Option<&str>,
-        originator: Option<&str>,
-    ) -> &'static str {
-        let (Some(ua), None) = (user_agent, originator) else {
-            return client::detect(user_agent, originator);
-        };
-        if let Some(name) = self.0.get(ua) {
-            return name;
+    /// Empties it, keeping the request buffers in `spares` for reuse.
+    pub(super) fn clear(&mut self, spares: &mut Vec<Vec<u8>>) {
+        for (bytes, _) in self.requests.drain(..) {
+            Lanes::recycle(spares, bytes);
         }
-        let name = client::detect(user_agent, originator);
-        if self.0.len() >= KNOWN_AGENTS {
-            self.0.clear();
-        }
-        self.0.insert(ua.to_owned(), name);
-        name
+        self.quotas.clear();
     }
 }
 
-/// Stores the entries in one transaction; returns how many rows were written.
+const INSERT_REQUEST: &str = "INSERT INTO request_rows (at_ms, agent, target, tries, failovers, status, error_code, error_message, ttfb_ms, duration_ms, input_tokens, cached_tokens, output_tokens, reasoning_tokens, streamed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const INSERT_QUOTA: &str = "INSERT INTO quota_snapshots (at_ms, provider, account, source, plan, primary_used_percent, primary_window_minutes, primary_reset_at, secondary_used_percent, secondary_window_minutes, secondary_reset_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// The ids of agents and targets already in the database, by their text (encoded as the
+/// lookup key). They belong to one database file: forget them when it changes or when a
+/// transaction that may have made some was rolled back.
+#[derive(Debug, Default)]
+pub(super) struct Ids {
+    agents: HashMap<Vec<u8>, i64>,
+    targets: HashMap<Vec<u8>, i64>,
+    /// The key being looked up (reused, so a known value costs no allocation).
+    key: Vec<u8>,
+}
+
+impl Ids {
+    /// Forgets every id.
+    pub(super) fn forget(&mut self) {
+        self.agents.clear();
+        self.targets.clear();
+    }
+
+    fn agent(&mut self, tx: &Transaction<'_>, v: &View<'_>) -> rusqlite::Result<i64> {
+        key(&mut self.key, &[v.user_agent, v.originator]);
+        if let Some(id) = self.agents.get(self.key.as_slice()) {
+            return Ok(*id);
+        }
+        let client = client::detect(v.user_agent, v.originator);
+        let found = tx
+            .prepare_cached(
+                "SELECT id FROM agents WHERE user_agent IS ?1 AND originator IS ?2 AND client = ?3",
+            )?
+            .query_row(params![v.user_agent, v.originator, client], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO agents (client, user_agent, originator) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![client, v.user_agent, v.originator])?;
+                tx.last_insert_rowid()
+            }
+        };
+        remember(&mut self.agents, &self.key, id);
+        Ok(id)
+    }
+
+    fn target(&mut self, tx: &Transaction<'_>, v: &View<'_>) -> rusqlite::Result<i64> {
+        let fields = [
+            Some(v.endpoint),
+            v.model_asked,
+            v.provider,
+            v.model,
+            v.account,
+        ];
+        key(&mut self.key, &fields);
+        if let Some(id) = self.targets.get(self.key.as_slice()) {
+            return Ok(*id);
+        }
+        let found = tx
+            .prepare_cached(
+                "SELECT id FROM targets WHERE endpoint = ?1 AND model_asked IS ?2 AND provider IS ?3 AND model IS ?4 AND account IS ?5",
+            )?
+            .query_row(params![v.endpoint, v.model_asked, v.provider, v.model, v.account], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO targets (endpoint, model_asked, provider, model, account) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![v.endpoint, v.model_asked, v.provider, v.model, v.account])?;
+                tx.last_insert_rowid()
+            }
+        };
+        remember(&mut self.targets, &self.key, id);
+        Ok(id)
+    }
+}
+
+/// `fields` as an unambiguous lookup key: each a presence byte, its length and its bytes.
+fn key(out: &mut Vec<u8>, fields: &[Option<&str>]) {
+    out.clear();
+    for field in fields {
+        match field {
+            Some(text) => {
+                out.push(1);
+                out.extend_from_slice(&text.len().to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+            None => out.push(0),
+        }
+    }
+}
+
+fn remember(ids: &mut HashMap<Vec<u8>, i64>, key: &[u8], id: i64) {
+    if ids.len() >= KNOWN_IDS {
+        ids.clear();
+    }
+    ids.insert(key.to_vec(), id);
+}
+
+/// Stores what is pending in one transaction; returns how many rows were written. On an error
+/// nothing was stored, and `ids` has forgotten what the transaction may have made.
 pub(super) fn write(
     conn: &mut Connection,
-    entries: &[Entry],
-    agents: &mut Agents,
+    pending: &Pending,
+    ids: &mut Ids,
 ) -> rusqlite::Result<usize> {
+    let written = write_all(conn, pending, ids);
+    if written.is_err() {
+        ids.forget();
+    }
+    written
+}
+
+fn write_all(conn: &mut Connection, pending: &Pending, ids: &mut Ids) -> rusqlite::Result<usize> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut n = 0;
     {
+        // Each thread's lane is in order; together they are put in the order the requests
+        // arrived, so row ids follow time.
+        let mut views: Vec<View<'_>> = pending
+            .requests
+            .iter()
+            .flat_map(|(bytes, _)| packed::decode(bytes))
+            .collect();
+        if pending.requests.len() > 1 {
+            views.sort_by_key(|v| v.at_ms);
+        }
         let mut requests = tx.prepare_cached(INSERT_REQUEST)?;
+        for v in &views {
+            let agent = ids.agent(&tx, v)?;
+            let target = ids.target(&tx, v)?;
+            insert_request(&mut requests, v, agent, target)?;
+            n += 1;
+        }
         let mut quotas = tx.prepare_cached(INSERT_QUOTA)?;
-        for entry in entries {
-            match entry {
-                Entry::Request(r) => {
-                    let client = agents.client(r.get(Field::UserAgent), r.get(Field::Originator));
-                    insert_request(&mut requests, r, client)?;
-                    n += 1;
-                }
-                Entry::Quota(q) => {
-                    insert_quota(&mut quotas, q)?;
-                    n += 1;
-                }
-                Entry::Stop => {}
-            }
+        for q in &pending.quotas {
+            insert_quota(&mut quotas, q)?;
+            n += 1;
         }
     }
     tx.commit()?;
@@ -95,40 +203,40 @@ pub(super) fn store_requests(
     conn: &mut Connection,
     records: Vec<RequestRecord>,
 ) -> rusqlite::Result<usize> {
-    let entries: Vec<Entry> = records
-        .into_iter()
-        .map(|r| Entry::Request(PackedRequest::pack(&r)))
-        .collect();
-    write(conn, &entries, &mut Agents::default())
+    let mut bytes = Vec::new();
+    for r in &records {
+        packed::encode(r, &mut bytes);
+    }
+    let pending = Pending {
+        requests: vec![(bytes, records.len())],
+        quotas: Vec::new(),
+    };
+    write(conn, &pending, &mut Ids::default())
 }
 
 fn insert_request(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    r: &PackedRequest,
-    client: &str,
+    v: &View<'_>,
+    agent: i64,
+    target: i64,
 ) -> rusqlite::Result<()> {
     let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     stmt.execute(params![
-        r.at_ms,
-        client,
-        r.get(Field::UserAgent),
-        r.get(Field::Endpoint).unwrap_or_default(),
-        r.get(Field::ModelAsked),
-        r.get(Field::Provider),
-        r.get(Field::Model),
-        r.get(Field::Account),
-        r.tries,
-        r.failovers,
-        r.status,
-        r.get(Field::ErrorCode),
-        r.get(Field::ErrorMessage),
-        r.ttfb_ms.map(int),
-        int(r.duration_ms),
-        r.tokens.input.map(int),
-        r.tokens.cached.map(int),
-        r.tokens.output.map(int),
-        r.tokens.reasoning.map(int),
-        r.streamed,
+        v.at_ms,
+        agent,
+        target,
+        v.tries,
+        v.failovers,
+        v.status,
+        v.error_code,
+        v.error_message,
+        v.ttfb_ms.map(int),
+        int(v.duration_ms),
+        v.tokens.input.map(int),
+        v.tokens.cached.map(int),
+        v.tokens.output.map(int),
+        v.tokens.reasoning.map(int),
+        v.streamed,
     ])?;
     Ok(())
 }
@@ -167,8 +275,11 @@ pub fn store_quotas(path: &Path, records: &[QuotaRecord]) -> Result<(), HistoryE
             aside.display()
         );
     }
-    let entries: Vec<Entry> = records.iter().cloned().map(Entry::Quota).collect();
-    write(&mut opened.conn, &entries, &mut Agents::default()).map_err(|source| {
+    let pending = Pending {
+        requests: Vec::new(),
+        quotas: records.to_vec(),
+    };
+    write(&mut opened.conn, &pending, &mut Ids::default()).map_err(|source| {
         HistoryError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -177,10 +288,152 @@ pub fn store_quotas(path: &Path, records: &[QuotaRecord]) -> Result<(), HistoryE
     Ok(())
 }
 
-/// Deletes rows older than `keep_days` before `now_ms`.
-pub(super) fn prune(conn: &Connection, keep_days: u32, now_ms: i64) -> rusqlite::Result<usize> {
+/// Deletes rows older than `keep_days` before `now_ms`, and the agents and targets no row
+/// points at any more (`ids` forgets them). Returns how many rows went.
+pub(super) fn prune(
+    conn: &Connection,
+    keep_days: u32,
+    now_ms: i64,
+    ids: &mut Ids,
+) -> rusqlite::Result<usize> {
     let cutoff = now_ms - i64::from(keep_days) * 86_400_000;
-    let requests = conn.execute("DELETE FROM requests WHERE at_ms < ?1", [cutoff])?;
+    let requests = conn.execute("DELETE FROM request_rows WHERE at_ms < ?1", [cutoff])?;
     let quotas = conn.execute("DELETE FROM quota_snapshots WHERE at_ms < ?1", [cutoff])?;
+    if requests > 0 {
+        ids.forget();
+        conn.execute_batch(
+            "DELETE FROM agents WHERE id NOT IN (SELECT agent FROM request_rows);
+             DELETE FROM targets WHERE id NOT IN (SELECT target FROM request_rows);",
+        )?;
+    }
     Ok(requests + quotas)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn request(at_ms: i64, agent: &str, model: &str) -> RequestRecord {
+        RequestRecord {
+            at_ms,
+            user_agent: Some(agent.into()),
+            endpoint: "/v1/responses",
+            model_asked: Some(model.into()),
+            provider: Some("openai-codex".into()),
+            model: Some(model.into()),
+            account: Some("work".into()),
+            status: 200,
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn repeated_text_is_stored_once_and_read_back_flat() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db::path_in(dir.path());
+        let mut conn = db::open_for_writing(&path, 1).unwrap().conn;
+        let records = vec![
+            request(1, "curl/8.5.0", "gpt-6.1-sol"),
+            request(2, "curl/8.5.0", "gpt-6.1-sol"),
+            request(3, "OpenAI/Python 3.60.0", "gpt-6.1-sol"),
+            request(4, "curl/8.5.0", "gpt-5"),
+        ];
+        assert_eq!(store_requests(&mut conn, records).unwrap(), 4);
+        assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (2, 2));
+        // Another writer (a restart) finds the rows already there.
+        drop(conn);
+        let mut conn = db::open_for_writing(&path, 1).unwrap().conn;
+        store_requests(&mut conn, vec![request(5, "curl/8.5.0", "gpt-5")]).unwrap();
+        assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (2, 2));
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = conn
+            .prepare("SELECT at_ms, client, user_agent, model FROM requests ORDER BY at_ms")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let row = |at: i64, client: &str, agent: &str, model: &str| {
+            (
+                at,
+                client.to_owned(),
+                Some(agent.to_owned()),
+                Some(model.to_owned()),
+            )
+        };
+        assert_eq!(
+            rows,
+            vec![
+                row(1, "curl", "curl/8.5.0", "gpt-6.1-sol"),
+                row(2, "curl", "curl/8.5.0", "gpt-6.1-sol"),
+                row(3, "openai-python", "OpenAI/Python 3.60.0", "gpt-6.1-sol"),
+                row(4, "curl", "curl/8.5.0", "gpt-5"),
+                row(5, "curl", "curl/8.5.0", "gpt-5"),
+            ]
+        );
+    }
+
+    #[test]
+    fn lanes_are_stored_in_the_order_requests_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = db::open_for_writing(&db::path_in(dir.path()), 1)
+            .unwrap()
+            .conn;
+        let lane = |times: &[i64]| {
+            let mut bytes = Vec::new();
+            for t in times {
+                packed::encode(&request(*t, "curl/8.5.0", "m"), &mut bytes);
+            }
+            (bytes, times.len())
+        };
+        let pending = Pending {
+            requests: vec![lane(&[1, 4, 5]), lane(&[2, 3, 6])],
+            quotas: Vec::new(),
+        };
+        write(&mut conn, &pending, &mut Ids::default()).unwrap();
+        let times: Vec<i64> = conn
+            .prepare("SELECT at_ms FROM requests ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(times, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn pruning_removes_old_rows_and_the_text_only_they_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = db::open_for_writing(&db::path_in(dir.path()), 1)
+            .unwrap()
+            .conn;
+        let day = 86_400_000;
+        let now = 100 * day;
+        let mut ids = Ids::default();
+        let records = [
+            request(now - 91 * day, "old-agent/1", "old-model"),
+            request(now - 89 * day, "curl/8.5.0", "gpt-6.1-sol"),
+            request(now, "curl/8.5.0", "gpt-6.1-sol"),
+        ];
+        let mut bytes = Vec::new();
+        for r in &records {
+            packed::encode(r, &mut bytes);
+        }
+        let pending = Pending {
+            requests: vec![(bytes, records.len())],
+            quotas: Vec::new(),
+        };
+        write(&mut conn, &pending, &mut ids).unwrap();
+        assert_eq!(prune(&conn, 90, now, &mut ids).unwrap(), 1);
+        assert_eq!(count(&conn, "requests"), 2);
+        assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (1, 1));
+        // The ids were forgotten with the rows: an old agent comes back as a new row.
+        write(&mut conn, &pending, &mut ids).unwrap();
+        assert_eq!(count(&conn, "requests"), 5);
+        assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (2, 2));
+    }
 }
