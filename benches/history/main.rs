@@ -17,7 +17,8 @@
 //! Environment: `BITROUTER_BENCH_ROUNDS` (6) and `BITROUTER_BENCH_SECS` (seconds per phase, 10);
 //! `BITROUTER_BENCH_QUICK=1` (2 rounds of 3 s); `BITROUTER_BENCH_AA=1` runs both configurations
 //! with the history off, which shows the benchmark's own noise; `BITROUTER_BENCH_BIN=/path` (the
-//! binary under test instead of this build's).
+//! binary under test instead of this build's); `BITROUTER_BENCH_ONLY=on|off` runs one phase of
+//! `BITROUTER_BENCH_SECS` and prints the server's pid first (for `perf`).
 
 #![allow(
     clippy::print_stdout,
@@ -173,6 +174,20 @@ async fn bench() {
     let on_home = home(upstream, aa);
     let off_home = home(upstream, true);
 
+    if let Some(only) = var("BITROUTER_BENCH_ONLY") {
+        let home = if only == "on" { &on_home } else { &off_home };
+        let (server, addr, _) = spawn_bitrouter(&bin, home.path()).await;
+        eprintln!("history {only}: pid {}", server.pid());
+        let url = format!("http://{addr}/v1/responses");
+        let load = wrk(&script, &url, CONNECTIONS, secs, server.pid());
+        println!(
+            "history {only}: {:.0} req/s, p50 {:.3} ms, {:.1} us CPU per request",
+            load.rps,
+            load.p50_us / 1000.0,
+            load.cpu_us
+        );
+        return;
+    }
     let (mut on, mut off) = (Vec::new(), Vec::new());
     let mut answered_on = 0;
     for round in 0..rounds {
