@@ -3,6 +3,7 @@
 //! The binary is a thin shell around [`run`]; everything is in this library so that tests and
 //! benchmarks can drive it directly.
 
+pub mod affinity;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -13,6 +14,9 @@ pub mod error;
 pub mod ids;
 pub mod output;
 pub mod paths;
+pub mod picker;
+pub mod quota_report;
+pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod store;
