@@ -15,7 +15,7 @@ pub mod ids;
 pub mod output;
 pub mod paths;
 pub mod picker;
-pub mod quota_report;
+pub mod quota;
 pub mod retry;
 pub mod routing;
 pub mod server;

@@ -3,7 +3,7 @@
 //! unused; an account never seen counts as having all of it (using it is also how its figures
 //! are learned).
 
-use crate::server::ratelimit::{Snapshot, Window};
+use crate::quota::{Snapshot, Window};
 
 /// How much quota an account has left.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,7 +23,7 @@ pub use sticky::StickyMap;
 
 use crate::config::Strategy;
 use crate::ids::Label;
-use crate::server::ratelimit::Snapshot;
+use crate::quota::Snapshot;
 
 /// What the picker knows about one account.
 #[derive(Debug, Clone, Copy)]

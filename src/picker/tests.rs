@@ -1,6 +1,6 @@
 use super::*;
 use crate::ids::ProviderId;
-use crate::server::ratelimit::Window;
+use crate::quota::Window;
 
 fn label(s: &str) -> Label {
     s.parse().unwrap()

@@ -1,5 +1,6 @@
 //! One access-log line per request (tracing, target `bitrouter::access`, level info): method,
-//! path, model, provider, account, status, latency and tokens when the stream reported them.
+//! path, model, provider, account, status, latency and tokens (input, output, cached) when the
+//! stream reported them.
 //! The line is written when the response body ends (or the client goes away), so streams are
 //! logged with their full duration. Never a header value, never a token.
 
@@ -27,8 +28,21 @@ pub struct LogFields {
     pub input_tokens: Option<u64>,
     /// Output tokens, from the stream's usage.
     pub output_tokens: Option<u64>,
+    /// Input tokens the backend served from its prompt cache, from the stream's usage.
+    pub cached_tokens: Option<u64>,
     /// An error code if the answer failed midway (e.g. `upstream_disconnected`).
     pub error: Option<String>,
+}
+
+impl LogFields {
+    /// Takes the token counts from a Responses `usage` object (`input_tokens`,
+    /// `output_tokens`, `input_tokens_details.cached_tokens`).
+    pub fn note_usage(&mut self, usage: &serde_json::Value) {
+        let count = |pointer: &str| usage.pointer(pointer).and_then(serde_json::Value::as_u64);
+        self.input_tokens = count("/input_tokens");
+        self.output_tokens = count("/output_tokens");
+        self.cached_tokens = count("/input_tokens_details/cached_tokens");
+    }
 }
 
 /// A request's log fields, shared between the middleware and the handler (a request extension).
@@ -100,6 +114,7 @@ impl Drop for LogGuard {
             latency_ms,
             input_tokens = f.input_tokens,
             output_tokens = f.output_tokens,
+            cached_tokens = f.cached_tokens,
             error = f.error.as_deref(),
             "request"
         );

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
-use super::ratelimit::{Snapshot, Window};
 use super::usage::{AccountUsage, QuotaSource, UsageFile};
 use crate::ids::{Label, ProviderId};
+use crate::quota::{Snapshot, Window};
 
 /// Unix seconds now.
 pub use crate::clock::unix_now;
@@ -96,6 +96,14 @@ impl AccountBook {
             .get(&(provider.clone(), label.clone()))
             .and_then(|s| s.cooling_until)
             .filter(|until| *until > now)
+    }
+
+    /// The account's latest quota snapshot, if one was seen.
+    #[must_use]
+    pub fn snapshot(&self, provider: &ProviderId, label: &Label) -> Option<Snapshot> {
+        lock(&self.accounts)
+            .get(&(provider.clone(), label.clone()))
+            .and_then(|s| s.snapshot.clone())
     }
 
     /// Cools the account down until `until`.

@@ -79,8 +79,10 @@ pub fn user_agent() -> String {
 
 /// The request headers for the backend, before credentials and the provider's `headers:`: the
 /// client's fingerprint and session headers when it sent them (the Codex CLI does), else
-/// `originator: bitrouter` and bitrouter's `User-Agent`; a `session-id` derived from
-/// `prompt_cache_key` (or a new one) when the client sent none; JSON in, SSE out.
+/// `originator: bitrouter` and bitrouter's `User-Agent`; a `session-id` taken from
+/// `prompt_cache_key` (which [`crate::affinity`] set to the conversation's key), or a new one
+/// when the body has none, and `session_id` mirroring it, when the client sent neither; JSON
+/// in, SSE out.
 #[must_use]
 pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
     let mut out = HeaderMap::new();
@@ -112,6 +114,12 @@ pub fn request_headers(inbound: &HeaderMap, body: &Value) -> HeaderMap {
         if let Some(value) = value {
             out.insert(HeaderName::from_static("session-id"), value);
         }
+    }
+    // Both spellings carry the one session id (the backend has been seen caching on either).
+    if !out.contains_key("session_id")
+        && let Some(value) = out.get("session-id").cloned()
+    {
+        out.insert(HeaderName::from_static("session_id"), value);
     }
     out.insert(
         header::CONTENT_TYPE,
@@ -199,6 +207,24 @@ pub fn usage_limit_in_event(event: &Value) -> Option<UsageLimit> {
     .into_iter()
     .flatten()
     .find_map(UsageLimit::from_error_object)
+}
+
+/// A failed stream event (`response.failed`, `error`) that reports a server-side hiccup
+/// (overloaded, internal error; see [`crate::retry::transient_code`]), with the code it gave.
+#[must_use]
+pub fn transient_failure_in_event(event: &Value) -> Option<String> {
+    [
+        event.get("response").and_then(|r| r.get("error")),
+        event.get("error"),
+        Some(event),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|e| e.is_object())
+    .flat_map(|e| ["code", "type"].map(|k| e.get(k).and_then(Value::as_str)))
+    .flatten()
+    .find(|code| crate::retry::transient_code(code))
+    .map(str::to_owned)
 }
 
 /// A usage limit in an HTTP error answer: a 429 saying so, or (as some report) a 404 whose body

@@ -34,15 +34,19 @@ use super::outbound::{
     Auth, Served, credential_error, error_meta, read_error_body, upstream_headers,
 };
 use super::pivot;
-use super::ratelimit::Snapshot;
 use super::relay::{self, Peek};
 use super::security;
 use super::state::AppState;
 use super::translated::{self, Translation, translated_answer};
 use super::upstream::{endpoint, transport_error};
 use super::usage::QuotaSource;
+use crate::affinity::{self, Affinity};
 use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
-use crate::ids::ProviderId;
+use crate::ids::{Label, ProviderId};
+use crate::picker;
+use crate::quota::Snapshot;
+use crate::quota::report;
+use crate::retry::{self, Next, Retries};
 use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
 
@@ -230,17 +234,78 @@ async fn run(state: &AppState, inbound: Inbound, req: Request) -> Result<Respons
         .resolve(&model, header_account)
         .map_err(route_error)?;
     check_local_key(&config, &plan, &headers)?;
-    walk(state, &config, &plan, inbound, &headers, &json, &log).await
+    let affinity = affinity::of(inbound.api(), &headers, &json);
+    if let Some(a) = &affinity {
+        tracing::debug!(key = %a.key, source = a.source.as_str(), "conversation");
+    }
+    let request = Asked {
+        inbound,
+        headers: &headers,
+        json: &json,
+        affinity: affinity.as_ref(),
+    };
+    walk(state, &config, &plan, &request, &log).await
 }
 
-/// The credentials to try for a target, in order (rotated for `round-robin`).
-fn candidates(state: &AppState, provider: &ProviderConfig, target: &Target) -> Vec<Credential> {
-    let mut list = target.credentials.clone();
-    if provider.strategy == Strategy::RoundRobin && !target.pinned && list.len() > 1 {
-        let n = list.len();
-        list.rotate_left(state.book.next_rotation(&provider.id) % n);
+/// What the walk needs of the client's request.
+struct Asked<'a> {
+    inbound: Inbound,
+    headers: &'a HeaderMap,
+    json: &'a Value,
+    /// The conversation's key, if it has one.
+    affinity: Option<&'a Affinity>,
+}
+
+/// The credentials to try for a target, in order: accounts as the provider's strategy and
+/// live quota put them, the conversation's sticky account first (see [`crate::picker`]).
+fn candidates(
+    state: &AppState,
+    provider: &ProviderConfig,
+    target: &Target,
+    affinity: Option<&Affinity>,
+    now: i64,
+) -> Vec<Credential> {
+    let labels: Vec<&Label> = target
+        .credentials
+        .iter()
+        .filter_map(|c| match c {
+            Credential::Account(label) => Some(label),
+            Credential::ConfiguredKey | Credential::None => None,
+        })
+        .collect();
+    if target.pinned || labels.len() < 2 {
+        return target.credentials.clone();
     }
-    list
+    let snapshots: Vec<_> = labels
+        .iter()
+        .map(|l| state.book.snapshot(&provider.id, l))
+        .collect();
+    let accounts: Vec<picker::Account<'_>> = labels
+        .iter()
+        .zip(&snapshots)
+        .map(|(label, snapshot)| picker::Account {
+            label,
+            snapshot: snapshot.as_ref(),
+            cooling_until: state.book.cooling_until(&provider.id, label, now),
+        })
+        .collect();
+    let sticky = affinity.and_then(|a| state.sticky.get(&provider.id, &a.key, now));
+    let rotation = if provider.strategy == Strategy::RoundRobin {
+        state.book.next_rotation(&provider.id)
+    } else {
+        0
+    };
+    let pick = picker::order(provider.strategy, &accounts, sticky.as_ref(), rotation, now);
+    let others = target
+        .credentials
+        .iter()
+        .filter(|c| !matches!(c, Credential::Account(_)))
+        .cloned();
+    pick.order
+        .into_iter()
+        .map(Credential::Account)
+        .chain(others)
+        .collect()
 }
 
 /// The body for this provider: Codex bodies shaped, all with the target's model.
@@ -277,10 +342,6 @@ fn translated_headers(headers: &mut HeaderMap, api: Api) {
 const ANTHROPIC_VERSION: axum::http::HeaderName =
     axum::http::HeaderName::from_static("anthropic-version");
 
-fn retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
-}
-
 /// A native upstream's error as the client's API shapes it (`{"error":{…}}` or Anthropic's).
 fn generic_error(provider: &ProviderId, status: StatusCode, body: &[u8]) -> ApiError {
     let mut err = codex::upstream_error(provider.as_str(), status, body, true);
@@ -292,19 +353,24 @@ fn generic_error(provider: &ProviderId, status: StatusCode, body: &[u8]) -> ApiE
 
 #[expect(
     clippy::too_many_lines,
-    reason = "the failover walk reads best as one loop over steps and credentials"
+    reason = "the failover walk reads best as one loop over steps, credentials and attempts"
 )]
 async fn walk(
     state: &AppState,
     config: &Config,
     plan: &Plan,
-    inbound: Inbound,
-    headers: &HeaderMap,
-    json: &Value,
+    request: &Asked<'_>,
     log: &LogCell,
 ) -> Result<Response, ApiError> {
+    let Asked {
+        inbound,
+        headers,
+        json,
+        affinity,
+    } = *request;
     let local_key = config.server.api_key.as_ref();
     let mut failures = Failures::default();
+    let mut retries = Retries::new(state.retry);
     'steps: for step in &plan.steps {
         let target = &step.target;
         let Some(provider) = config.provider(&target.provider) else {
@@ -345,13 +411,20 @@ async fn walk(
             apply::apply(&mut body, upstream_api, target, is_codex)
                 .map_err(|e| ApiError::bad_request("unsupported_variant", e.to_string()))?;
         }
+        // One conversation, one cache key (the `session-id` headers follow it).
+        if is_codex
+            && codex_stream
+            && let Some(a) = affinity
+        {
+            affinity::stamp(&mut body, a);
+        }
         let body_bytes = Bytes::from(body.to_string());
         let client_auth = provider.auth_mode == AuthMode::Passthrough
             && security::has_client_credentials(headers, local_key);
         let list = if client_auth {
             vec![None]
         } else {
-            candidates(state, provider, target)
+            candidates(state, provider, target, affinity, unix_now())
                 .into_iter()
                 .map(Some)
                 .collect()
@@ -388,8 +461,13 @@ async fn walk(
                 },
                 Some(Credential::None) => Auth::Nothing,
             };
+            retries.new_account();
             let mut refreshed = false;
-            loop {
+            'send: loop {
+                if !retries.may_send() {
+                    break 'steps;
+                }
+                retries.sent();
                 let served = Served {
                     provider: provider.id.clone(),
                     model: target.model.clone(),
@@ -412,137 +490,149 @@ async fn walk(
                     .body(body_bytes.clone())
                     .send()
                     .await;
-                let resp = match sent {
-                    Ok(resp) => resp,
-                    Err(e) => {
-                        let err = transport_error(provider.id.as_str(), &e);
-                        tracing::debug!(provider = %provider.id, "upstream transport failure: {}", err.message);
-                        failures.upstream = Some(err);
-                        continue 'steps;
-                    }
-                };
-                let status = resp.status();
-                let now = unix_now();
-                if is_codex
-                    && let Some(label) = auth.label()
-                    && let Some(snapshot) = Snapshot::from_headers(resp.headers(), now)
-                {
-                    state.book.record_snapshot(
-                        &provider.id,
-                        label,
-                        snapshot,
-                        QuotaSource::Headers,
-                        now,
-                    );
-                }
-
-                if status == StatusCode::UNAUTHORIZED
-                    && !refreshed
-                    && let Auth::Account { label, access } = &auth
-                {
-                    refreshed = true;
-                    drop(resp);
-                    match state
-                        .credentials
-                        .refresh_after_unauthorized(&provider.id, label, &access.token)
-                        .await
-                    {
-                        Ok(access) => {
-                            auth = Auth::Account {
-                                label: label.clone(),
-                                access,
-                            };
-                            continue;
-                        }
-                        Err(e) => {
-                            failures.other(credential_error(&provider.id, label, e));
-                            continue 'creds;
-                        }
-                    }
-                }
-
-                if status.is_success() {
-                    let answer = if codex_stream {
-                        let relay_headers = security::relayable_response_headers(resp.headers());
-                        let upstream =
-                            pivot::as_responses(resp.bytes_stream().boxed(), upstream_api);
-                        match relay::peek(upstream, provider.id.as_str()).await {
-                            Peek::Committed(committed) => match &translation {
-                                Some(t) => {
-                                    translated_answer(committed, t, relay_headers, &served, log)
-                                        .await
-                                }
-                                None => {
-                                    codex_answer(
-                                        committed,
-                                        relay_headers,
-                                        client_stream,
-                                        &served,
-                                        log,
-                                    )
-                                    .await
-                                }
-                            },
-                            Peek::UsageLimit(limit) => {
-                                let until = limit.until(now);
-                                if let Some(label) = auth.label() {
-                                    tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
-                                    state.book.cool_down(&provider.id, label, until, now);
-                                    failures.cool(until);
-                                    continue 'creds;
-                                }
-                                failures.cool(until);
-                                continue 'steps;
-                            }
-                            Peek::Broken(err) => {
-                                failures.upstream = Some(err);
-                                continue 'steps;
-                            }
-                        }
-                    } else {
-                        Ok(native_answer(resp, inbound, &served, log))
+                // A hiccup before any output (transport, 5xx, 429, a stream that broke or
+                // failed before its first output): retried below; everything else decides here.
+                let (hiccup, hiccup_status) = 'attempt: {
+                    let resp = match sent {
+                        Ok(resp) => resp,
+                        Err(e) => break 'attempt (transport_error(provider.id.as_str(), &e), None),
                     };
-                    if let Some(label) = auth.label() {
-                        state.book.succeeded(&provider.id, label, now);
+                    let status = resp.status();
+                    let now = unix_now();
+                    if is_codex
+                        && let Some(label) = auth.label()
+                        && let Some(snapshot) = Snapshot::from_headers(resp.headers(), now)
+                    {
+                        state.book.record_snapshot(
+                            &provider.id,
+                            label,
+                            snapshot,
+                            QuotaSource::Headers,
+                            now,
+                        );
                     }
+
+                    if status == StatusCode::UNAUTHORIZED
+                        && !refreshed
+                        && let Auth::Account { label, access } = &auth
+                    {
+                        refreshed = true;
+                        drop(resp);
+                        match state
+                            .credentials
+                            .refresh_after_unauthorized(&provider.id, label, &access.token)
+                            .await
+                        {
+                            Ok(access) => {
+                                auth = Auth::Account {
+                                    label: label.clone(),
+                                    access,
+                                };
+                                continue 'send;
+                            }
+                            Err(e) => {
+                                failures.other(credential_error(&provider.id, label, e));
+                                continue 'creds;
+                            }
+                        }
+                    }
+
+                    if status.is_success() {
+                        let answer = if codex_stream {
+                            let mut relay_headers =
+                                security::relayable_response_headers(resp.headers());
+                            if inbound == Inbound::Messages
+                                && is_codex
+                                && let Some(snapshot) = auth
+                                    .label()
+                                    .and_then(|l| state.book.snapshot(&provider.id, l))
+                            {
+                                relay_headers.extend(report::anthropic_headers(&snapshot, now));
+                            }
+                            let upstream =
+                                pivot::as_responses(resp.bytes_stream().boxed(), upstream_api);
+                            match relay::peek(upstream, provider.id.as_str()).await {
+                                Peek::Committed(committed) => match &translation {
+                                    Some(t) => {
+                                        translated_answer(committed, t, relay_headers, &served, log)
+                                            .await
+                                    }
+                                    None => {
+                                        codex_answer(
+                                            committed,
+                                            relay_headers,
+                                            client_stream,
+                                            &served,
+                                            log,
+                                        )
+                                        .await
+                                    }
+                                },
+                                Peek::UsageLimit(limit) => {
+                                    let until = limit.until(now);
+                                    failures.cool(until);
+                                    if let Some(label) = auth.label() {
+                                        tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
+                                        state.book.cool_down(&provider.id, label, until, now);
+                                        continue 'creds;
+                                    }
+                                    continue 'steps;
+                                }
+                                Peek::Broken(err) => break 'attempt (err, None),
+                            }
+                        } else {
+                            Ok(native_answer(resp, inbound, &served, log))
+                        };
+                        if let Some(label) = auth.label() {
+                            state.book.succeeded(&provider.id, label, now);
+                            // A pinned account is the request's choice, not the conversation's.
+                            if !target.pinned
+                                && let Some(a) = affinity
+                            {
+                                state.sticky.set(&provider.id, &a.key, label, now);
+                            }
+                        }
+                        log.update(|f| {
+                            f.provider = Some(served.provider.to_string());
+                            f.account = Some(served.account.clone());
+                        });
+                        return answer.map_err(|mut e| {
+                            e.headers.extend(served.headers());
+                            e
+                        });
+                    }
+
+                    let meta = error_meta(resp.headers());
+                    let error_body = read_error_body(resp).await;
                     log.update(|f| {
                         f.provider = Some(served.provider.to_string());
                         f.account = Some(served.account.clone());
                     });
-                    return answer.map_err(|mut e| {
-                        e.headers.extend(served.headers());
-                        e
-                    });
-                }
-
-                let meta = error_meta(resp.headers());
-                let error_body = read_error_body(resp).await;
-                log.update(|f| {
-                    f.provider = Some(served.provider.to_string());
-                    f.account = Some(served.account.clone());
-                });
-                if is_codex && let Some(limit) = codex::usage_limit_in_answer(status, &error_body) {
-                    let until = limit.until(now);
-                    failures.cool(until);
-                    if let Some(label) = auth.label() {
-                        tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
-                        state.book.cool_down(&provider.id, label, until, now);
-                        continue 'creds;
+                    if is_codex
+                        && let Some(limit) = codex::usage_limit_in_answer(status, &error_body)
+                    {
+                        let until = limit.until(now);
+                        failures.cool(until);
+                        if let Some(label) = auth.label() {
+                            tracing::info!(target: "bitrouter::serve", provider = %provider.id, account = %label, until, "usage limit reached; cooling the account down");
+                            state.book.cool_down(&provider.id, label, until, now);
+                            continue 'creds;
+                        }
+                        continue 'steps;
                     }
-                    continue 'steps;
-                }
-                let mut err = if is_codex {
-                    // Without a credential of ours, a 401/403 is the upstream's own answer.
-                    let not_ours = client_auth || matches!(auth, Auth::Nothing);
-                    codex::upstream_error(provider.id.as_str(), status, &error_body, not_ours)
-                } else {
-                    generic_error(&provider.id, status, &error_body)
-                };
-                err.headers.extend(meta);
-                if status == StatusCode::UNAUTHORIZED && auth.label().is_some() {
-                    // Refreshed and still refused: this account needs a new login; others may work.
-                    if let Some(label) = auth.label() {
-                        err = ApiError::new(
+                    let mut err = if is_codex {
+                        // Without a credential of ours, a 401/403 is the upstream's own answer.
+                        let not_ours = client_auth || matches!(auth, Auth::Nothing);
+                        codex::upstream_error(provider.id.as_str(), status, &error_body, not_ours)
+                    } else {
+                        generic_error(&provider.id, status, &error_body)
+                    };
+                    err.headers.extend(meta);
+                    if status == StatusCode::UNAUTHORIZED
+                        && let Some(label) = auth.label()
+                    {
+                        // Refreshed and still refused: this account needs a new login; others may work.
+                        failures.other(ApiError::new(
                             StatusCode::UNAUTHORIZED,
                             "authentication_error",
                             Some("login_required"),
@@ -550,22 +640,28 @@ async fn walk(
                                 "{} refused account `{label}` even after a refresh; run `bitrouter login {} --label {label}`",
                                 provider.id, provider.id
                             ),
-                        );
+                        ));
+                        continue 'creds;
                     }
-                    failures.other(err);
-                    continue 'creds;
+                    if retry::transient_status(status) {
+                        break 'attempt (err, Some(status));
+                    }
+                    if !is_codex && translation.is_none() {
+                        // A native upstream's own client error passes through verbatim.
+                        return Ok(verbatim(status, &meta_with_type(&err), error_body, &served));
+                    }
+                    err.headers.extend(served.headers());
+                    return Err(err);
+                };
+                tracing::debug!(provider = %provider.id, account = %auth.name(), status = hiccup_status.map(|s| s.as_u16()), "upstream hiccup before any output: {}", hiccup.message);
+                failures.upstream = Some(hiccup);
+                match retries
+                    .after_failure(retry::same_account_after(hiccup_status), retry::jitter())
+                {
+                    Next::Again(wait) => tokio::time::sleep(wait).await,
+                    Next::Move => continue 'creds,
+                    Next::GiveUp => break 'steps,
                 }
-                if retryable(status) {
-                    tracing::debug!(provider = %provider.id, status = status.as_u16(), "upstream failed; trying the next route entry");
-                    failures.upstream = Some(err);
-                    continue 'steps;
-                }
-                if !is_codex && translation.is_none() {
-                    // A native upstream's own client error passes through verbatim.
-                    return Ok(verbatim(status, &meta_with_type(&err), error_body, &served));
-                }
-                err.headers.extend(served.headers());
-                return Err(err);
             }
         }
     }

@@ -13,7 +13,6 @@ mod intake;
 pub mod models;
 mod outbound;
 mod pivot;
-pub mod ratelimit;
 mod relay;
 pub mod reload;
 mod security;

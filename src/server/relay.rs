@@ -37,7 +37,8 @@ pub enum Peek {
     Committed(Committed),
     /// The account hit its usage limit before any output.
     UsageLimit(UsageLimit),
-    /// The stream broke or ended before any output.
+    /// The stream broke, ended, or failed with a server-side hiccup before any output: nothing
+    /// reached the client, so it may be tried again.
     Broken(ApiError),
 }
 
@@ -114,10 +115,17 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
                 let kind = kind_of(event);
                 if !is_preamble(kind.as_deref()) {
                     if matches!(kind.as_deref(), Some("response.failed" | "error"))
-                        && let Some(limit) =
-                            event.json().as_ref().and_then(codex::usage_limit_in_event)
+                        && let Some(json) = event.json()
                     {
-                        return Peek::UsageLimit(limit);
+                        if let Some(limit) = codex::usage_limit_in_event(&json) {
+                            return Peek::UsageLimit(limit);
+                        }
+                        if let Some(code) = codex::transient_failure_in_event(&json) {
+                            return Peek::Broken(ApiError::bad_gateway(
+                                "upstream_failed",
+                                format!("{provider} failed before any output ({code})"),
+                            ));
+                        }
                     }
                     committed = true;
                 }
@@ -211,12 +219,7 @@ impl Patcher {
     /// Notes the token usage a terminal event reports.
     fn note_usage(&self, response: &serde_json::Map<String, Value>) {
         if let Some(usage) = response.get("usage") {
-            let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-            let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-            self.log.update(|f| {
-                f.input_tokens = input;
-                f.output_tokens = output;
-            });
+            self.log.update(|f| f.note_usage(usage));
         }
     }
 
@@ -415,12 +418,7 @@ pub async fn aggregate(
     }
     let response = aggregator.finish().map_err(|e| ApiError::from(&e))?;
     if let Some(usage) = response.get("usage") {
-        let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-        let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-        log.update(|f| {
-            f.input_tokens = input;
-            f.output_tokens = output;
-        });
+        log.update(|f| f.note_usage(usage));
     }
     Ok(response)
 }

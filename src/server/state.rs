@@ -1,6 +1,6 @@
 //! What every request shares: the current configuration (swapped whole on reload), the
-//! credentials, the upstream clients, the account book, the model cache and the address the
-//! server listens on.
+//! credentials, the upstream clients, the account book, the model cache, the conversations'
+//! sticky accounts, the retry policy and the address the server listens on.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -10,6 +10,8 @@ use super::credentials::Credentials;
 use super::models::ModelCache;
 use super::upstream::Clients;
 use crate::config::Config;
+use crate::picker::StickyMap;
+use crate::retry::RetryPolicy;
 use crate::routing::Inventory;
 
 /// The server's shared state.
@@ -23,6 +25,10 @@ pub struct AppState {
     pub book: Arc<AccountBook>,
     /// Live model catalogs.
     pub models: ModelCache,
+    /// Which account each conversation runs on.
+    pub sticky: StickyMap,
+    /// How hard to retry an upstream hiccup before the answer begins.
+    pub retry: RetryPolicy,
     /// The bound address (the `Host` check compares with it).
     pub local_addr: SocketAddr,
 }
@@ -50,6 +56,8 @@ impl AppState {
             clients: Clients::new(),
             book,
             models: ModelCache::new(),
+            sticky: StickyMap::new(),
+            retry: RetryPolicy::default(),
             local_addr,
         }
     }

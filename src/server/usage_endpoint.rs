@@ -14,9 +14,9 @@ use url::Url;
 use super::codex;
 use super::credentials::Access;
 use super::outbound::sensitive;
-use super::ratelimit::{Snapshot, Window};
 use super::upstream::{build_client, root_cause};
 use crate::config::ProviderConfig;
+use crate::quota::{Snapshot, Window};
 
 /// The longest a usage request may take in all (a status command should not hang on it).
 const MAX_WAIT: Duration = Duration::from_secs(20);

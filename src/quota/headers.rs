@@ -1,7 +1,7 @@
 //! The Codex backend's quota headers (spec §7.3: `x-codex-primary-used-percent`, …) read into a
 //! snapshot, defensively: missing, empty or non-numeric values are simply absent.
 
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 /// One rate-limit window.
@@ -113,7 +113,7 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::{HeaderName, HeaderValue};
+    use http::{HeaderName, HeaderValue};
 
     use super::*;
 

@@ -15,7 +15,7 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use crate::server::ratelimit::{Snapshot, Window};
+use super::{Snapshot, Window};
 
 /// Used percent from which Claude Code is told `allowed_warning`.
 const WARNING_PERCENT: f64 = 80.0;
