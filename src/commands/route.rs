@@ -16,8 +16,10 @@ use crate::cli::RouteArgs;
 use crate::clock::unix_now;
 use crate::config::{AuthMode, Config};
 use crate::error::{Failure, UsageError};
+use crate::ids::Label;
 use crate::paths;
-use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step};
+use crate::picker::{self, Headroom};
+use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step, Target};
 use crate::server::accounts::AccountBook;
 use crate::server::usage::{self, UsageFile};
 use crate::server::{self, AppState};
@@ -176,12 +178,20 @@ fn describe_step(
                     ),
                     (None, None) => ("ready", None),
                 };
+                let quota = Headroom::of(
+                    usage
+                        .get(&target.provider, label)
+                        .and_then(crate::server::usage::AccountUsage::snapshot)
+                        .as_ref(),
+                    now,
+                );
                 json!({
                     "label": label,
                     "state": state,
                     "detail": detail,
                     "cooling_until": cooling,
                     "email": info.and_then(|i| i.email.clone()),
+                    "quota": quota.known.then(|| quota.describe()),
                 })
             }
             Credential::ConfiguredKey => {
@@ -209,7 +219,74 @@ fn describe_step(
         "api": provider.map(|p| p.apis().iter().map(|a| a.as_str()).collect::<Vec<_>>()),
         "auth_mode": provider.map(|p| p.auth_mode),
         "pinned_account": target.pinned,
+        "strategy": provider.map(|p| p.strategy.as_str()),
         "accounts": accounts,
+        "pick": pick(config, target, infos, usage, now),
+    })
+}
+
+/// Which account `serve` would start a new conversation on now, and why: the picker's first
+/// choice among the accounts that need no login, from the saved quota and cooldowns.
+fn pick(
+    config: &Config,
+    target: &Target,
+    infos: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Value {
+    let labels: Vec<&Label> = target
+        .credentials
+        .iter()
+        .filter_map(|c| match c {
+            Credential::Account(label) => Some(label),
+            Credential::ConfiguredKey | Credential::None => None,
+        })
+        .filter(|label| {
+            !infos.iter().any(|i| {
+                i.provider == target.provider && &i.label == *label && i.needs_login.is_some()
+            })
+        })
+        .collect();
+    let Some(first) = labels.first() else {
+        return Value::Null;
+    };
+    if target.pinned {
+        return json!({"account": first, "why": "pinned",
+            "because": "the request names it (@label or x-bitrouter-account)"});
+    }
+    let saved: Vec<_> = labels
+        .iter()
+        .map(|l| usage.get(&target.provider, l))
+        .collect();
+    let snapshots: Vec<_> = saved
+        .iter()
+        .map(|u| u.and_then(crate::server::usage::AccountUsage::snapshot))
+        .collect();
+    let accounts: Vec<picker::Account<'_>> = labels
+        .iter()
+        .zip(saved.iter().zip(&snapshots))
+        .map(|(label, (saved, snapshot))| picker::Account {
+            label,
+            snapshot: snapshot.as_ref(),
+            cooling_until: saved.and_then(|u| u.cooling_until),
+        })
+        .collect();
+    let strategy = config
+        .provider(&target.provider)
+        .map(|p| p.strategy)
+        .unwrap_or_default();
+    let pick = picker::order(strategy, &accounts, None, 0, now);
+    let (Some(account), Some(why), Some(headroom)) =
+        (pick.order.first(), pick.why, pick.headroom.first())
+    else {
+        return Value::Null;
+    };
+    json!({
+        "account": account,
+        "why": why,
+        "because": why.describe(),
+        "quota": headroom.describe(),
+        "order": pick.order,
     })
 }
 
@@ -319,9 +396,28 @@ fn human(doc: &Value) -> String {
                 .as_str()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
+            let quota = account["quota"]
+                .as_str()
+                .map(|q| format!(", {q}"))
+                .unwrap_or_default();
             out.push(format!(
-                "   - {who}: {}{detail}",
+                "   - {who}: {}{detail}{quota}",
                 account["state"].as_str().unwrap_or_default()
+            ));
+        }
+        let pick = &step["pick"];
+        if let (Some(account), Some(because)) = (pick["account"].as_str(), pick["because"].as_str())
+        {
+            let quota = pick["quota"]
+                .as_str()
+                .map(|q| format!(" ({q})"))
+                .unwrap_or_default();
+            let strategy = step["strategy"]
+                .as_str()
+                .map(|s| format!(" [strategy: {s}]"))
+                .unwrap_or_default();
+            out.push(format!(
+                "   would pick {account} now: {because}{quota}{strategy}"
             ));
         }
     }

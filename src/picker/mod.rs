@@ -50,6 +50,8 @@ pub enum Why {
     Rotation,
     /// Every account is cooling down; this one resets first.
     AllCooling,
+    /// It is the only account.
+    Only,
 }
 
 impl Why {
@@ -62,6 +64,7 @@ impl Why {
             Why::Order => "it is first in the configured order (strategy: failover)",
             Why::Rotation => "it is next in the rotation (strategy: round-robin)",
             Why::AllCooling => "every account is cooling down; it resets first",
+            Why::Only => "it is the only account",
         }
     }
 }
@@ -128,6 +131,8 @@ pub fn order(
     }
     if ready.is_empty() {
         why = Why::AllCooling;
+    } else if accounts.len() == 1 {
+        why = Why::Only;
     }
     let all: Vec<&Account<'_>> = ready.into_iter().chain(resting).map(|(_, a)| a).collect();
     Pick {

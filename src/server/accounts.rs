@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use super::usage::{AccountUsage, QuotaSource, UsageFile};
 use crate::ids::{Label, ProviderId};
-use crate::quota::{Snapshot, Window};
+use crate::quota::Snapshot;
 
 /// Unix seconds now.
 pub use crate::clock::unix_now;
@@ -53,33 +53,11 @@ impl AccountBook {
         {
             let mut accounts = lock(&book.accounts);
             for a in &file.accounts {
-                let window = |used, minutes, reset| {
-                    let w = Window {
-                        used_percent: used,
-                        window_minutes: minutes,
-                        reset_at: reset,
-                    };
-                    (w != Window::default()).then_some(w)
-                };
-                let snapshot = Snapshot {
-                    primary: window(
-                        a.primary_used_percent,
-                        a.primary_window_minutes,
-                        a.primary_reset_at,
-                    ),
-                    secondary: window(
-                        a.secondary_used_percent,
-                        a.secondary_window_minutes,
-                        a.secondary_reset_at,
-                    ),
-                    plan_type: a.plan_type.clone(),
-                    ..Snapshot::default()
-                };
                 accounts.insert(
                     (a.provider.clone(), a.label.clone()),
                     AccountState {
                         cooling_until: a.cooling_until,
-                        snapshot: (snapshot != Snapshot::default()).then_some(snapshot),
+                        snapshot: a.snapshot(),
                         checked: a.quota_source.zip(a.quota_checked_at),
                         updated_at: a.updated_at,
                     },
@@ -216,6 +194,7 @@ impl AccountBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::Window;
 
     fn ids() -> (ProviderId, Label) {
         (ProviderId::openai_codex(), "work".parse().unwrap())

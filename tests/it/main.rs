@@ -39,6 +39,9 @@ mod serve_sdk;
 /// Translation to providers that speak another API: `openai_chat`-only and
 /// `anthropic_messages`-only upstreams, and generic Responses upstreams without Codex shaping.
 mod serve_translate;
+/// The subscription used to the full: one cache key per conversation, cached tokens, the
+/// account with the most quota left, retries before any output, quota in clients' conventions.
+mod subscription;
 /// Glob aliases, pinned efforts and tiers, and `+effort`/`+fast` variant ids through `serve`,
 /// `route` and `models`.
 mod variants;

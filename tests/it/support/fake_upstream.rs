@@ -6,11 +6,15 @@
 //! finished). Chat Completions and Messages requests that ask for a stream get a streamed default
 //! answer in that API's shape.
 //!
+//! Per account (`chatgpt-account-id`) its Codex answers can carry `x-codex-*` quota headers
+//! ([`FakeUpstream::set_quota`]), and a repeated `prompt_cache_key` can report cached input
+//! tokens ([`FakeUpstream::simulate_prompt_cache`]).
+//!
 //! Codex requests (`POST …/backend-api/codex/responses`) are checked first by
 //! [`super::strict`], as strictly as the real backend checks them: a body it refuses gets the
 //! backend's 400 (and is kept in [`FakeUpstream::rejections`]) before any scripted reply is used.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -131,6 +135,17 @@ impl Reply {
 /// The events of a complete Responses answer saying `text` (the completed event leaves
 /// `output` empty, as the backend sometimes does).
 pub fn answer_events(text: &str) -> Vec<Step> {
+    answer_events_with_cache(text, 0)
+}
+
+/// Input tokens the default answer reports, and how many of them a repeated conversation gets
+/// from the prompt cache when [`FakeUpstream::simulate_prompt_cache`] is on.
+pub const INPUT_TOKENS: u64 = 11;
+/// See [`INPUT_TOKENS`].
+pub const CACHED_TOKENS: u64 = 8;
+
+/// [`answer_events`] whose usage reports `cached` input tokens served from the prompt cache.
+pub fn answer_events_with_cache(text: &str, cached: u64) -> Vec<Step> {
     let item = json!({"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
         "content": [{"type": "output_text", "text": text, "annotations": []}]});
     vec![
@@ -152,7 +167,7 @@ pub fn answer_events(text: &str) -> Vec<Step> {
         Step::Event(json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
         Step::Event(
             json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-test", "output": [],
-            "usage": {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
+            "usage": {"input_tokens": INPUT_TOKENS, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
         ),
     ]
 }
@@ -304,6 +319,10 @@ struct Inner {
     dropped_notify: Notify,
     models: Mutex<Value>,
     rejections: Mutex<Vec<Rejected>>,
+    /// `x-codex-*` headers per `chatgpt-account-id`, added to that account's Codex answers.
+    quota: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// Whether a repeated `prompt_cache_key` reports cached tokens.
+    prompt_cache: std::sync::atomic::AtomicBool,
 }
 
 /// A request the strict Codex backend refused, and how.
@@ -339,6 +358,8 @@ impl FakeUpstream {
                 json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]}),
             ),
             rejections: Mutex::new(Vec::new()),
+            quota: Mutex::new(HashMap::new()),
+            prompt_cache: std::sync::atomic::AtomicBool::new(false),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -362,6 +383,53 @@ impl FakeUpstream {
     /// Queues a reply for the next request (other than a catalog `GET …/models`).
     pub fn push(&self, reply: Reply) {
         self.inner.replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Makes this account's Codex answers carry `x-codex-*` quota headers: `five_hour` and
+    /// `weekly` percent used, resetting in an hour and in three days.
+    pub fn set_quota(&self, account_id: &str, five_hour: f64, weekly: f64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let headers = vec![
+            (
+                "x-codex-primary-used-percent".to_owned(),
+                five_hour.to_string(),
+            ),
+            (
+                "x-codex-primary-window-minutes".to_owned(),
+                "300".to_owned(),
+            ),
+            (
+                "x-codex-primary-reset-at".to_owned(),
+                (now + 3600).to_string(),
+            ),
+            (
+                "x-codex-secondary-used-percent".to_owned(),
+                weekly.to_string(),
+            ),
+            (
+                "x-codex-secondary-window-minutes".to_owned(),
+                "10080".to_owned(),
+            ),
+            (
+                "x-codex-secondary-reset-at".to_owned(),
+                (now + 3 * 86_400).to_string(),
+            ),
+            ("x-codex-plan-type".to_owned(), "plus".to_owned()),
+        ];
+        self.inner
+            .quota
+            .lock()
+            .unwrap()
+            .insert(account_id.to_owned(), headers);
+    }
+
+    /// From now on the default Codex answer reports [`CACHED_TOKENS`] cached input tokens for a
+    /// `prompt_cache_key` it has seen before (as the backend's prompt cache would).
+    pub fn simulate_prompt_cache(&self) {
+        self.inner.prompt_cache.store(true, Ordering::SeqCst);
     }
 
     /// Lets one held stream continue.
@@ -439,7 +507,19 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         headers: parts.headers.clone(),
         body,
     };
-    inner.requests.lock().unwrap().push(recorded.clone());
+    let seen_key = {
+        let mut requests = inner.requests.lock().unwrap();
+        let key = recorded.json()["prompt_cache_key"]
+            .as_str()
+            .map(str::to_owned);
+        let seen = key.is_some_and(|k| {
+            requests
+                .iter()
+                .any(|r| r.json()["prompt_cache_key"].as_str() == Some(k.as_str()))
+        });
+        requests.push(recorded.clone());
+        seen
+    };
 
     if recorded.method == "GET" && recorded.path.ends_with("/models") {
         let models = inner.models.lock().unwrap().clone();
@@ -469,11 +549,29 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         }
     }
     let reply = inner.replies.lock().unwrap().pop_front();
-    let reply = reply.unwrap_or_else(|| default_reply(&recorded));
-    respond(inner, reply).await
+    let cached = if seen_key && inner.prompt_cache.load(Ordering::SeqCst) {
+        CACHED_TOKENS
+    } else {
+        0
+    };
+    let reply = reply.unwrap_or_else(|| default_reply(&recorded, cached));
+    let quota = recorded
+        .path
+        .ends_with("/backend-api/codex/responses")
+        .then(|| recorded.header("chatgpt-account-id"))
+        .flatten()
+        .and_then(|account| inner.quota.lock().unwrap().get(&account).cloned());
+    let mut response = respond(inner, reply).await;
+    for (name, value) in quota.into_iter().flatten() {
+        response.headers_mut().insert(
+            axum::http::HeaderName::try_from(name).unwrap(),
+            axum::http::HeaderValue::try_from(value).unwrap(),
+        );
+    }
+    response
 }
 
-fn default_reply(req: &Recorded) -> Reply {
+fn default_reply(req: &Recorded, cached: u64) -> Reply {
     let body = req.json();
     if req.method == "GET"
         && (req.path.ends_with("/wham/usage") || req.path.ends_with("/api/codex/usage"))
@@ -487,7 +585,7 @@ fn default_reply(req: &Recorded) -> Reply {
         );
     }
     if req.path.ends_with("/responses") {
-        return Reply::sse(answer_events(DEFAULT_TEXT));
+        return Reply::sse(answer_events_with_cache(DEFAULT_TEXT, cached));
     }
     let streamed = body["stream"] == true;
     if req.path.ends_with("/chat/completions") && streamed {
