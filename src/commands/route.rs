@@ -14,14 +14,14 @@ use super::Context;
 use crate::auth::{AccountInfo, Accounts};
 use crate::cli::RouteArgs;
 use crate::clock::unix_now;
-use crate::config::{AuthMode, Config};
+use crate::config::{AuthMode, Config, Strategy};
 use crate::error::{Failure, UsageError};
-use crate::ids::Label;
+use crate::ids::{Label, ProviderId};
 use crate::paths;
 use crate::picker::{self, Headroom};
 use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step, Target};
 use crate::server::accounts::AccountBook;
-use crate::server::usage::{self, UsageFile};
+use crate::server::usage::{self, AccountUsage, UsageFile};
 use crate::server::{self, AppState};
 
 /// Everything the route and models commands need: the config, the accounts and the saved
@@ -181,7 +181,7 @@ fn describe_step(
                 let quota = Headroom::of(
                     usage
                         .get(&target.provider, label)
-                        .and_then(crate::server::usage::AccountUsage::snapshot)
+                        .and_then(AccountUsage::snapshot)
                         .as_ref(),
                     now,
                 );
@@ -225,8 +225,7 @@ fn describe_step(
     })
 }
 
-/// Which account `serve` would start a new conversation on now, and why: the picker's first
-/// choice among the accounts that need no login, from the saved quota and cooldowns.
+/// Which account `serve` would start a new conversation on now, and why (see [`pick_among`]).
 fn pick(
     config: &Config,
     target: &Target,
@@ -241,28 +240,46 @@ fn pick(
             Credential::Account(label) => Some(label),
             Credential::ConfiguredKey | Credential::None => None,
         })
+        .collect();
+    if target.pinned {
+        return labels.first().map_or(Value::Null, |first| {
+            json!({"account": first, "why": "pinned",
+                "because": "the request names it (@label or x-bitrouter-account)"})
+        });
+    }
+    let strategy = config
+        .provider(&target.provider)
+        .map(|p| p.strategy)
+        .unwrap_or_default();
+    pick_among(strategy, &target.provider, &labels, infos, usage, now)
+}
+
+/// The picker's first choice among `labels` (in the configured order) for a new conversation
+/// at `now`, from the saved quota and cooldowns, leaving out accounts that need a new login:
+/// `{account, why, because, quota, order}`, or `null` without a usable account.
+pub(crate) fn pick_among(
+    strategy: Strategy,
+    provider: &ProviderId,
+    labels: &[&Label],
+    infos: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Value {
+    let usable: Vec<&Label> = labels
+        .iter()
+        .copied()
         .filter(|label| {
-            !infos.iter().any(|i| {
-                i.provider == target.provider && &i.label == *label && i.needs_login.is_some()
-            })
+            !infos
+                .iter()
+                .any(|i| &i.provider == provider && &i.label == *label && i.needs_login.is_some())
         })
         .collect();
-    let Some(first) = labels.first() else {
-        return Value::Null;
-    };
-    if target.pinned {
-        return json!({"account": first, "why": "pinned",
-            "because": "the request names it (@label or x-bitrouter-account)"});
-    }
-    let saved: Vec<_> = labels
-        .iter()
-        .map(|l| usage.get(&target.provider, l))
-        .collect();
+    let saved: Vec<_> = usable.iter().map(|l| usage.get(provider, l)).collect();
     let snapshots: Vec<_> = saved
         .iter()
-        .map(|u| u.and_then(crate::server::usage::AccountUsage::snapshot))
+        .map(|u| u.and_then(AccountUsage::snapshot))
         .collect();
-    let accounts: Vec<picker::Account<'_>> = labels
+    let accounts: Vec<picker::Account<'_>> = usable
         .iter()
         .zip(saved.iter().zip(&snapshots))
         .map(|(label, (saved, snapshot))| picker::Account {
@@ -271,10 +288,6 @@ fn pick(
             cooling_until: saved.and_then(|u| u.cooling_until),
         })
         .collect();
-    let strategy = config
-        .provider(&target.provider)
-        .map(|p| p.strategy)
-        .unwrap_or_default();
     let pick = picker::order(strategy, &accounts, None, 0, now);
     let (Some(account), Some(why), Some(headroom)) =
         (pick.order.first(), pick.why, pick.headroom.first())

@@ -214,6 +214,16 @@ async fn headroom_picks_the_account_with_most_quota_left_and_conversations_stay(
         "{text}"
     );
 
+    let status = ctx.cmd().arg("status").output().unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(
+        status.contains("openai-codex: a new conversation goes to c (it has the most quota left; strategy headroom)"),
+        "{status}"
+    );
+    let status = ctx.cmd().args(["status", "--json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["picks"][0]["pick"]["account"], "c", "{status}");
+
     let server = ServeProcess::start(&ctx, &[]).await;
     // c's answer says it is nearly spent now.
     fake.set_quota("acc-c", 99.0, 50.0);
