@@ -28,6 +28,9 @@ mod codex_cli;
 mod codex_import;
 /// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
 mod codex_share;
+/// Real clients (the Codex CLI, Claude Code, the openai SDK) holding 5-turn conversations: one
+/// cache key per conversation, cached tokens in their output.
+mod conversations;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
 mod faults;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.

@@ -26,3 +26,8 @@ pub fn codex() -> Option<PathBuf> {
 pub fn python() -> Option<PathBuf> {
     installed("target/clients/venv/bin/python", "the Python SDKs")
 }
+
+/// Claude Code.
+pub fn claude() -> Option<PathBuf> {
+    installed("target/clients/node_modules/.bin/claude", "Claude Code")
+}
