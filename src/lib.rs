@@ -20,6 +20,7 @@ pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod translate;
 pub mod variant;
 

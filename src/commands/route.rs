@@ -451,7 +451,7 @@ async fn check(local: &Local, model: &str, account: Option<&str>) -> anyhow::Res
         addr,
     ));
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(server::serve(listener, state, shutdown.clone()));
+    let server = tokio::spawn(server::serve(listener, None, state, shutdown.clone()));
     let client = reqwest::Client::new();
     let mut request = client
         .post(format!("http://{addr}/v1/responses"))

@@ -107,15 +107,13 @@ fn picks(
         .providers
         .values()
         .filter_map(|provider| {
-            let stored: Vec<&Label> = list
+            let stored: Vec<Label> = list
                 .iter()
                 .filter(|a| a.provider == provider.id)
-                .map(|a| &a.label)
+                .map(|a| a.label.clone())
                 .collect();
-            let labels: Vec<&Label> = match &provider.accounts {
-                Some(order) => order.iter().filter(|l| stored.contains(l)).collect(),
-                None => stored,
-            };
+            let order = crate::routing::account_order(provider, &stored);
+            let labels: Vec<&Label> = order.iter().collect();
             (labels.len() > 1).then(|| {
                 let pick = super::route::pick_among(
                     provider.strategy,

@@ -80,11 +80,13 @@ pub fn usage_body(snapshot: Option<&Snapshot>, now: i64) -> Value {
             return Value::Null;
         };
         let reset_at = w.reset_at.filter(|r| *r > now).unwrap_or(now);
+        // The Codex CLI reads these as 32-bit integers: a later time would fail the whole
+        // document, so it is clamped.
         json!({
             "used_percent": percent_int(used),
-            "limit_window_seconds": w.window_minutes.unwrap_or(0).saturating_mul(60),
-            "reset_after_seconds": reset_at - now,
-            "reset_at": reset_at,
+            "limit_window_seconds": i32_clamped(w.window_minutes.unwrap_or(0).saturating_mul(60)),
+            "reset_after_seconds": i32_clamped(reset_at - now),
+            "reset_at": i32_clamped(reset_at),
         })
     };
     let primary = window(snapshot.and_then(|s| s.primary.as_ref()));
@@ -105,6 +107,11 @@ pub fn usage_body(snapshot: Option<&Snapshot>, now: i64) -> Value {
         body["credits"] = json!({"has_credits": has, "unlimited": unlimited, "balance": null});
     }
     body
+}
+
+/// `v` within the 32-bit range.
+fn i32_clamped(v: i64) -> i64 {
+    v.clamp(0, i64::from(i32::MAX))
 }
 
 /// A percentage as the whole number the usage document carries.
@@ -239,6 +246,13 @@ mod tests {
             body["credits"],
             json!({"has_credits": false, "unlimited": false, "balance": null})
         );
+        // Times past 2038 are clamped to what the CLI can read.
+        let mut far = snapshot();
+        if let Some(w) = far.primary.as_mut() {
+            w.reset_at = Some(4_102_444_800);
+        }
+        let body = usage_body(Some(&far), 400);
+        assert_eq!(body["rate_limit"]["primary_window"]["reset_at"], i32::MAX);
         // After the 5-hour reset, that window is unused again.
         let later = usage_body(Some(&snapshot()), 2_000);
         assert_eq!(later["rate_limit"]["primary_window"]["used_percent"], 0);

@@ -5,6 +5,7 @@
 mod access_log;
 pub mod accounts;
 mod answer;
+mod backend;
 mod codex;
 pub mod credentials;
 mod dispatch;
@@ -39,6 +40,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::tls::{self, LocalTls};
+
 pub use dispatch::Inbound;
 pub use error::{ApiError, Flavor};
 pub use state::AppState;
@@ -47,7 +50,7 @@ pub use state::AppState;
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// The routes, for the 404 message.
-const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health";
+const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /backend-api/wham/usage, GET /backend-api/wham/accounts/check, GET /health";
 
 /// The router over shared state.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -72,6 +75,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(proxy(Inbound::CountTokens)),
         )
         .route("/v1/models", get(list_models))
+        .route(
+            "/backend-api/wham/accounts/check",
+            get(backend::accounts_check),
+        )
+        .route("/backend-api/wham/usage", get(backend::usage))
+        .route("/backend-api/codex/usage", get(backend::usage))
+        .route("/api/codex/usage", get(backend::usage))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -87,21 +97,46 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves until `shutdown` is cancelled, then lets open streams finish for up to
-/// [`SHUTDOWN_GRACE`].
+/// [`SHUTDOWN_GRACE`]. With `tls`, the same port also answers HTTPS (see [`crate::tls`]).
 ///
 /// # Errors
 ///
 /// When accepting connections fails.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<LocalTls>,
     state: Arc<AppState>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
+    match tls {
+        Some(tls) => {
+            serve_on(
+                tls::listener::Listener::new(listener, tls)?,
+                state,
+                shutdown,
+            )
+            .await
         }
-    });
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!("cannot set TCP_NODELAY: {e}");
+                }
+            });
+            serve_on(listener, state, shutdown).await
+        }
+    }
+}
+
+async fn serve_on<L>(
+    listener: L,
+    state: Arc<AppState>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let app = router(state);
     let signal = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

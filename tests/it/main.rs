@@ -28,6 +28,8 @@ mod codex_cli;
 mod codex_import;
 /// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
 mod codex_share;
+/// The real Codex CLI's `/status` through bitrouter, in tmux: the serving account's quota.
+mod codex_status;
 /// Real clients (the Codex CLI, Claude Code, the openai SDK) holding 5-turn conversations: one
 /// cache key per conversation, cached tokens in their output.
 mod conversations;
