@@ -34,6 +34,10 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the background server (open streams finish first)')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a client (or any command) through the local server, started on demand')
+            [CompletionResult]::new('service', 'service', [CompletionResultType]::ParameterValue, 'Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One paste-able report: config, accounts, server, clients found; no secrets')
             [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List what can be routed: declared models, live catalogs and routes')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
@@ -89,6 +93,120 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
         'bitrouter;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback address needs server.api_key')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('--detach', '--detach', [CompletionResultType]::ParameterName, 'Run in the background, detached from the terminal, logging to serve.log in the state directory ($XDG_STATE_HOME/bitrouter); `bitrouter stop` stops it')
+            [CompletionResult]::new('--detached-child', '--detached-child', [CompletionResultType]::ParameterName, '(internal) this process is the background server `--detach` started')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;stop' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;run' {
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model id the client uses')
+            [CompletionResult]::new('--opus', '--opus', [CompletionResultType]::ParameterName, 'Claude Code''s opus tier [default: --model]')
+            [CompletionResult]::new('--sonnet', '--sonnet', [CompletionResultType]::ParameterName, 'Claude Code''s sonnet tier [default: --model]')
+            [CompletionResult]::new('--haiku', '--haiku', [CompletionResultType]::ParameterName, 'Claude Code''s haiku tier, its small fast model (and aider''s weak model) [default: --model]')
+            [CompletionResult]::new('--subagent', '--subagent', [CompletionResultType]::ParameterName, 'The model of Claude Code''s subagents [default: --model]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;service' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Write and enable the unit (or agent), and start the server now')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Stop the server, disable and remove the unit (or agent)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Say whether the unit (or agent) is installed, enabled and running')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'bitrouter;service;install' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;service;uninstall' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;service;status' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only errors')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'bitrouter;service;help' {
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Write and enable the unit (or agent), and start the server now')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Stop the server, disable and remove the unit (or agent)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Say whether the unit (or agent) is installed, enabled and running')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'bitrouter;service;help;install' {
+            break
+        }
+        'bitrouter;service;help;uninstall' {
+            break
+        }
+        'bitrouter;service;help;status' {
+            break
+        }
+        'bitrouter;service;help;help' {
+            break
+        }
+        'bitrouter;doctor' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only errors')
@@ -129,7 +247,11 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             break
         }
         'bitrouter;connect' {
-            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model id the setup uses')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model id the client uses')
+            [CompletionResult]::new('--opus', '--opus', [CompletionResultType]::ParameterName, 'Claude Code''s opus tier [default: --model]')
+            [CompletionResult]::new('--sonnet', '--sonnet', [CompletionResultType]::ParameterName, 'Claude Code''s sonnet tier [default: --model]')
+            [CompletionResult]::new('--haiku', '--haiku', [CompletionResultType]::ParameterName, 'Claude Code''s haiku tier, its small fast model (and aider''s weak model) [default: --model]')
+            [CompletionResult]::new('--subagent', '--subagent', [CompletionResultType]::ParameterName, 'The model of Claude Code''s subagents [default: --model]')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'The address bitrouter serves on (default: server.listen from the config)')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Read the configuration from this file instead of the default location')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Show more detail (repeat for more: -vv)')
@@ -159,6 +281,10 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Remove a stored credential (and revoke it upstream, best effort)')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota')
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run the local server that routes requests to your accounts and providers')
+            [CompletionResult]::new('stop', 'stop', [CompletionResultType]::ParameterValue, 'Stop the background server (open streams finish first)')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a client (or any command) through the local server, started on demand')
+            [CompletionResult]::new('service', 'service', [CompletionResultType]::ParameterValue, 'Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)')
+            [CompletionResult]::new('doctor', 'doctor', [CompletionResultType]::ParameterValue, 'One paste-able report: config, accounts, server, clients found; no secrets')
             [CompletionResult]::new('route', 'route', [CompletionResultType]::ParameterValue, 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t')
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List what can be routed: declared models, live catalogs and routes')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter')
@@ -176,6 +302,30 @@ Register-ArgumentCompleter -Native -CommandName 'bitrouter' -ScriptBlock {
             break
         }
         'bitrouter;help;serve' {
+            break
+        }
+        'bitrouter;help;stop' {
+            break
+        }
+        'bitrouter;help;run' {
+            break
+        }
+        'bitrouter;help;service' {
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Write and enable the unit (or agent), and start the server now')
+            [CompletionResult]::new('uninstall', 'uninstall', [CompletionResultType]::ParameterValue, 'Stop the server, disable and remove the unit (or agent)')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Say whether the unit (or agent) is installed, enabled and running')
+            break
+        }
+        'bitrouter;help;service;install' {
+            break
+        }
+        'bitrouter;help;service;uninstall' {
+            break
+        }
+        'bitrouter;help;service;status' {
+            break
+        }
+        'bitrouter;help;doctor' {
             break
         }
         'bitrouter;help;route' {

@@ -31,6 +31,10 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
             cand status 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
             cand serve 'Run the local server that routes requests to your accounts and providers'
+            cand stop 'Stop the background server (open streams finish first)'
+            cand run 'Run a client (or any command) through the local server, started on demand'
+            cand service 'Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)'
+            cand doctor 'One paste-able report: config, accounts, server, clients found; no secrets'
             cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
             cand models 'List what can be routed: declared models, live catalogs and routes'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
@@ -82,6 +86,108 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         &'bitrouter;serve'= {
             cand --listen 'Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback address needs server.api_key'
             cand --config 'Read the configuration from this file instead of the default location'
+            cand --detach 'Run in the background, detached from the terminal, logging to serve.log in the state directory ($XDG_STATE_HOME/bitrouter); `bitrouter stop` stops it'
+            cand --detached-child '(internal) this process is the background server `--detach` started'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;stop'= {
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;run'= {
+            cand --model 'The model id the client uses'
+            cand --opus 'Claude Code''s opus tier [default: --model]'
+            cand --sonnet 'Claude Code''s sonnet tier [default: --model]'
+            cand --haiku 'Claude Code''s haiku tier, its small fast model (and aider''s weak model) [default: --model]'
+            cand --subagent 'The model of Claude Code''s subagents [default: --model]'
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;service'= {
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand install 'Write and enable the unit (or agent), and start the server now'
+            cand uninstall 'Stop the server, disable and remove the unit (or agent)'
+            cand status 'Say whether the unit (or agent) is installed, enabled and running'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bitrouter;service;install'= {
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;service;uninstall'= {
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;service;status'= {
+            cand --config 'Read the configuration from this file instead of the default location'
+            cand -v 'Show more detail (repeat for more: -vv)'
+            cand --verbose 'Show more detail (repeat for more: -vv)'
+            cand -q 'Print only errors'
+            cand --quiet 'Print only errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'bitrouter;service;help'= {
+            cand install 'Write and enable the unit (or agent), and start the server now'
+            cand uninstall 'Stop the server, disable and remove the unit (or agent)'
+            cand status 'Say whether the unit (or agent) is installed, enabled and running'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'bitrouter;service;help;install'= {
+        }
+        &'bitrouter;service;help;uninstall'= {
+        }
+        &'bitrouter;service;help;status'= {
+        }
+        &'bitrouter;service;help;help'= {
+        }
+        &'bitrouter;doctor'= {
+            cand --config 'Read the configuration from this file instead of the default location'
             cand -v 'Show more detail (repeat for more: -vv)'
             cand --verbose 'Show more detail (repeat for more: -vv)'
             cand -q 'Print only errors'
@@ -119,7 +225,11 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand --version 'Print version'
         }
         &'bitrouter;connect'= {
-            cand --model 'The model id the setup uses'
+            cand --model 'The model id the client uses'
+            cand --opus 'Claude Code''s opus tier [default: --model]'
+            cand --sonnet 'Claude Code''s sonnet tier [default: --model]'
+            cand --haiku 'Claude Code''s haiku tier, its small fast model (and aider''s weak model) [default: --model]'
+            cand --subagent 'The model of Claude Code''s subagents [default: --model]'
             cand --listen 'The address bitrouter serves on (default: server.listen from the config)'
             cand --config 'Read the configuration from this file instead of the default location'
             cand -v 'Show more detail (repeat for more: -vv)'
@@ -147,6 +257,10 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
             cand logout 'Remove a stored credential (and revoke it upstream, best effort)'
             cand status 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
             cand serve 'Run the local server that routes requests to your accounts and providers'
+            cand stop 'Stop the background server (open streams finish first)'
+            cand run 'Run a client (or any command) through the local server, started on demand'
+            cand service 'Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)'
+            cand doctor 'One paste-able report: config, accounts, server, clients found; no secrets'
             cand route 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can''t'
             cand models 'List what can be routed: declared models, live catalogs and routes'
             cand connect 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
@@ -160,6 +274,23 @@ set edit:completion:arg-completer[bitrouter] = {|@words|
         &'bitrouter;help;status'= {
         }
         &'bitrouter;help;serve'= {
+        }
+        &'bitrouter;help;stop'= {
+        }
+        &'bitrouter;help;run'= {
+        }
+        &'bitrouter;help;service'= {
+            cand install 'Write and enable the unit (or agent), and start the server now'
+            cand uninstall 'Stop the server, disable and remove the unit (or agent)'
+            cand status 'Say whether the unit (or agent) is installed, enabled and running'
+        }
+        &'bitrouter;help;service;install'= {
+        }
+        &'bitrouter;help;service;uninstall'= {
+        }
+        &'bitrouter;help;service;status'= {
+        }
+        &'bitrouter;help;doctor'= {
         }
         &'bitrouter;help;route'= {
         }

@@ -33,6 +33,10 @@ complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "login" -d 'Sign
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "stop" -d 'Stop the background server (open streams finish first)'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "run" -d 'Run a client (or any command) through the local server, started on demand'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "service" -d 'Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)'
+complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "doctor" -d 'One paste-able report: config, accounts, server, clients found; no secrets'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "route" -d 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can\'t'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "models" -d 'List what can be routed: declared models, live catalogs and routes'
 complete -c bitrouter -n "__fish_bitrouter_needs_command" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
@@ -64,10 +68,60 @@ complete -c bitrouter -n "__fish_bitrouter_using_subcommand status" -s h -l help
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand status" -s V -l version -d 'Print version'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -l listen -d 'Listen on this address instead of server.listen (default 127.0.0.1:4356); a non-loopback address needs server.api_key' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -l detach -d 'Run in the background, detached from the terminal, logging to serve.log in the state directory ($XDG_STATE_HOME/bitrouter); `bitrouter stop` stops it'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -l detached-child -d '(internal) this process is the background server `--detach` started'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand stop" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand stop" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand stop" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand stop" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -l model -d 'The model id the client uses' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -l opus -d 'Claude Code\'s opus tier [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -l sonnet -d 'Claude Code\'s sonnet tier [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -l haiku -d 'Claude Code\'s haiku tier, its small fast model (and aider\'s weak model) [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -l subagent -d 'The model of Claude Code\'s subagents [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand run" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -f -a "install" -d 'Write and enable the unit (or agent), and start the server now'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -f -a "uninstall" -d 'Stop the server, disable and remove the unit (or agent)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -f -a "status" -d 'Say whether the unit (or agent) is installed, enabled and running'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and not __fish_seen_subcommand_from install uninstall status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from install" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from install" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from install" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from install" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from uninstall" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from uninstall" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from uninstall" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from uninstall" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from uninstall" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from status" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "install" -d 'Write and enable the unit (or agent), and start the server now'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "uninstall" -d 'Stop the server, disable and remove the unit (or agent)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "status" -d 'Say whether the unit (or agent) is installed, enabled and running'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand service; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand doctor" -l config -d 'Read the configuration from this file instead of the default location' -r -F
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand doctor" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand doctor" -s q -l quiet -d 'Print only errors'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand doctor" -s V -l version -d 'Print version'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l account -d 'Pin an account, as the `x-bitrouter-account` header does' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l config -d 'Read the configuration from this file instead of the default location' -r -F
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand route" -l check -d 'Also send a tiny request through the chain (uses the network and a little quota)'
@@ -83,7 +137,11 @@ complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s v -l verb
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s h -l help -d 'Print help'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand models" -s V -l version -d 'Print version'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l model -d 'The model id the setup uses' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l model -d 'The model id the client uses' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l opus -d 'Claude Code\'s opus tier [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l sonnet -d 'Claude Code\'s sonnet tier [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l haiku -d 'Claude Code\'s haiku tier, its small fast model (and aider\'s weak model) [default: --model]' -r
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l subagent -d 'The model of Claude Code\'s subagents [default: --model]' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l listen -d 'The address bitrouter serves on (default: server.listen from the config)' -r
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -l config -d 'Read the configuration from this file instead of the default location' -r -F
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand connect" -s v -l verbose -d 'Show more detail (repeat for more: -vv)'
@@ -95,12 +153,19 @@ complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s v -l
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s q -l quiet -d 'Print only errors'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bitrouter -n "__fish_bitrouter_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "route" -d 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can\'t'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "models" -d 'List what can be routed: declared models, live catalogs and routes'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve route models connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "login" -d 'Sign in to a provider and store the credential under a label'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "logout" -d 'Remove a stored credential (and revoke it upstream, best effort)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "status" -d 'Show the stored accounts: provider, label, email, plan, expiry, source, store and quota'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "serve" -d 'Run the local server that routes requests to your accounts and providers'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "stop" -d 'Stop the background server (open streams finish first)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "run" -d 'Run a client (or any command) through the local server, started on demand'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "service" -d 'Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "doctor" -d 'One paste-able report: config, accounts, server, clients found; no secrets'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "route" -d 'Show how a model id resolves (provider, upstream model, accounts) and why not when it can\'t'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "models" -d 'List what can be routed: declared models, live catalogs and routes'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "connect" -d 'Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and not __fish_seen_subcommand_from login logout status serve stop run service doctor route models connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "install" -d 'Write and enable the unit (or agent), and start the server now'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "uninstall" -d 'Stop the server, disable and remove the unit (or agent)'
+complete -c bitrouter -n "__fish_bitrouter_using_subcommand help; and __fish_seen_subcommand_from service" -f -a "status" -d 'Say whether the unit (or agent) is installed, enabled and running'

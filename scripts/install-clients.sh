@@ -7,8 +7,9 @@
 #   - PyPI: the openai and anthropic SDKs and LangChain (one virtualenv), aider and llm (one each:
 #     they pin their own dependency versions).
 # Tests that need a client are `#[ignore = "needs <client>"]`; CI runs them with --include-ignored,
-# and a missing client fails them. Bump a version here and the recorded requests under
-# tests/fixtures/clients/ show what changed.
+# and a missing client fails them. After bumping a version here, a client whose requests changed
+# fails its test until re-recorded (`BITROUTER_RECORD=1 cargo test --test it <test> --
+# --include-ignored`); the diff under tests/fixtures/clients/ shows what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest="$(pwd)/target/clients"

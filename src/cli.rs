@@ -39,8 +39,10 @@ pub struct Cli {
 const EXAMPLES: &str = "\
 Examples:
   bitrouter login openai-codex --label work
+  bitrouter run claude                   # Claude Code on your subscription
+  bitrouter run codex exec \"fix the test\"
   bitrouter status
-  bitrouter serve
+  bitrouter serve --detach
   bitrouter serve --listen 127.0.0.1:8080
   bitrouter completions zsh > ~/.zfunc/_bitrouter
   bitrouter --config ./bitrouter.yaml completions bash
@@ -61,6 +63,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Run the local server that routes requests to your accounts and providers
     Serve(ServeArgs),
+    /// Stop the background server (open streams finish first)
+    Stop,
+    /// Run a client (or any command) through the local server, started on demand
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Start the server at login: a systemd user unit (Linux) or a launchd agent (macOS)
+    #[command(after_help = SERVICE_EXAMPLES)]
+    Service(ServiceArgs),
+    /// One paste-able report: config, accounts, server, clients found; no secrets
+    Doctor,
     /// Show how a model id resolves (provider, upstream model, accounts) and why not when it can't
     #[command(after_help = ROUTE_EXAMPLES)]
     Route(RouteArgs),
@@ -71,7 +83,7 @@ pub enum Command {
     Models(ModelsArgs),
     /// Print the setup that points a client (Codex CLI, Claude Code, SDKs…) at bitrouter
     #[command(
-        after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol"
+        after_help = "Examples:\n  bitrouter connect codex\n  bitrouter connect claude --model openai-codex:gpt-6.1-sol --haiku gpt-6-luna"
     )]
     Connect(ConnectArgs),
     /// Print a shell completion script to stdout
@@ -134,15 +146,92 @@ pub struct ConnectArgs {
     /// The client to set up
     #[arg(value_enum)]
     pub client: Client,
-    /// The model id the setup uses
-    #[arg(long, default_value = "gpt-6.1-sol")]
-    pub model: String,
+    /// The models the setup names
+    #[command(flatten)]
+    pub models: ModelArgs,
     /// The address bitrouter serves on (default: server.listen from the config)
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<std::net::SocketAddr>,
 }
 
-/// Clients `bitrouter connect` knows how to set up.
+/// The models a client setup names (`connect` and `run`).
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// The model id the client uses
+    #[arg(long, value_name = "MODEL", default_value = "gpt-6.1-sol")]
+    pub model: String,
+    /// Claude Code's opus tier [default: --model]
+    #[arg(long, value_name = "MODEL")]
+    pub opus: Option<String>,
+    /// Claude Code's sonnet tier [default: --model]
+    #[arg(long, value_name = "MODEL")]
+    pub sonnet: Option<String>,
+    /// Claude Code's haiku tier, its small fast model (and aider's weak model) [default: --model]
+    #[arg(long, value_name = "MODEL")]
+    pub haiku: Option<String>,
+    /// The model of Claude Code's subagents [default: --model]
+    #[arg(long, value_name = "MODEL")]
+    pub subagent: Option<String>,
+}
+
+/// Arguments of `bitrouter run`.
+#[derive(Debug, Args)]
+#[command(arg_required_else_help = true)]
+pub struct RunArgs {
+    /// The models the client's setup names
+    #[command(flatten)]
+    pub models: ModelArgs,
+    /// The client and its own arguments, passed on verbatim (clients: codex, claude, opencode,
+    /// aider, llm, qwen, openai-python, openai-node, anthropic-python, vercel-ai, langchain,
+    /// curl); or, after `--`, any command, run with OPENAI_BASE_URL, OPENAI_API_BASE,
+    /// ANTHROPIC_BASE_URL and keys set
+    #[arg(
+        value_name = "CLIENT [ARGS]... | -- COMMAND",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub argv: Vec<std::ffi::OsString>,
+}
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  bitrouter run claude                          # Claude Code, interactive
+  bitrouter run claude -p \"explain this repo\"
+  bitrouter run --model gpt-6-luna codex exec \"fix the failing test\"
+  bitrouter run --haiku gpt-6-luna claude
+  bitrouter run -- python app.py                # any program, with the base URLs set
+
+Starts `bitrouter serve` in the background when none runs. Sets the client's environment (or the
+Codex CLI's -c overrides) for that one process: no config file and no shell is changed. Exits with
+the client's exit status.";
+
+/// Arguments of `bitrouter service`.
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// What to do
+    #[command(subcommand)]
+    pub action: ServiceAction,
+}
+
+/// `bitrouter service` actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum ServiceAction {
+    /// Write and enable the unit (or agent), and start the server now
+    Install,
+    /// Stop the server, disable and remove the unit (or agent)
+    Uninstall,
+    /// Say whether the unit (or agent) is installed, enabled and running
+    Status,
+}
+
+const SERVICE_EXAMPLES: &str = "\
+Examples:
+  bitrouter service install      # ~/.config/systemd/user/bitrouter.service, or a launchd agent
+  bitrouter service status
+  bitrouter service uninstall";
+
+/// Clients `bitrouter connect` and `bitrouter run` know how to set up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Client {
     /// OpenAI's Codex CLI (Responses API)
@@ -153,26 +242,39 @@ pub enum Client {
     Opencode,
     /// aider (OpenAI-compatible)
     Aider,
+    /// Simon Willison's llm (OpenAI-compatible)
+    Llm,
+    /// Qwen Code (OpenAI-compatible)
+    #[value(alias = "qwen-code")]
+    Qwen,
     /// The `openai` Python SDK
     OpenaiPython,
     /// The `openai` Node.js SDK
     OpenaiNode,
     /// The `anthropic` Python SDK
     AnthropicPython,
+    /// The Vercel AI SDK (`ai`, `@ai-sdk/openai`, `@ai-sdk/anthropic`)
+    VercelAi,
+    /// LangChain (`langchain-openai`, `langchain-anthropic`)
+    Langchain,
     /// curl
     Curl,
 }
 
 impl Client {
     /// Every client, in help order.
-    pub const ALL: [Client; 8] = [
+    pub const ALL: [Client; 12] = [
         Client::Codex,
         Client::Claude,
         Client::Opencode,
         Client::Aider,
+        Client::Llm,
+        Client::Qwen,
         Client::OpenaiPython,
         Client::OpenaiNode,
         Client::AnthropicPython,
+        Client::VercelAi,
+        Client::Langchain,
         Client::Curl,
     ];
 }
@@ -260,12 +362,22 @@ pub struct ServeArgs {
     /// address needs server.api_key
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
+
+    /// Run in the background, detached from the terminal, logging to serve.log in the state
+    /// directory ($XDG_STATE_HOME/bitrouter); `bitrouter stop` stops it
+    #[arg(long)]
+    pub detach: bool,
+
+    /// (internal) this process is the background server `--detach` started
+    #[arg(long = "detached-child", hide = true)]
+    pub detached_child: bool,
 }
 
 const SERVE_EXAMPLES: &str = "\
 Examples:
   bitrouter serve                            # http://127.0.0.1:4356/v1
   bitrouter serve --listen 127.0.0.1:8080
+  bitrouter serve --detach                   # in the background; `bitrouter stop` ends it
   OPENAI_BASE_URL=http://127.0.0.1:4356/v1 OPENAI_API_KEY=unused aider
 
 Reloads the configuration on SIGHUP and when the file changes; stops on Ctrl-C or SIGTERM,

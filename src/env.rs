@@ -11,6 +11,11 @@ pub const BITROUTER_CONFIG: &str = "BITROUTER_CONFIG";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 /// Base directory for data files such as the token store (XDG Base Directory spec).
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+/// Base directory for state files such as the background server's lock, pid and log (XDG Base
+/// Directory spec).
+pub const XDG_STATE_HOME: &str = "XDG_STATE_HOME";
+/// The program search path (`run` and `doctor` look clients up on it).
+pub const PATH: &str = "PATH";
 /// Where the Codex CLI keeps its session (default `~/.codex`).
 pub const CODEX_HOME: &str = "CODEX_HOME";
 /// Seconds a login waits for the browser or the device-code approval (default 300 and 900;
@@ -18,6 +23,15 @@ pub const CODEX_HOME: &str = "CODEX_HOME";
 pub const BITROUTER_LOGIN_TIMEOUT: &str = "BITROUTER_LOGIN_TIMEOUT";
 /// The user's home directory.
 pub const HOME: &str = "HOME";
+/// The X11 display; with [`WAYLAND_DISPLAY`], [`BROWSER`] and [`WSL_DISTRO_NAME`], how `login`
+/// tells whether a browser can be opened on Linux and the BSDs.
+pub const DISPLAY: &str = "DISPLAY";
+/// The Wayland display (see [`DISPLAY`]).
+pub const WAYLAND_DISPLAY: &str = "WAYLAND_DISPLAY";
+/// The browser the user chose (see [`DISPLAY`]).
+pub const BROWSER: &str = "BROWSER";
+/// Set inside WSL, which can open the Windows browser (see [`DISPLAY`]).
+pub const WSL_DISTRO_NAME: &str = "WSL_DISTRO_NAME";
 /// Log filter for diagnostics (`tracing_subscriber::EnvFilter` syntax).
 pub const RUST_LOG: &str = "RUST_LOG";
 

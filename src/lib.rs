@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod env;
 pub mod error;
 pub mod ids;
@@ -19,6 +20,8 @@ pub mod quota;
 pub mod retry;
 pub mod routing;
 pub mod server;
+pub mod service;
+pub mod setup;
 pub mod store;
 pub mod tls;
 pub mod translate;
@@ -51,6 +54,10 @@ pub async fn run(cli: Cli, env: Env) -> anyhow::Result<()> {
         Command::Logout(args) => commands::logout::run(&ctx, &args).await,
         Command::Status(args) => commands::status::run(&ctx, &args).await,
         Command::Serve(args) => commands::serve::run(&ctx, &args).await,
+        Command::Stop => commands::stop::run(&ctx).await,
+        Command::Run(args) => commands::run::run(&ctx, &args).await,
+        Command::Service(args) => commands::service::run(&ctx, args.action).await,
+        Command::Doctor => commands::doctor::run(&ctx).await,
         Command::Completions(args) => commands::completions::run(&args),
     }
 }

@@ -77,6 +77,19 @@ pub fn data_dir(env: &Env) -> Option<PathBuf> {
     platform_dirs().map(|d| d.data_dir().to_path_buf())
 }
 
+/// bitrouter's state directory (the background server's lock, record and log): `$XDG_STATE_HOME`,
+/// else the platform's state directory, else the data directory (macOS and Windows have no
+/// state directory).
+#[must_use]
+pub fn state_dir(env: &Env) -> Option<PathBuf> {
+    if let Some(base) = env.absolute_path(env::XDG_STATE_HOME) {
+        return Some(base.join(APP));
+    }
+    platform_dirs()
+        .and_then(|d| d.state_dir().map(std::path::Path::to_path_buf))
+        .or_else(|| data_dir(env))
+}
+
 /// The user's home directory: `$HOME` when set, else what the platform says.
 #[must_use]
 pub fn home_dir(env: &Env) -> Option<PathBuf> {
@@ -111,6 +124,12 @@ mod tests {
             config_location(None, &env),
             ConfigLocation::Default("/xdg/bitrouter/bitrouter.yaml".into())
         );
+    }
+
+    #[test]
+    fn state_dir_follows_xdg_state_home() {
+        let env = Env::from_pairs([(env::XDG_STATE_HOME, "/s"), (env::XDG_DATA_HOME, "/d")]);
+        assert_eq!(state_dir(&env), Some(PathBuf::from("/s/bitrouter")));
     }
 
     #[test]

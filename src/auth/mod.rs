@@ -3,6 +3,7 @@
 //! server calls for a usable token (refreshing single-flight across tasks and processes).
 
 mod accounts;
+pub mod browser;
 pub mod callback;
 pub mod codex;
 pub mod device;

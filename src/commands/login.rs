@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use tokio::sync::mpsc;
 
 use super::Context;
+use crate::auth::browser;
 use crate::auth::callback::{self, CallbackServer, FALLBACK_PORT};
 use crate::auth::codex::{self, CodexHome};
 use crate::auth::oauth::{self, OAuthClient};
@@ -81,14 +82,16 @@ pub async fn run(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
             "Sign in to {} in your browser:\n  {url}",
             args.provider
         ));
+        let opened = !args.no_browser && browser::open(&url, &ctx.env);
         if args.no_browser {
             say("(Waiting for the browser to come back to this machine.)");
-        } else if let Err(e) = open::that_detached(&url) {
+        } else if !opened {
             say(&format!(
-                "Could not open a browser ({e}); open the URL above yourself."
+                "No browser could be opened here: open the URL above in one, or sign in with a code from any device instead: bitrouter login {} --device-auth",
+                args.provider
             ));
         }
-        let pasted = (args.no_browser && std::io::stdin().is_terminal()).then(|| {
+        let pasted = (!opened && std::io::stdin().is_terminal()).then(|| {
             say("If the browser cannot reach this machine, paste the URL it ends on (or the code) here:");
             read_lines_from_stdin()
         });

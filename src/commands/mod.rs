@@ -2,12 +2,16 @@
 
 pub mod completions;
 pub mod connect;
+pub mod doctor;
 pub mod login;
 pub mod logout;
 pub mod models;
 pub mod route;
+pub mod run;
 pub mod serve;
+pub mod service;
 pub mod status;
+pub mod stop;
 
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! `bitrouter serve`: resolve the listen address (`--listen` over `server.listen`), refuse a
-//! non-loopback one without `server.api_key`, bind, print where to point clients, and serve until
-//! Ctrl-C or SIGTERM; meanwhile reload the config on change and persist account usage.
+//! non-loopback one without `server.api_key`, take the state directory's serve lock (one server
+//! per state directory), bind, record where it listens, print where to point clients, and serve
+//! until Ctrl-C or SIGTERM; meanwhile reload the config on change and persist account usage.
+//! `--detach` starts the same thing in the background instead.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -13,6 +15,9 @@ use crate::auth::Accounts;
 use crate::cli::ServeArgs;
 use crate::commands::Context;
 use crate::config::{Config, ProviderKind};
+use crate::daemon::detach::{self, StartOptions};
+use crate::daemon::record::{self, ServerRecord};
+use crate::daemon::{self, lock};
 use crate::error::{Failure, UsageError};
 use crate::paths;
 use crate::server::accounts::AccountBook;
@@ -24,6 +29,12 @@ use crate::tls::LocalTls;
 /// Runs the command with the credentials the binary uses: the account store, which refreshes
 /// tokens when they are due and reads the store on every use (a `logout` applies at once).
 pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<()> {
+    if args.detach {
+        return detach(ctx, args).await;
+    }
+    if args.detached_child {
+        detach::become_daemon();
+    }
     let config = ctx.load_config()?;
     let store = super::open_store(ctx, &config)?;
     let accounts = Accounts::with_store(&config, store)?;
@@ -46,6 +57,16 @@ pub async fn run_with(
         )
         .into());
     }
+    let state_dir = paths::state_dir(&ctx.env);
+    let _serving = match &state_dir {
+        Some(dir) => Some(lock::acquire_serve(dir).map_err(|e| lock_error(dir, e))?),
+        None => {
+            ctx.printer.warn(
+                "no state directory (set XDG_STATE_HOME or HOME): `run`, `stop` and `status` will not find this server",
+            );
+            None
+        }
+    };
     let data_dir = paths::data_dir(&ctx.env);
     let book = match data_dir.as_deref().map(usage::load) {
         Some(Ok(file)) => AccountBook::from_usage(&file),
@@ -58,12 +79,10 @@ pub async fn run_with(
     };
     let book = Arc::new(book);
 
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        Failure::new(
-            format!("cannot listen on {listen}: {e}"),
-            "is another bitrouter running? pick another address with --listen",
-        )
-    })?;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(e) => return Err(bind_error(listen, e).await),
+    };
     let local_addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -78,6 +97,18 @@ pub async fn run_with(
         }
         None => None,
     };
+    let log = args
+        .detached_child
+        .then(|| state_dir.as_deref().map(daemon::log::path_in))
+        .flatten();
+    if let Some(dir) = &state_dir
+        && let Err(e) = record::write(dir, &ServerRecord::of_this_process(local_addr, log.clone()))
+    {
+        ctx.printer.warn(format!(
+            "cannot write {}: {e}; `run`, `stop` and `status` will not find this server",
+            dir.join(record::RECORD_FILE).display()
+        ));
+    }
     ctx.printer.info(banner(
         &config,
         local_addr,
@@ -99,6 +130,13 @@ pub async fn run_with(
         shutdown.clone(),
     ));
     let writer = data_dir.map(|dir| tokio::spawn(usage::run_writer(book, dir, shutdown.clone())));
+    if let Some(log) = log {
+        tokio::spawn(daemon::log::keep_capped(
+            log,
+            daemon::log::CAP,
+            shutdown.clone(),
+        ));
+    }
     server::warm_catalogs(&state);
 
     let served = server::serve(listener, tls, state, shutdown.clone()).await;
@@ -106,9 +144,104 @@ pub async fn run_with(
     if let Some(writer) = writer {
         let _ = writer.await;
     }
+    if let Some(dir) = &state_dir {
+        record::remove_own(dir);
+    }
     served.context("the server stopped")?;
     ctx.printer.info("bitrouter stopped");
     Ok(())
+}
+
+/// `serve --detach`: start the server in the background (unless one runs) and say where.
+async fn detach(ctx: &Context, args: &ServeArgs) -> anyhow::Result<()> {
+    let config = ctx.load_config()?;
+    let state_dir = paths::state_dir(&ctx.env).ok_or_else(|| {
+        UsageError::new(
+            "no state directory for the background server",
+            "set XDG_STATE_HOME or HOME",
+        )
+    })?;
+    let listen = args.listen.unwrap_or(config.server.listen);
+    if let Some(found) = daemon::ensure::find(&state_dir, listen).await? {
+        ctx.printer.info(format!(
+            "bitrouter already runs (pid {}) on http://{}",
+            found
+                .health
+                .pid
+                .map_or_else(|| "?".to_owned(), |p| p.to_string()),
+            found.addr
+        ));
+        return Ok(());
+    }
+    let options = StartOptions {
+        state_dir,
+        config: ctx
+            .config_location
+            .is_explicit()
+            .then(|| ctx.config_location.path().cloned())
+            .flatten(),
+        listen: args.listen,
+        exe: None,
+    };
+    let record = detach::start(&options).await?;
+    ctx.printer.info(format!(
+        "bitrouter runs in the background (pid {}) on {}\nlog: {}\nstop it with `bitrouter stop`",
+        record.pid,
+        server::url_of(daemon::connect_addr(record.listen)),
+        record
+            .log
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), |p| p.display().to_string()),
+    ));
+    Ok(())
+}
+
+/// The error for a serve lock that cannot be taken.
+fn lock_error(dir: &std::path::Path, e: lock::LockError) -> anyhow::Error {
+    match e {
+        lock::LockError::Held { .. } => {
+            let running = record::read(dir).map_or_else(String::new, |r| {
+                format!(
+                    " (pid {}, http://{})",
+                    r.pid,
+                    daemon::connect_addr(r.listen)
+                )
+            });
+            Failure::new(
+                format!("a bitrouter server already runs for this state directory{running}"),
+                "use it, or stop it first with `bitrouter stop`",
+            )
+            .into()
+        }
+        lock::LockError::Io { .. } => anyhow::Error::new(e).context("cannot start the server"),
+    }
+}
+
+/// The error for an address that cannot be bound: another bitrouter, another program, or why.
+async fn bind_error(listen: SocketAddr, e: std::io::Error) -> anyhow::Error {
+    if e.kind() != std::io::ErrorKind::AddrInUse {
+        return Failure::new(
+            format!("cannot listen on {listen}: {e}"),
+            "pick another address with --listen or server.listen",
+        )
+        .into();
+    }
+    match daemon::probe::health(daemon::connect_addr(listen), daemon::probe::TIMEOUT).await {
+        daemon::Probe::Bitrouter(h) => Failure::new(
+            format!(
+                "another bitrouter server (pid {}) already listens on {listen}",
+                h.pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+            ),
+            "use it, stop it (`bitrouter stop` with its XDG_STATE_HOME), or pick another address with --listen",
+        )
+        .into(),
+        daemon::Probe::Other(what) => daemon::ensure::port_held(listen, &what).into(),
+        daemon::Probe::Nothing => Failure::new(
+            format!("cannot listen on {listen}: {e}"),
+            "pick another address with --listen or server.listen",
+        )
+        .into(),
+    }
 }
 
 /// Cancels `shutdown` on Ctrl-C or SIGTERM.

@@ -54,6 +54,17 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
                 .warn(format!("{e:#}; the quota read now is not saved"));
         }
     }
+    let server = match paths::state_dir(&ctx.env) {
+        Some(dir) => Some(crate::daemon::server_state(&dir).await),
+        None => None,
+    };
+    let server_line = format!(
+        "server: {}",
+        server.as_ref().map_or_else(
+            || "unknown (no state directory)".to_owned(),
+            |s| s.text(now)
+        )
+    );
     if args.json {
         let accounts: Vec<serde_json::Value> = list
             .iter()
@@ -72,13 +83,15 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
                 serde_json::json!({"provider": provider, "strategy": strategy.as_str(), "pick": pick})
             })
             .collect();
+        let server = server.as_ref().map(|s| s.json(now));
         ctx.printer
-            .json(&serde_json::json!({ "accounts": accounts, "picks": picks }))?;
+            .json(&serde_json::json!({ "accounts": accounts, "picks": picks, "server": server }))?;
         return Ok(());
     }
     if list.is_empty() {
         ctx.printer
             .info("No stored accounts. Sign in with `bitrouter login openai-codex`.");
+        ctx.printer.data(&format!("{server_line}\n"))?;
         return Ok(());
     }
     let mut text = table(&list, &usage, now);
@@ -91,7 +104,7 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    ctx.printer.data(&text)?;
+    ctx.printer.data(&format!("{text}\n\n{server_line}\n"))?;
     Ok(())
 }
 
@@ -251,7 +264,7 @@ fn table(list: &[AccountInfo], usage: &UsageFile, now: i64) -> String {
 }
 
 /// `in 9d`, `in 3h`, `in 12m`, `expired 2h ago`.
-fn relative(at: i64, now: i64) -> String {
+pub(crate) fn relative(at: i64, now: i64) -> String {
     let delta = at - now;
     let span = |s: i64| {
         let s = s.abs();

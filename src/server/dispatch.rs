@@ -385,8 +385,8 @@ async fn walk(
         let (translation, upstream_api) = if provider.apis().contains(&inbound.api()) {
             (None, inbound.api())
         } else if inbound == Inbound::CountTokens {
-            // No upstream counts tokens for a provider that does not speak Messages: estimate.
-            return Ok(translated::count_tokens(json));
+            // No upstream counts tokens for a provider that does not speak Messages: count here.
+            return translated::count_tokens(json).await;
         } else if let Some(api) = pivot::target_api(provider)
             && let Some(translation) = Translation::new(inbound, json, backend)?
         {
@@ -406,6 +406,10 @@ async fn walk(
             ),
             None => prepare_body(json, &target.model, codex_stream)?,
         };
+        // The client's own effort, fitted to the levels the model has.
+        if is_codex && translation.is_some() {
+            translated::fit_effort(state, config, &provider.id, &target.model, &mut body).await;
+        }
         // The target's effort and tier, after translation so a route's pin has the last word.
         if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
             apply::apply(&mut body, upstream_api, target, is_codex)

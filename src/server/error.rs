@@ -140,16 +140,28 @@ impl ApiError {
             }),
             Flavor::Anthropic => json!({
                 "type": "error",
-                "error": {"type": anthropic_type(self.status, &self.kind), "message": self.message},
+                "error": {"type": anthropic_type(self), "message": self.message},
             }),
         }
+    }
+
+    /// Whether the upstream was overloaded (answered to Anthropic clients as 529).
+    fn is_overloaded(&self) -> bool {
+        crate::translate::is_overload(self.status.as_u16(), &self.kind, self.code.as_deref())
     }
 
     /// The full HTTP answer in the given envelope.
     #[must_use]
     pub fn into_response_as(self, flavor: Flavor) -> Response {
         let body = self.body(flavor).to_string();
-        let mut response = (self.status, body).into_response();
+        // Anthropic's "overloaded, retry" status, which Claude Code and the SDKs retry.
+        let status = match flavor {
+            Flavor::Anthropic if self.is_overloaded() => {
+                StatusCode::from_u16(529).unwrap_or(self.status)
+            }
+            _ => self.status,
+        };
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.extend(*self.headers);
         headers.insert(
@@ -201,15 +213,18 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Anthropic's error types by status.
-fn anthropic_type(status: StatusCode, kind: &str) -> &'static str {
-    match status.as_u16() {
+/// Anthropic's error type for an error: `overloaded_error` for an overloaded upstream, else by
+/// status.
+fn anthropic_type(err: &ApiError) -> &'static str {
+    if err.is_overloaded() {
+        return "overloaded_error";
+    }
+    match err.status.as_u16() {
         400 | 413 => "invalid_request_error",
         401 => "authentication_error",
         403 => "permission_error",
         404 => "not_found_error",
         429 => "rate_limit_error",
-        529 | 503 if kind.contains("overload") => "overloaded_error",
         _ => "api_error",
     }
 }
@@ -234,6 +249,43 @@ mod tests {
         assert_eq!(
             e.body(Flavor::Anthropic),
             json!({"type":"error","error":{"type":"rate_limit_error","message":"nope"}})
+        );
+    }
+
+    #[test]
+    fn an_overloaded_upstream_is_a_529_for_anthropic_clients() {
+        for err in [
+            ApiError::bad_gateway("server_is_overloaded", "busy"),
+            ApiError::bad_gateway("upstream_503", "busy"),
+            ApiError::new(StatusCode::BAD_GATEWAY, "server_error", None, "failed"),
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_error",
+                Some("slow_down"),
+                "slow",
+            ),
+        ] {
+            let openai = err.clone().into_response_as(Flavor::OpenAi);
+            assert_ne!(openai.status().as_u16(), 529);
+            assert_eq!(
+                err.body(Flavor::Anthropic)["error"]["type"],
+                "overloaded_error"
+            );
+            assert_eq!(
+                err.into_response_as(Flavor::Anthropic).status().as_u16(),
+                529
+            );
+        }
+        let cut = ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("stream_incomplete"),
+            "cut",
+        );
+        assert_eq!(cut.body(Flavor::Anthropic)["error"]["type"], "api_error");
+        assert_eq!(
+            cut.into_response_as(Flavor::Anthropic).status(),
+            StatusCode::BAD_GATEWAY
         );
     }
 

@@ -266,8 +266,12 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
     (
         StatusCode::OK,
         axum::Json(json!({
+            "name": "bitrouter",
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "started_at": state.started_at,
+            "listen": state.local_addr.to_string(),
             "providers": providers,
             "accounts": accounts,
         })),
@@ -295,7 +299,11 @@ async fn list_models(
         .into_response();
     }
     models::refresh(&state, &config, Some(&headers)).await;
-    let doc = models::document(&state, &config, query.client_version.is_some());
+    let doc = if headers.contains_key("anthropic-version") {
+        models::anthropic_document(&state, &config)
+    } else {
+        models::document(&state, &config, query.client_version.is_some())
+    };
     (StatusCode::OK, axum::Json(doc)).into_response()
 }
 

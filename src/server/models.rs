@@ -1,7 +1,10 @@
 //! `GET /v1/models` and the live catalogs behind it: each provider's own model list, fetched
 //! with its credentials (for `openai-codex`, `GET {base_url}/models?client_version=…` with the
 //! first usable account, spec §6.4) and cached briefly. The resolver sees the cached catalogs so
-//! a bare model name reaches the provider that offers it.
+//! a bare model name reaches the provider that offers it. Anthropic clients (the request carries
+//! `anthropic-version`, as Claude Code's gateway model discovery and the Anthropic SDKs send) get
+//! Anthropic's list shape, routes first, so Claude Code's `/model` picker shows the user's
+//! `claude-*` routes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -71,6 +74,16 @@ impl ModelCache {
             .filter(|(_, c)| c.ok)
             .map(|(id, c)| (id.clone(), c.ids.clone()))
             .collect()
+    }
+
+    /// The reasoning efforts a model supports, from its catalog entry
+    /// (`supported_reasoning_levels`); `None` when the catalog has no entry for it.
+    #[must_use]
+    pub fn efforts(&self, id: &ProviderId, model: &str) -> Option<Vec<String>> {
+        self.lock()
+            .get(id)
+            .and_then(|c| c.capabilities.get(model))
+            .map(|caps| caps.efforts.clone())
     }
 
     /// What each catalog model supports, where the catalog says (the Codex catalog's entries).
@@ -364,5 +377,56 @@ fn entry(listed: &Listed) -> Value {
         "created": 0,
         "owned_by": owner,
         "metadata": metadata,
+    })
+}
+
+/// The `/v1/models` document in Anthropic's shape (`data` of `{type, id, display_name,
+/// description, created_at}`, `has_more`, `first_id`, `last_id`): the same ids as [`document`],
+/// the routes first, each saying what it reaches. Claude Code keeps the ids that contain
+/// `claude` or `anthropic`.
+#[must_use]
+pub fn anthropic_document(state: &AppState, config: &Config) -> Value {
+    let inventory = state.inventory(config);
+    let listed = listing::list(config, &inventory);
+    let routes = listed
+        .iter()
+        .filter(|l| matches!(l.kind, Kind::Route { .. }));
+    let others = listed
+        .iter()
+        .filter(|l| !matches!(l.kind, Kind::Route { .. }));
+    let data: Vec<Value> = routes.chain(others).map(anthropic_entry).collect();
+    let first = data.first().map_or(Value::Null, |e| e["id"].clone());
+    let last = data.last().map_or(Value::Null, |e| e["id"].clone());
+    json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
+}
+
+/// One entry of the Anthropic-shaped list.
+fn anthropic_entry(listed: &Listed) -> Value {
+    let owner = listed
+        .provider
+        .as_ref()
+        .map_or("bitrouter", ProviderId::as_str);
+    let description = match &listed.kind {
+        Kind::Model => format!("{owner} through bitrouter"),
+        Kind::Variant {
+            model,
+            effort,
+            fast,
+        } => {
+            let mut what = vec![model.clone()];
+            what.extend(effort.as_ref().map(|e| format!("effort {e}")));
+            if *fast {
+                what.push("fast".to_owned());
+            }
+            format!("{} through bitrouter", what.join(", "))
+        }
+        Kind::Route { to, .. } => format!("bitrouter route to {}", to.join(", then ")),
+    };
+    json!({
+        "type": "model",
+        "id": listed.id,
+        "display_name": listed.id,
+        "description": description,
+        "created_at": "1970-01-01T00:00:00Z",
     })
 }

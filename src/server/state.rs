@@ -31,6 +31,8 @@ pub struct AppState {
     pub retry: RetryPolicy,
     /// The bound address (the `Host` check compares with it).
     pub local_addr: SocketAddr,
+    /// When the server started (Unix seconds), for `/health`.
+    pub started_at: i64,
 }
 
 impl std::fmt::Debug for AppState {
@@ -59,6 +61,7 @@ impl AppState {
             sticky: StickyMap::new(),
             retry: RetryPolicy::default(),
             local_addr,
+            started_at: crate::daemon::unix_now(),
         }
     }
 

@@ -21,10 +21,14 @@ use super::access_log::LogCell;
 use super::answer::codex_answer;
 use super::dispatch::Inbound;
 use super::error::ApiError;
+use super::models;
 use super::outbound::Served;
 use super::relay::{self, ByteStream, ClientStream, Committed};
 use super::sse::{Block, SseReader};
+use super::state::AppState;
 use super::upstream::transport_error;
+use crate::config::Config;
+use crate::ids::ProviderId;
 use crate::translate::chat::{self, ChatRequest, ChatStream};
 use crate::translate::messages::{self, MessagesRequest, MessagesStream};
 use crate::translate::sse::{SseEvent, format_event};
@@ -64,7 +68,7 @@ impl Translation {
                     messages::messages_to_responses_for(json.clone(), backend)
                         .map_err(|e| request_error(&e))?,
                 ),
-                messages::count_tokens_estimate(json),
+                messages::input_estimate(json),
             ),
             Inbound::Responses => Translation::Responses {
                 body: Box::new(json.clone()),
@@ -97,6 +101,27 @@ impl Translation {
             Translation::Messages(req, _) => req.stream,
             Translation::Responses { stream, .. } => *stream,
         }
+    }
+}
+
+/// Fits a translated body's `reasoning.effort` to what the target model supports, from its
+/// catalog entry (fetched first when the catalog has none yet): Anthropic's efforts and the
+/// `none` that disabled thinking asks for may not all be levels this model has.
+pub(super) async fn fit_effort(
+    state: &AppState,
+    config: &Config,
+    provider: &ProviderId,
+    model: &str,
+    body: &mut Value,
+) {
+    if body.pointer("/reasoning/effort").is_none() {
+        return;
+    }
+    if state.models.efforts(provider, model).is_none() {
+        models::refresh(state, config, None).await;
+    }
+    if let Some(levels) = state.models.efforts(provider, model) {
+        messages::thinking::fit_effort(body, &levels);
     }
 }
 
@@ -349,15 +374,27 @@ pub(super) async fn translated_answer(
     Ok(response)
 }
 
-/// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself.
-#[must_use]
-pub(super) fn count_tokens(json: &Value) -> Response {
-    let mut response = Response::new(Body::from(messages::count_tokens_body(json).to_string()));
+/// The `/v1/messages/count_tokens` answer for a provider that does not count tokens itself:
+/// the request translated and counted with the `o200k_base` tokenizer, on a blocking thread
+/// (the vocabulary loads on first use, and a long request takes milliseconds to count).
+///
+/// # Errors
+///
+/// A request that cannot be translated (400, as `/v1/messages` would answer).
+pub(super) async fn count_tokens(json: &Value) -> Result<Response, ApiError> {
+    let body = json.clone();
+    let counted = tokio::task::spawn_blocking(move || messages::count_tokens_body(&body))
+        .await
+        .map_err(|e| {
+            ApiError::bad_gateway("count_failed", format!("counting tokens failed: {e}"))
+        })?;
+    let answer = counted.map_err(|e| request_error(&e))?;
+    let mut response = Response::new(Body::from(answer.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

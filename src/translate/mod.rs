@@ -227,6 +227,12 @@ impl UpstreamError {
         }
     }
 
+    /// Whether this is the backend being overloaded (see [`is_overload`]).
+    #[must_use]
+    pub fn is_overloaded(&self) -> bool {
+        is_overload(self.status, &self.kind, self.code.as_deref())
+    }
+
     /// Whether the client may retry later (429 or 5xx).
     #[must_use]
     pub fn is_retryable(&self) -> bool {
@@ -246,6 +252,20 @@ impl From<&TranslateError> for UpstreamError {
             resets_in_seconds: None,
         }
     }
+}
+
+/// Whether an error means "the backend is overloaded, try again": HTTP 503 or 529, an
+/// overload type or code (`server_is_overloaded`, `slow_down`, `overloaded_error`, spec §7.2),
+/// or a `server_error` the backend reported in a `response.failed` event. Anthropic clients
+/// get these as 529 `overloaded_error`, which they retry.
+#[must_use]
+pub fn is_overload(status: u16, kind: &str, code: Option<&str>) -> bool {
+    let overload = |k: &str| OVERLOADED_KINDS.contains(&k) || k == "upstream_503";
+    status == 503
+        || status == 529
+        || overload(kind)
+        || code.is_some_and(overload)
+        || (kind == "server_error" && code != Some("stream_incomplete"))
 }
 
 /// The HTTP status an error type or code implies, if it is one we know.

@@ -121,6 +121,7 @@ fn shape_input(input: Value, dropped: &mut Vec<String>) -> Result<Vec<Value>, Tr
         if item.remove("id").is_some() {
             dropped.push(format!("input[{i}].id"));
         }
+        strip_sdk_fields(&mut item, i, dropped);
         if is_orphaned_output(&item, &call_ids) {
             dropped.push(format!(
                 "input[{i}] (tool output without its call, sent as a message)"
@@ -131,6 +132,43 @@ fn shape_input(input: Value, dropped: &mut Vec<String>) -> Result<Vec<Value>, Tr
         shaped.push(Value::Object(item));
     }
     Ok(shaped)
+}
+
+/// Fields the OpenAI SDKs' parsing helpers add to output items, which the API never defined
+/// and refuses ("Unknown parameter"): an answer's `output` passed back as the next request's
+/// input carries them, e.g. from the Node SDK's `responses.stream(...).finalResponse()`.
+const SDK_ITEM_FIELDS: &[(&str, &str)] = &[("function_call", "parsed_arguments")];
+/// The same for content parts of assistant messages (`output_text.parsed`, structured output).
+const SDK_PART_FIELDS: &[(&str, &str)] = &[("output_text", "parsed")];
+
+/// Removes [`SDK_ITEM_FIELDS`] and [`SDK_PART_FIELDS`] from input item `i`.
+fn strip_sdk_fields(item: &mut Map<String, Value>, i: usize, dropped: &mut Vec<String>) {
+    let kind = item
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    for (_, field) in SDK_ITEM_FIELDS.iter().filter(|(k, _)| *k == kind) {
+        if item.remove(*field).is_some() {
+            dropped.push(format!("input[{i}].{field}"));
+        }
+    }
+    let Some(Value::Array(parts)) = item.get_mut("content") else {
+        return;
+    };
+    for (j, part) in parts.iter_mut().enumerate() {
+        let Value::Object(part) = part else { continue };
+        let kind = part
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        for (_, field) in SDK_PART_FIELDS.iter().filter(|(k, _)| *k == kind) {
+            if part.remove(*field).is_some() {
+                dropped.push(format!("input[{i}].content[{j}].{field}"));
+            }
+        }
+    }
 }
 
 /// The `call_id`s of every tool call in the input (`function_call`, `custom_tool_call`, …).

@@ -1,18 +1,19 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::clients::Stage;
 use crate::support::TestContext;
 use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream};
+use crate::support::model::ToolLoop;
 use crate::support::serve::{ServeProcess, Token, codex_server, seed_tokens};
 
-/// The real Codex CLI 0.169, with no login of its own, works through `bitrouter serve`: it
+/// The real Codex CLI, with no login of its own, works through `bitrouter serve`: it
 /// sends no credentials, bitrouter attaches the stored subscription token (spec §10).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Codex CLI"]
 async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
-    let Some(codex) = clients::codex() else {
-        return;
-    };
+    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     let (ctx, server) = codex_server(&fake).await;
 
@@ -29,7 +30,7 @@ async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
 
     let mut cmd = tokio::process::Command::new(codex);
     cmd.env_clear()
-        .envs(ctx.env_pairs())
+        .envs(clients::node_env(&ctx))
         .current_dir(&work)
         .args([
             "exec",
@@ -92,6 +93,65 @@ async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
     assert!(body["instructions"].is_string());
 }
 
+/// `codex exec` runs a shell command at the model's request, sends its output back, and prints
+/// the final answer; what it sent bitrouter is kept as the `codex-cli` fixtures. The Codex CLI
+/// offers its tools in "code mode": one custom `exec` tool (in an `additional_tools` input item)
+/// whose JavaScript input calls the nested `exec_command`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Codex CLI"]
+async fn codex_exec_runs_a_tool_loop_through_serve() {
+    let codex = clients::codex();
+    let stage = Stage::start().await;
+    let work = stage.work_dir();
+    std::fs::write(work.join("secret.txt"), "the secret word is banana\n").unwrap();
+    let tool_loop = ToolLoop::custom(
+        "exec",
+        "const r = await tools.exec_command({cmd: \"cat secret.txt\"}); text(r.output);",
+        "banana",
+    );
+    stage.play(&tool_loop);
+    std::fs::write(
+        stage.ctx.codex_home().join("config.toml"),
+        format!(
+            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\n",
+            stage.base()
+        ),
+    )
+    .unwrap();
+
+    let mut cmd = tokio::process::Command::new(codex);
+    cmd.env_clear()
+        .envs(clients::node_env(&stage.ctx))
+        .current_dir(&work)
+        .args([
+            "exec",
+            "--skip-git-repo-check",
+            "--ephemeral",
+            "--sandbox",
+            "read-only",
+            "--color",
+            "never",
+            "What is the secret word in secret.txt?",
+        ]);
+    let out = clients::run("codex exec", cmd, &stage.server, Duration::from_secs(120)).await;
+    assert!(
+        out.stdout.contains(&tool_loop.final_text()),
+        "stdout:\n{}\nstderr:\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let results = stage.tool_results();
+    assert_eq!(results.len(), 1, "{results:?}");
+    let scrub = stage
+        .scrub()
+        // The Codex CLI's user agent names the OS it runs on.
+        .pattern(r"\(([^;()]+); (x86_64|aarch64|arm64)\)", "($$OS; ${2})")
+        .pattern(r#"("turn_started_at_unix_ms":)\d+"#, "${1}$$UNIX_MS")
+        .pattern(r"Wall time [0-9.]+ seconds", "Wall time $$SECONDS seconds");
+    let version = clients::npm_version("@openai/codex");
+    stage.finish("codex-cli", &version, "exec_tool_loop", &scrub);
+}
+
 /// An unsigned JWT with these claims (the Codex CLI accepts unsigned tokens in auth.json).
 fn unsigned_jwt(claims: &serde_json::Value) -> String {
     use base64::Engine as _;
@@ -106,10 +166,9 @@ fn unsigned_jwt(claims: &serde_json::Value) -> String {
 /// With `requires_openai_auth = true` and `auth_mode: passthrough`, the Codex CLI's own ChatGPT
 /// login travels upstream unchanged; bitrouter answers its model-catalog request itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Codex CLI"]
 async fn codex_cli_own_login_passes_through_serve() {
-    let Some(codex) = clients::codex() else {
-        return;
-    };
+    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     let ctx = TestContext::new();
     seed_tokens(
@@ -158,7 +217,7 @@ async fn codex_cli_own_login_passes_through_serve() {
 
     let mut cmd = tokio::process::Command::new(codex);
     cmd.env_clear()
-        .envs(ctx.env_pairs())
+        .envs(clients::node_env(&ctx))
         .current_dir(&work)
         .args([
             "exec",

@@ -127,7 +127,7 @@ impl Shared {
         std::fs::create_dir_all(&work).unwrap();
         let mut cmd = tokio::process::Command::new(codex);
         cmd.env_clear()
-            .envs(self.ctx.env_pairs())
+            .envs(clients::node_env(&self.ctx))
             .env(
                 "CODEX_REFRESH_TOKEN_URL_OVERRIDE",
                 format!("{}/oauth/token", self.issuer.url),
@@ -209,10 +209,9 @@ fn read_auth(dir: &Path) -> Value {
 /// bitrouter refreshes the shared session first (its access token has expired); the real Codex
 /// CLI then answers with the tokens bitrouter wrote back, and nothing reuses a refresh token.
 #[test]
+#[ignore = "needs the Codex CLI"]
 fn codex_cli_keeps_working_after_bitrouter_refreshes_the_shared_session() {
-    let Some(codex) = clients::codex() else {
-        return;
-    };
+    let codex = clients::codex();
     let shared = Shared::new(now() - 60);
 
     shared.status(true);
@@ -252,10 +251,9 @@ fn codex_cli_keeps_working_after_bitrouter_refreshes_the_shared_session() {
 /// The reverse: the real Codex CLI refreshes first (its access token has expired) and writes
 /// the rotated tokens to auth.json; bitrouter reads them without refreshing again.
 #[test]
+#[ignore = "needs the Codex CLI"]
 fn bitrouter_follows_a_refresh_by_the_codex_cli() {
-    let Some(codex) = clients::codex() else {
-        return;
-    };
+    let codex = clients::codex();
     let shared = Shared::new(now() - 60);
 
     shared.codex_exec(&codex);

@@ -84,9 +84,7 @@ fn write_codex_login(codex_home: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI and tmux"]
 async fn codex_cli_status_shows_the_serving_accounts_quota() {
-    let Some(codex) = clients::codex() else {
-        return;
-    };
+    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     let ctx = TestContext::new();
     seed_tokens(
@@ -122,17 +120,7 @@ async fn codex_cli_status_shows_the_serving_accounts_quota() {
     let tmux = Tmux {
         socket: ctx.root().join("tmux.sock"),
     };
-    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/clients/node/node_modules/.bin");
-    let mut env: Vec<(String, String)> = ctx.env_pairs();
-    env.retain(|(k, _)| k != "PATH");
-    env.push((
-        "PATH".to_owned(),
-        format!(
-            "{}:{}",
-            node.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-    ));
+    let mut env = clients::node_env(&ctx);
     env.push(("CODEX_CA_CERTIFICATE".to_owned(), ca.display().to_string()));
     env.push(("TERM".to_owned(), "xterm-256color".to_owned()));
     let mut args: Vec<String> = vec![

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -34,59 +33,33 @@ fn codex_posts(fake: &FakeUpstream) -> Vec<(String, String, Recorded)> {
         .collect()
 }
 
-/// Runs a client to completion within a minute, with the test's environment plus `env`.
+/// Runs a client to completion within a minute: the test's environment with the clients'
+/// Node.js first on `PATH`, plus `env`.
 async fn run(
     program: &Path,
     ctx: &TestContext,
+    server: &ServeProcess,
     cwd: &Path,
     env: &[(&str, String)],
     args: &[&str],
-) -> (String, String) {
+) -> String {
     let mut cmd = tokio::process::Command::new(program);
     cmd.env_clear()
-        .envs(ctx.env_pairs())
+        .envs(clients::node_env(ctx))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(cwd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        cmd.spawn().unwrap().wait_with_output(),
-    )
-    .await
-    .expect("the client finished within 60 s")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{} {args:?} failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        program.display(),
-        out.status
-    );
-    (stdout, stderr)
-}
-
-/// Node first on `PATH` (the npm clients are scripts for it).
-fn node_path() -> String {
-    let node = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/clients/node/node_modules/.bin");
-    format!(
-        "{}:{}",
-        node.display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+        .args(args);
+    let what = format!("{} {args:?}", program.display());
+    clients::run(&what, cmd, server, Duration::from_secs(60))
+        .await
+        .stdout
 }
 
 /// Five `codex exec` turns of one thread (the first, then `resume --last`), then a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI"]
 async fn codex_cli_keeps_one_cache_key_per_thread() {
-    let Some(codex) = clients::codex() else {
-        return;
-    };
+    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     fake.simulate_prompt_cache();
     let (ctx, server) = codex_server(&fake).await;
@@ -100,7 +73,6 @@ async fn codex_cli_keeps_one_cache_key_per_thread() {
     .unwrap();
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let env = [("PATH", node_path())];
     let common = ["--skip-git-repo-check", "--sandbox", "read-only", "--json"];
     let mut outputs = Vec::new();
     for turn in 1..=TURNS {
@@ -111,12 +83,12 @@ async fn codex_cli_keeps_one_cache_key_per_thread() {
             args.extend(["resume", "--last"]);
         }
         args.push(&prompt);
-        outputs.push(run(&codex, &ctx, &work, &env, &args).await.0);
+        outputs.push(run(&codex, &ctx, &server, &work, &[], &args).await);
     }
     let mut args = vec!["exec"];
     args.extend(common);
     args.push("another thread");
-    run(&codex, &ctx, &work, &env, &args).await;
+    run(&codex, &ctx, &server, &work, &[], &args).await;
 
     let posts = codex_posts(&fake);
     assert_eq!(posts.len(), TURNS + 1, "{}", server.stderr());
@@ -147,9 +119,7 @@ async fn codex_cli_keeps_one_cache_key_per_thread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Claude Code"]
 async fn claude_code_keeps_one_cache_key_per_session() {
-    let Some(claude) = clients::claude() else {
-        return;
-    };
+    let claude = clients::claude();
     let fake = FakeUpstream::start().await;
     fake.simulate_prompt_cache();
     let ctx = TestContext::new();
@@ -187,12 +157,13 @@ async fn claude_code_keeps_one_cache_key_per_session() {
         } else {
             args.extend(["--resume", session]);
         }
-        outputs.push(run(&claude, &ctx, &work, &env, &args).await.0);
+        outputs.push(run(&claude, &ctx, &server, &work, &env, &args).await);
     }
     let before_other = codex_posts(&fake).len();
     run(
         &claude,
         &ctx,
+        &server,
         &work,
         &env,
         &[
@@ -241,7 +212,6 @@ async fn claude_code_keeps_one_cache_key_per_session() {
 /// Claude Code's environment for bitrouter: its base URL, a placeholder key, no telemetry.
 fn claude_env(server: &ServeProcess) -> Vec<(&'static str, String)> {
     vec![
-        ("PATH", node_path()),
         ("ANTHROPIC_BASE_URL", server.url()),
         ("ANTHROPIC_API_KEY", "unused".to_owned()),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
@@ -284,9 +254,7 @@ async fn openai_sdk_conversation_gets_one_derived_key() {
     let fake = FakeUpstream::start().await;
     fake.simulate_prompt_cache();
     let (ctx, server) = codex_server(&fake).await;
-    let Some(stdout) = crate::serve_sdk::run_python(&ctx, &server, SDK_SCRIPT).await else {
-        return;
-    };
+    let stdout = crate::serve_sdk::run_python(&ctx, &server, SDK_SCRIPT).await;
     for turn in 2..=TURNS {
         assert!(
             stdout.contains(&format!("turn {turn}: cached={CACHED_TOKENS}")),

@@ -203,6 +203,40 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// On a machine without a browser (no graphical session: the tests' environment has no
+/// `DISPLAY`), a plain `login` prints the sign-in URL once, says no browser could be opened and
+/// suggests `--device-auth`, with no launcher error, and still completes through the callback.
+#[test]
+fn login_without_a_browser_prints_the_url_once_and_suggests_device_auth() {
+    let ctx = TestContext::new();
+    let issuer = FakeIssuer::start();
+    issuer.set_identity("work@example.com", "pro", "acc-work");
+    codex_config(&ctx, &issuer, "");
+
+    let mut child = LoginChild::spawn(&ctx, &["login", "openai-codex"], &[]);
+    let url = authorize_url(&child.wait_line(|l| l.contains("/oauth/authorize?")));
+    child.wait_line(|l| l.contains("--device-auth"));
+    let (status, page) = play_browser(&url);
+    assert_eq!(status, 200, "{page}");
+    let (ok, stderr) = child.finish();
+    assert!(ok, "{stderr}");
+    assert_eq!(stderr.matches("/oauth/authorize?").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "No browser could be opened here: open the URL above in one, or sign in with a code from any device instead: bitrouter login openai-codex --device-auth"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Launcher") && !stderr.contains("Could not open"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Logged in to openai-codex as work@example.com"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn login_no_browser_stores_tokens_under_label() {
     let ctx = TestContext::new();

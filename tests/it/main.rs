@@ -21,6 +21,16 @@ mod config;
 /// processes; the token file's safety rules.
 mod login;
 
+/// The real Claude Code driven through `bitrouter serve` against the strict fake backend.
+mod claude_code;
+/// Claude Code's recorded requests, translated and checked against the strict backend's rules.
+mod claude_code_replay;
+/// Every request real clients sent (`tests/fixtures/clients/`) replayed through the translators
+/// and checked against the strict backend's rules.
+mod client_fixtures;
+/// Real clients (opencode, aider, `llm`, qwen-code, the Node SDKs, LangChain) through
+/// `bitrouter serve`, and their recorded requests.
+mod clients;
 /// The real Codex CLI driven through `bitrouter serve`.
 mod codex_cli;
 /// `login --import`: linking the Codex CLI session (auth.json or keyring), reading its tokens on
@@ -37,8 +47,14 @@ mod conversations;
 mod faults;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
+/// `run`, the background server (`serve --detach`, `stop`, the lock), `doctor` and `service`;
+/// the real clients under `run`.
+mod run;
 /// `bitrouter serve` end to end against a fake upstream: shaping, streaming, failover, security.
 mod serve;
+/// Anthropic Messages through `bitrouter serve` to the strict fake: error forms, token counts,
+/// efforts.
+mod serve_messages;
 /// The `openai` Python SDK against `bitrouter serve`.
 mod serve_sdk;
 /// Translation to providers that speak another API: `openai_chat`-only and

@@ -1450,9 +1450,11 @@ async fn serve_forwards_anthropic_messages_natively() {
         &json!({"model": "claude-test", "max_tokens": 16, "messages": []}),
     )
     .await;
-    assert_eq!(resp.status(), 502);
+    // An overloaded upstream stays "overloaded" (529), which Anthropic clients retry.
+    assert_eq!(resp.status(), 529);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "overloaded_error");
     assert!(
         body["error"]["message"]
             .as_str()

@@ -5,12 +5,14 @@ use serde_json::{Value, json};
 use crate::support::TestContext;
 use crate::support::clients;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream, Reply, Step, answer_events};
+use crate::support::fixtures::{self, Scrub};
+use crate::support::recorder::Recorder;
 use crate::support::serve::{ServeProcess, codex_server, http_client};
 
 const SCRIPT: &str = r#"
 import os, sys
 from openai import OpenAI
-client = OpenAI(base_url=os.environ["BASE_URL"], api_key="unused", max_retries=0)
+client = OpenAI(base_url=os.environ["BASE_URL"] + "/v1", api_key="unused", max_retries=0)
 r = client.responses.create(model="gpt-6-luna", input="say hi")
 print("plain:", r.output_text)
 with client.responses.stream(model="gpt-6-luna", input="say hi") as stream:
@@ -22,25 +24,12 @@ print("stream:", final.output_text, final.usage.output_tokens)
 
 /// The `openai` Python SDK reads bitrouter's Responses answers, streamed and not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the openai Python SDK"]
 async fn openai_sdk_reads_responses_through_serve() {
-    let Some(python) = clients::python() else {
-        return;
-    };
     let fake = FakeUpstream::start().await;
     let (ctx, server) = codex_server(&fake).await;
-    let mut cmd = tokio::process::Command::new(python);
-    cmd.env_clear()
-        .envs(ctx.env_pairs())
-        .env("BASE_URL", format!("{}/v1", server.url()))
-        .args(["-c", SCRIPT])
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the SDK finished within 60 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let recorder = Recorder::start(&server.url()).await;
+    let stdout = run_python_at(&ctx, &server, &recorder.url(), SCRIPT).await;
     assert!(
         stdout.contains(&format!("plain: {DEFAULT_TEXT}")),
         "{stdout}"
@@ -50,41 +39,42 @@ async fn openai_sdk_reads_responses_through_serve() {
         "{stdout}"
     );
     assert_eq!(fake.post_bearers(), vec!["tok-work", "tok-work"]);
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+    fixtures::check(
+        "openai-python",
+        &clients::pip_version("venv", "openai"),
+        "responses",
+        &recorder.sent(),
+        &Scrub::new(&ctx),
+    );
 }
 
-/// Runs `script` with the installed SDKs (`BASE_URL` is the server's root); `None` when they
-/// are not installed (a failure on CI).
-pub(crate) async fn run_python(
+/// Runs `script` with the installed Python SDKs (`BASE_URL` is the server's root) and returns
+/// what it printed; fails the test when the SDKs are not installed or the script fails.
+pub(crate) async fn run_python(ctx: &TestContext, server: &ServeProcess, script: &str) -> String {
+    run_python_at(ctx, server, &server.url(), script).await
+}
+
+/// [`run_python`] with `BASE_URL` set to `base` (e.g. a recorder in front of the server).
+async fn run_python_at(
     ctx: &TestContext,
     server: &ServeProcess,
+    base: &str,
     script: &str,
-) -> Option<String> {
-    let Some(python) = clients::python() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the SDKs are missing: run scripts/install-clients.sh"
-        );
-        eprintln!("skipped: the SDKs are not installed (run scripts/install-clients.sh)");
-        return None;
-    };
-    let mut cmd = tokio::process::Command::new(python);
+) -> String {
+    let mut cmd = tokio::process::Command::new(clients::python());
     cmd.env_clear()
         .envs(ctx.env_pairs())
-        .env("BASE_URL", server.url())
-        .args(["-c", script])
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("the SDK finished within 60 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{stderr}\nserver:\n{}",
-        server.stderr()
-    );
-    Some(stdout)
+        .env("BASE_URL", base)
+        .args(["-c", script]);
+    clients::run(
+        "the Python SDK script",
+        cmd,
+        server,
+        Duration::from_secs(60),
+    )
+    .await
+    .stdout
 }
 
 /// The events of a Responses answer that calls `get_weather` with `{"city":"Paris"}`, the
@@ -178,6 +168,7 @@ print("streamed call:", name, json.loads(args)["city"])
 /// The `openai` SDK's Chat Completions, streamed and not, and a tool round trip, through the
 /// translation to the Codex backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the openai Python SDK"]
 async fn openai_sdk_chat_completions_through_codex() {
     let fake = FakeUpstream::start().await;
     fake.push(Reply::sse(answer_events(DEFAULT_TEXT)));
@@ -186,9 +177,8 @@ async fn openai_sdk_chat_completions_through_codex() {
     fake.push(Reply::sse(answer_events("It is sunny in Paris.")));
     fake.push(Reply::sse(tool_call_events()));
     let (ctx, server) = codex_server(&fake).await;
-    let Some(stdout) = run_python(&ctx, &server, CHAT_SCRIPT).await else {
-        return;
-    };
+    let recorder = Recorder::start(&server.url()).await;
+    let stdout = run_python_at(&ctx, &server, &recorder.url(), CHAT_SCRIPT).await;
     assert!(
         stdout.contains(&format!("plain: {DEFAULT_TEXT} stop 7")),
         "{stdout}"
@@ -219,6 +209,14 @@ async fn openai_sdk_chat_completions_through_codex() {
     assert_eq!(first["model"], "gpt-6-luna");
     assert_eq!(items_of(&first, "message")[0]["role"], "user");
     assert_tool_round_trip(&posts[3].json());
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+    fixtures::check(
+        "openai-python",
+        &clients::pip_version("venv", "openai"),
+        "chat_completions",
+        &recorder.sent(),
+        &Scrub::new(&ctx),
+    );
 }
 
 const MESSAGES_SCRIPT: &str = r#"
@@ -255,6 +253,7 @@ except anthropic.RateLimitError as e:
 /// The `anthropic` SDK's Messages, streamed and not, tool use, and a usage limit, through the
 /// translation to the Codex backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the anthropic Python SDK"]
 async fn anthropic_sdk_messages_through_codex() {
     let fake = FakeUpstream::start().await;
     fake.push(Reply::sse(answer_events(DEFAULT_TEXT)));
@@ -264,9 +263,8 @@ async fn anthropic_sdk_messages_through_codex() {
     fake.push(Reply::sse(tool_call_events()));
     fake.push(Reply::usage_limit(4_102_444_800));
     let (ctx, server) = codex_server(&fake).await;
-    let Some(stdout) = run_python(&ctx, &server, MESSAGES_SCRIPT).await else {
-        return;
-    };
+    let recorder = Recorder::start(&server.url()).await;
+    let stdout = run_python_at(&ctx, &server, &recorder.url(), MESSAGES_SCRIPT).await;
     assert!(
         stdout.contains(&format!("plain: {DEFAULT_TEXT} end_turn 7")),
         "{stdout}"
@@ -291,6 +289,14 @@ async fn anthropic_sdk_messages_through_codex() {
     let posts = fake.posts();
     assert_eq!(posts.len(), 6);
     assert_tool_round_trip(&posts[3].json());
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+    fixtures::check(
+        "anthropic-python",
+        &clients::pip_version("venv", "anthropic"),
+        "messages",
+        &recorder.sent(),
+        &Scrub::new(&ctx),
+    );
 }
 
 /// A translated chat stream is not buffered: the first chunk reaches the client while the

@@ -5,9 +5,11 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::translate::Backend;
+use crate::translate::UpstreamError;
 use crate::translate::fixtures::{self, events};
+use crate::translate::names::ToolNameMap;
 use crate::translate::responses::aggregate;
+use crate::translate::sse::SseEvent;
 
 const LONG_MCP: &str = "mcp__an_extremely_long_server_name_that_goes_on_and_on__lookup_time";
 
@@ -93,280 +95,6 @@ fn message_end(stop_reason: &str, stop_sequence: Value, usage: Value) -> [(Strin
     ]
 }
 
-// ---- requests ----
-
-#[test]
-fn request_translates_a_full_conversation() {
-    let body = json!({
-        "model": "claude-sonnet-4-5",
-        "max_tokens": 1024,
-        "stream": true,
-        "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
-        "messages": [
-            {"role": "user", "content": [
-                {"type": "text", "text": "Look:"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
-                {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
-                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}, "title": "spec.pdf"}
-            ]},
-            {"role": "assistant", "content": [
-                {"type": "thinking", "thinking": "hmm", "signature": "sig"},
-                {"type": "redacted_thinking", "data": "xyz"},
-                {"type": "text", "text": "Checking."},
-                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
-                {"type": "tool_use", "id": "toolu_2", "name": LONG_MCP, "input": {}}
-            ]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
-                {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true, "content": [{"type": "text", "text": "no clock"}, {"type": "text", "text": "try later"}]},
-                {"type": "text", "text": "And?"}
-            ]},
-            {"role": "assistant", "content": "It is sunny."},
-            {"role": "user", "content": "Thanks"}
-        ],
-        "tools": [
-            {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
-            {"name": LONG_MCP, "input_schema": {"type": "object", "properties": {}}},
-            {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
-        ],
-        "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
-        "thinking": {"type": "enabled", "budget_tokens": 8000},
-        "stop_sequences": ["END"],
-        "temperature": 0.5,
-        "top_p": 0.9,
-        "top_k": 40,
-        "metadata": {"user_id": "u"}
-    });
-    let request = messages_to_responses(body).unwrap();
-    assert_eq!(
-        request.responses_body,
-        json!({
-            "model": "claude-sonnet-4-5",
-            "instructions": "",
-            "input": [
-                {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "You are terse."}]},
-                {"type": "message", "role": "user", "content": [
-                    {"type": "input_text", "text": "Look:"},
-                    {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "auto"},
-                    {"type": "input_image", "image_url": "https://example.com/a.png", "detail": "auto"},
-                    {"type": "input_file", "filename": "spec.pdf", "file_data": "data:application/pdf;base64,JVBE"}
-                ]},
-                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
-                {"type": "function_call", "call_id": "toolu_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"},
-                {"type": "function_call", "call_id": "toolu_2", "name": "mcp__lookup_time", "arguments": "{}"},
-                {"type": "function_call_output", "call_id": "toolu_1", "output": "sunny"},
-                {"type": "function_call_output", "call_id": "toolu_2", "output": "[tool error] no clock\ntry later"},
-                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "And?"}]},
-                {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "It is sunny."}]},
-                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Thanks"}]}
-            ],
-            "tools": [
-                {"type": "function", "name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "strict": false},
-                {"type": "function", "name": "mcp__lookup_time", "parameters": {"type": "object", "properties": {}}, "strict": false}
-            ],
-            "parallel_tool_calls": false,
-            "tool_choice": "required",
-            "reasoning": {"effort": "medium", "summary": "auto"},
-            "stream": true,
-            "store": false,
-            "include": ["reasoning.encrypted_content"]
-        })
-    );
-    assert!(request.stream);
-    assert!(request.thinking);
-    assert_eq!(request.model, "claude-sonnet-4-5");
-    assert_eq!(request.stop, vec!["END".to_owned()]);
-    assert_eq!(request.tool_names.to_client("mcp__lookup_time"), LONG_MCP);
-    assert_eq!(
-        request.dropped,
-        [
-            "max_tokens",
-            "metadata",
-            "temperature",
-            "top_k",
-            "top_p",
-            "messages[1].content[0] (thinking)",
-            "messages[1].content[1] (redacted_thinking)",
-            "tools[2] (server tool web_search_20250305)"
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    );
-}
-
-#[test]
-fn request_for_a_generic_backend_keeps_sampling_and_forces_nothing() {
-    let request = messages_to_responses_for(
-        json!({"model": "m", "max_tokens": 64, "temperature": 0.5, "top_p": 0.9, "top_k": 40,
-            "messages": [{"role": "user", "content": "hi"}]}),
-        Backend::Generic,
-    )
-    .unwrap();
-    assert_eq!(
-        request.responses_body,
-        json!({
-            "model": "m",
-            "instructions": "",
-            "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
-            "temperature": 0.5,
-            "top_p": 0.9,
-            "max_output_tokens": 64,
-            "stream": true
-        })
-    );
-    assert_eq!(request.dropped, ["top_k".to_owned()]);
-}
-
-#[test]
-fn request_maps_thinking_budgets_to_effort() {
-    let reasoning = |thinking: Value| {
-        let request = messages_to_responses(json!({
-            "model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}], "thinking": thinking
-        }))
-        .unwrap();
-        (
-            request.responses_body.get("reasoning").cloned(),
-            request.thinking,
-        )
-    };
-    let effort = |e: &str| (Some(json!({"effort": e, "summary": "auto"})), true);
-    assert_eq!(
-        reasoning(json!({"type": "enabled", "budget_tokens": 1024})),
-        effort("low")
-    );
-    assert_eq!(
-        reasoning(json!({"type": "enabled", "budget_tokens": 4095})),
-        effort("low")
-    );
-    assert_eq!(
-        reasoning(json!({"type": "enabled", "budget_tokens": 4096})),
-        effort("medium")
-    );
-    assert_eq!(
-        reasoning(json!({"type": "enabled", "budget_tokens": 16383})),
-        effort("medium")
-    );
-    assert_eq!(
-        reasoning(json!({"type": "enabled", "budget_tokens": 16384})),
-        effort("high")
-    );
-    assert_eq!(reasoning(json!({"type": "disabled"})), (None, false));
-    assert_eq!(reasoning(json!(null)), (None, false));
-    assert_eq!(
-        reasoning(json!({"type": "adaptive"})),
-        (Some(json!({"summary": "auto"})), true)
-    );
-}
-
-#[test]
-fn request_maps_tool_choices() {
-    let choice = |c: Value| {
-        let request = messages_to_responses(json!({
-            "model": "m", "messages": [{"role": "user", "content": "x"}], "tool_choice": c
-        }));
-        request.map(|r| {
-            (
-                r.responses_body["tool_choice"].clone(),
-                r.responses_body["parallel_tool_calls"].clone(),
-            )
-        })
-    };
-    assert_eq!(
-        choice(json!({"type": "auto"})).unwrap(),
-        (json!("auto"), json!(true))
-    );
-    assert_eq!(
-        choice(json!({"type": "none"})).unwrap(),
-        (json!("none"), json!(true))
-    );
-    assert_eq!(
-        choice(json!({"type": "tool", "name": "get_weather"})).unwrap(),
-        (
-            json!({"type": "function", "name": "get_weather"}),
-            json!(true)
-        )
-    );
-    assert_eq!(
-        choice(json!({"type": "sometimes"}))
-            .unwrap_err()
-            .to_string(),
-        "invalid `tool_choice.type`: unknown type `sometimes`; expected auto, any, tool or none"
-    );
-}
-
-#[test]
-fn request_keeps_images_in_tool_results() {
-    let request = messages_to_responses(json!({
-        "model": "m",
-        "messages": [
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "shot", "input": {}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
-                {"type": "text", "text": "here"},
-                {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/"}}
-            ]}]}
-        ]
-    }))
-    .unwrap();
-    assert_eq!(
-        request.responses_body["input"][1],
-        json!({"type": "function_call_output", "call_id": "t1", "output": [
-            {"type": "input_text", "text": "here"},
-            {"type": "input_image", "image_url": "data:image/jpeg;base64,/9j/", "detail": "auto"}
-        ]})
-    );
-}
-
-#[test]
-fn request_refuses_invalid_shapes() {
-    let err = |body: Value| messages_to_responses(body).unwrap_err().to_string();
-    let user = json!([{"role": "user", "content": "x"}]);
-    assert_eq!(err(json!(1)), "request body must be a json object");
-    assert_eq!(
-        err(json!({"messages": user})),
-        "missing required field `model`"
-    );
-    assert_eq!(
-        err(json!({"model": "m"})),
-        "missing required field `messages`"
-    );
-    assert_eq!(
-        err(json!({"model": "m", "messages": "x"})),
-        "invalid `messages`: must be a list"
-    );
-    assert_eq!(
-        err(json!({"model": "m", "messages": []})),
-        "invalid `messages`: must not be empty"
-    );
-    assert_eq!(
-        err(json!({"model": "m", "messages": [{"role": "system", "content": "x"}]})),
-        "invalid `messages[0].role`: unknown role `system`; expected user or assistant"
-    );
-    assert_eq!(
-        err(
-            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "tool_use", "id": "a", "name": "b", "input": {}}]}]})
-        ),
-        "unsupported `messages[0].content[0].type`: `tool_use` blocks are not supported in user messages"
-    );
-    assert_eq!(
-        err(
-            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}]}]})
-        ),
-        "unsupported `messages[0].content[0].source.type`: `file` sources are not supported; use base64 or url"
-    );
-    assert_eq!(
-        err(json!({"model": "m", "messages": user, "system": 5})),
-        "invalid `system`: must be a string or a list of text blocks"
-    );
-    assert_eq!(
-        err(json!({"model": "m", "messages": user, "thinking": {"type": "maybe"}})),
-        "invalid `thinking.type`: unknown type `maybe`; expected enabled, adaptive or disabled"
-    );
-    assert_eq!(
-        err(json!({"model": "m", "messages": user, "stop_sequences": "END"})),
-        "invalid `stop_sequences`: must be a list of strings"
-    );
-}
-
 // ---- streams ----
 
 #[test]
@@ -384,7 +112,7 @@ fn stream_plain_text() {
 }
 
 #[test]
-fn stream_reasoning_as_unsigned_thinking_when_enabled() {
+fn stream_reasoning_as_signed_thinking_when_enabled() {
     let thinking = |t: &str| delta(0, "thinking_delta", "thinking", t);
     let mut expected = vec![
         message_start("reason1"),
@@ -395,6 +123,12 @@ fn stream_reasoning_as_unsigned_thinking_when_enabled() {
         thinking("Thinking about"),
         thinking(" it."),
         thinking("\n\nSecond part."),
+        delta(
+            0,
+            "signature_delta",
+            "signature",
+            "bitrouter.reasoning.v1:gAAAAencrypted",
+        ),
         block_stop(0),
         text_start(1),
         text(1, "The answer"),
@@ -574,16 +308,6 @@ fn stream_refusal_known_only_at_done_sets_the_stop_reason() {
     assert_eq!(data[4]["delta"]["stop_reason"], json!("refusal"));
 }
 
-#[test]
-fn request_skips_empty_string_content() {
-    let request = messages_to_responses(json!({
-        "model": "m",
-        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
-    }))
-    .unwrap();
-    assert_eq!(request.responses_body["input"].as_array().unwrap().len(), 1);
-}
-
 // ---- whole messages ----
 
 fn message(fixture: &str, stop: &[&str], thinking: bool) -> Value {
@@ -632,7 +356,7 @@ fn message_reasoning_then_text() {
         expected(
             "reason1",
             json!([
-                {"type": "thinking", "thinking": "Thinking about it.\n\nSecond part.", "signature": ""},
+                {"type": "thinking", "thinking": "Thinking about it.\n\nSecond part.", "signature": "bitrouter.reasoning.v1:gAAAAencrypted"},
                 {"type": "text", "text": "The answer is 4."}
             ]),
             "end_turn",
@@ -732,7 +456,7 @@ fn message_errors_render_as_anthropic_errors() {
 // ---- token estimate ----
 
 #[test]
-fn count_tokens_counts_text_bytes_messages_images_and_tools() {
+fn the_input_estimate_counts_text_bytes_messages_images_and_tools() {
     let tool = json!({"name": "f", "input_schema": {"type": "object"}});
     let tool_bytes = u64::try_from(tool.to_string().len()).unwrap();
     let body = json!({
@@ -750,7 +474,113 @@ fn count_tokens_counts_text_bytes_messages_images_and_tools() {
     });
     let text_bytes = 8 + 4 + 4 + 2;
     let expected = (text_bytes + tool_bytes).div_ceil(4) + 2 * 4 + 1_600;
-    assert_eq!(count_tokens_estimate(&body), expected);
-    assert_eq!(count_tokens_body(&body), json!({"input_tokens": expected}));
-    assert_eq!(count_tokens_estimate(&json!({})), 0);
+    assert_eq!(input_estimate(&body), expected);
+    assert_eq!(input_estimate(&json!({})), 0);
+}
+
+// ---- web search and signed reasoning without summaries ----
+
+/// A reasoning item with no summary (thinking display omitted), a web search, then text.
+fn search_events() -> Vec<SseEvent> {
+    let ev = |v: Value| SseEvent::named(v["type"].as_str().unwrap(), v.to_string());
+    vec![
+        ev(json!({"type": "response.created", "response": {"id": "resp_ws"}})),
+        ev(
+            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
+        ),
+        ev(
+            json!({"type": "response.output_item.done", "output_index": 0, "item": {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "gAAAAsecret"}}),
+        ),
+        ev(
+            json!({"type": "response.output_item.added", "output_index": 1, "item": {"id": "ws_1", "type": "web_search_call", "status": "in_progress"}}),
+        ),
+        ev(
+            json!({"type": "response.output_item.done", "output_index": 1, "item": {"id": "ws_1", "type": "web_search_call", "status": "completed",
+            "action": {"type": "search", "query": "rust 2026", "sources": [{"type": "url", "url": "https://rust-lang.org"}]}}}),
+        ),
+        ev(
+            json!({"type": "response.output_item.added", "output_index": 2, "item": {"id": "m1", "type": "message", "role": "assistant", "content": []}}),
+        ),
+        ev(
+            json!({"type": "response.output_text.delta", "item_id": "m1", "output_index": 2, "delta": "Rust is fine."}),
+        ),
+        ev(
+            json!({"type": "response.output_item.done", "output_index": 2, "item": {"id": "m1", "type": "message", "role": "assistant",
+            "content": [{"type": "output_text", "text": "Rust is fine.", "annotations": []}]}}),
+        ),
+        ev(
+            json!({"type": "response.completed", "response": {"id": "resp_ws", "status": "completed", "output": [],
+            "usage": {"input_tokens": 9, "output_tokens": 3}}}),
+        ),
+    ]
+}
+
+#[test]
+fn stream_web_search_and_signature_only_thinking() {
+    let mut stream = MessagesStream::new("gpt-5.5", tool_names(), Vec::new(), true);
+    let mut out: Vec<SseEvent> = search_events()
+        .iter()
+        .flat_map(|e| stream.on_event(e))
+        .collect();
+    out.extend(stream.finish());
+    let events: Vec<(String, Value)> = out
+        .into_iter()
+        .map(|e| {
+            (
+                e.event.clone().unwrap(),
+                serde_json::from_str(&e.data).unwrap(),
+            )
+        })
+        .collect();
+    let result = json!({"type": "web_search_tool_result", "tool_use_id": "srvtoolu_ws_1", "content": [
+        {"type": "web_search_result", "url": "https://rust-lang.org", "title": "https://rust-lang.org", "encrypted_content": "", "page_age": null}]});
+    let mut expected = vec![
+        message_start("ws"),
+        block_start(
+            0,
+            json!({"type": "thinking", "thinking": "", "signature": ""}),
+        ),
+        delta(
+            0,
+            "signature_delta",
+            "signature",
+            "bitrouter.reasoning.v1:gAAAAsecret",
+        ),
+        block_stop(0),
+        block_start(
+            1,
+            json!({"type": "server_tool_use", "id": "srvtoolu_ws_1", "name": "web_search", "input": {}}),
+        ),
+        delta(
+            1,
+            "input_json_delta",
+            "partial_json",
+            r#"{"query":"rust 2026"}"#,
+        ),
+        block_stop(1),
+        block_start(2, result),
+        block_stop(2),
+        text_start(3),
+        text(3, "Rust is fine."),
+        block_stop(3),
+    ];
+    expected.extend(message_end("end_turn", Value::Null, usage(9, 3, 0)));
+    assert_eq!(events, expected);
+}
+
+#[test]
+fn message_web_search_and_signature_only_thinking() {
+    let response = aggregate(&search_events()).unwrap();
+    let message = message_from_response(&response, "gpt-5.5", &tool_names(), &[], true);
+    assert_eq!(
+        message["content"],
+        json!([
+            {"type": "thinking", "thinking": "", "signature": "bitrouter.reasoning.v1:gAAAAsecret"},
+            {"type": "server_tool_use", "id": "srvtoolu_ws_1", "name": "web_search", "input": {"query": "rust 2026"}},
+            {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_ws_1", "content": [
+                {"type": "web_search_result", "url": "https://rust-lang.org", "title": "https://rust-lang.org", "encrypted_content": "", "page_age": null}]},
+            {"type": "text", "text": "Rust is fine."}
+        ])
+    );
+    assert_eq!(message["stop_reason"], "end_turn");
 }

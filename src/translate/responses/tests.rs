@@ -108,6 +108,39 @@ fn shape_cleans_input_items() {
     );
 }
 
+/// An answer's output passed back as input through an SDK parsing helper carries fields the
+/// API refuses; they are removed, the rest of the item kept.
+#[test]
+fn shape_drops_the_fields_sdk_helpers_add_to_output_items() {
+    let body = json!({
+        "model": "gpt-5.5",
+        "input": [
+            {"type": "message", "role": "user", "content": "q"},
+            {"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": "{\"a\":1}", "annotations": [], "parsed": {"a": 1}}]},
+            {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}", "parsed_arguments": null},
+            {"type": "function_call_output", "call_id": "call_1", "output": "done", "parsed_arguments": "kept: not an SDK field here"}
+        ]
+    });
+    let shaped = shape_for_codex(body).unwrap();
+    assert_eq!(
+        shaped.body["input"],
+        json!([
+            {"type": "message", "role": "user", "content": "q"},
+            {"type": "message", "role": "assistant", "content": [
+                {"type": "output_text", "text": "{\"a\":1}", "annotations": []}]},
+            {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "done", "parsed_arguments": "kept: not an SDK field here"}
+        ])
+    );
+    assert_eq!(
+        shaped.dropped,
+        ["input[1].content[0].parsed", "input[2].parsed_arguments"]
+            .map(str::to_owned)
+            .to_vec()
+    );
+}
+
 #[test]
 fn shape_adds_encrypted_reasoning_when_reasoning_is_set() {
     let with = |extra: Value| {

@@ -29,6 +29,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
 
+pub use super::fake_events::*;
 use super::strict::{self, Rejection};
 
 /// One recorded request.
@@ -132,141 +133,6 @@ impl Reply {
     }
 }
 
-/// The events of a complete Responses answer saying `text` (the completed event leaves
-/// `output` empty, as the backend sometimes does).
-pub fn answer_events(text: &str) -> Vec<Step> {
-    answer_events_with_cache(text, 0)
-}
-
-/// Input tokens the default answer reports, and how many of them a repeated conversation gets
-/// from the prompt cache when [`FakeUpstream::simulate_prompt_cache`] is on.
-pub const INPUT_TOKENS: u64 = 11;
-/// See [`INPUT_TOKENS`].
-pub const CACHED_TOKENS: u64 = 8;
-
-/// [`answer_events`] whose usage reports `cached` input tokens served from the prompt cache.
-pub fn answer_events_with_cache(text: &str, cached: u64) -> Vec<Step> {
-    let item = json!({"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
-        "content": [{"type": "output_text", "text": text, "annotations": []}]});
-    vec![
-        Step::Event(
-            json!({"type": "response.created", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "in_progress", "model": "gpt-test", "output": null}}),
-        ),
-        Step::Event(
-            json!({"type": "response.output_item.added", "output_index": 0, "item": {"id": "msg_1", "type": "message", "role": "assistant", "status": "in_progress", "content": []}}),
-        ),
-        Step::Event(
-            json!({"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
-        ),
-        Step::Event(
-            json!({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": text}),
-        ),
-        Step::Event(
-            json!({"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": text}),
-        ),
-        Step::Event(json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
-        Step::Event(
-            json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-test", "output": [],
-            "usage": {"input_tokens": INPUT_TOKENS, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
-        ),
-    ]
-}
-
-/// A Chat Completions stream saying `text` (two deltas), with a usage chunk and `[DONE]`.
-pub fn chat_events(text: &str) -> Vec<Step> {
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream",
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-    };
-    let (a, b) = text.split_at(text.len() / 2);
-    vec![
-        Step::Data(chunk(
-            json!({"role": "assistant", "content": ""}),
-            Value::Null,
-        )),
-        Step::Data(chunk(json!({"content": a}), Value::Null)),
-        Step::Data(chunk(json!({"content": b}), Value::Null)),
-        Step::Data(chunk(json!({}), json!("stop"))),
-        Step::Data(
-            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream", "choices": [],
-            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}),
-        ),
-        Step::Raw("data: [DONE]\n\n"),
-    ]
-}
-
-/// A Chat Completions stream that calls `get_weather` with `{"city":"Paris"}`.
-pub fn chat_tool_events() -> Vec<Step> {
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream",
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
-    };
-    vec![
-        Step::Data(chunk(
-            json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
-            Value::Null,
-        )),
-        Step::Data(chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
-            Value::Null,
-        )),
-        Step::Data(chunk(
-            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}),
-            Value::Null,
-        )),
-        Step::Data(chunk(json!({}), json!("tool_calls"))),
-        Step::Data(
-            json!({"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "chat-upstream", "choices": [],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}}),
-        ),
-        Step::Raw("data: [DONE]\n\n"),
-    ]
-}
-
-/// An Anthropic Messages stream saying `text` (two deltas).
-pub fn anthropic_events(text: &str) -> Vec<Step> {
-    let (a, b) = text.split_at(text.len() / 2);
-    let delta = |t: &str| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}});
-    vec![
-        Step::Event(
-            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-upstream", "content": [],
-            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 11, "output_tokens": 1}}}),
-        ),
-        Step::Event(
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
-        ),
-        Step::Event(json!({"type": "ping"})),
-        Step::Event(delta(a)),
-        Step::Event(delta(b)),
-        Step::Event(json!({"type": "content_block_stop", "index": 0})),
-        Step::Event(
-            json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 7}}),
-        ),
-        Step::Event(json!({"type": "message_stop"})),
-    ]
-}
-
-/// An Anthropic Messages stream that calls `get_weather` with `{"city":"Paris"}`.
-pub fn anthropic_tool_events() -> Vec<Step> {
-    let delta = |t: &str| json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": t}});
-    vec![
-        Step::Event(
-            json!({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-upstream", "content": [],
-            "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 20, "output_tokens": 1}}}),
-        ),
-        Step::Event(
-            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}}),
-        ),
-        Step::Event(delta("{\"city\":")),
-        Step::Event(delta("\"Paris\"}")),
-        Step::Event(json!({"type": "content_block_stop", "index": 0})),
-        Step::Event(
-            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 5}}),
-        ),
-        Step::Event(json!({"type": "message_stop"})),
-    ]
-}
-
 /// A catalog entry with the fields the Codex CLI's `ModelInfo` requires; `fast` lists the
 /// priority tier in `service_tiers` (as the live catalog does for models that offer Fast).
 fn codex_model(slug: &str, priority: i64, fast: bool) -> Value {
@@ -287,6 +153,11 @@ fn codex_model(slug: &str, priority: i64, fast: bool) -> Value {
         "experimental_supported_tools": [], "input_modalities": ["text"],
         "service_tiers": service_tiers
     })
+}
+
+/// The model catalog the fake serves by default (`GET …/models?client_version=…`).
+pub fn codex_catalog() -> Value {
+    json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]})
 }
 
 /// The default answer text.
@@ -311,9 +182,16 @@ pub fn usage_body() -> Value {
     })
 }
 
+/// Decides whether a scripted reply answers a request (by its JSON body).
+pub type Matcher = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+/// Decides the reply to a request from its content (see [`FakeUpstream::respond_with`]).
+pub type Responder = Arc<dyn Fn(&Recorded) -> Option<Reply> + Send + Sync>;
+
 struct Inner {
     requests: Mutex<Vec<Recorded>>,
     replies: Mutex<VecDeque<Reply>>,
+    rules: Mutex<Vec<(Matcher, Reply)>>,
+    responder: Mutex<Option<Responder>>,
     release: Semaphore,
     dropped: AtomicUsize,
     dropped_notify: Notify,
@@ -351,12 +229,12 @@ impl FakeUpstream {
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             replies: Mutex::new(VecDeque::new()),
+            rules: Mutex::new(Vec::new()),
+            responder: Mutex::new(None),
             release: Semaphore::new(0),
             dropped: AtomicUsize::new(0),
             dropped_notify: Notify::new(),
-            models: Mutex::new(
-                json!({"models": [codex_model("gpt-6-luna", 1, false), codex_model("gpt-6.1-sol", 2, true)]}),
-            ),
+            models: Mutex::new(codex_catalog()),
             rejections: Mutex::new(Vec::new()),
             quota: Mutex::new(HashMap::new()),
             prompt_cache: std::sync::atomic::AtomicBool::new(false),
@@ -383,6 +261,23 @@ impl FakeUpstream {
     /// Queues a reply for the next request (other than a catalog `GET …/models`).
     pub fn push(&self, reply: Reply) {
         self.inner.replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Answers the first request whose body `matches` with `reply` (once), before the queue:
+    /// for clients that also make side requests, whose order a queue cannot know.
+    pub fn when(&self, matches: impl Fn(&Value) -> bool + Send + Sync + 'static, reply: Reply) {
+        self.inner
+            .rules
+            .lock()
+            .unwrap()
+            .push((Arc::new(matches), reply));
+    }
+
+    /// Answers each request the queue has no reply for by asking `responder` first (for
+    /// clients whose requests depend on earlier answers, e.g. a tool loop); the default answer
+    /// when it returns `None`.
+    pub fn respond_with(&self, responder: Responder) {
+        *self.inner.responder.lock().unwrap() = Some(responder);
     }
 
     /// Makes this account's Codex answers carry `x-codex-*` quota headers: `five_hour` and
@@ -548,13 +443,22 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             return answer;
         }
     }
-    let reply = inner.replies.lock().unwrap().pop_front();
+    let ruled = {
+        let body = recorded.json();
+        let mut rules = inner.rules.lock().unwrap();
+        let hit = rules.iter().position(|(matches, _)| matches(&body));
+        hit.map(|i| rules.remove(i).1)
+    };
+    let reply = ruled.or_else(|| inner.replies.lock().unwrap().pop_front());
+    let responder = inner.responder.lock().unwrap().clone();
     let cached = if seen_key && inner.prompt_cache.load(Ordering::SeqCst) {
         CACHED_TOKENS
     } else {
         0
     };
-    let reply = reply.unwrap_or_else(|| default_reply(&recorded, cached));
+    let reply = reply
+        .or_else(|| responder.and_then(|r| r(&recorded)))
+        .unwrap_or_else(|| default_reply(&recorded, cached));
     let quota = recorded
         .path
         .ends_with("/backend-api/codex/responses")

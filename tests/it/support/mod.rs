@@ -6,9 +6,14 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+pub mod client_fixtures;
 pub mod clients;
+pub mod fake_events;
 pub mod fake_issuer;
 pub mod fake_upstream;
+pub mod fixtures;
+pub mod model;
+pub mod recorder;
 pub mod serve;
 pub mod strict;
 
@@ -26,7 +31,7 @@ impl TestContext {
     /// A fresh, empty world.
     pub fn new() -> Self {
         let root = tempfile::tempdir().expect("create temp dir");
-        for dir in ["home", "config", "data", "codex"] {
+        for dir in ["home", "config", "data", "state", "codex"] {
             std::fs::create_dir_all(root.path().join(dir)).expect("create dir");
         }
         TestContext { root }
@@ -50,6 +55,30 @@ impl TestContext {
     /// `$XDG_DATA_HOME`.
     pub fn data_home(&self) -> PathBuf {
         self.root().join("data")
+    }
+
+    /// `$XDG_STATE_HOME`.
+    pub fn state_home(&self) -> PathBuf {
+        self.root().join("state")
+    }
+
+    /// bitrouter's state directory (`$XDG_STATE_HOME/bitrouter`): serve.lock, serve.json,
+    /// serve.log.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_home().join("bitrouter")
+    }
+
+    /// The pid of the server this world's state directory records, while it holds its lock.
+    pub fn recorded_server_pid(&self) -> Option<u32> {
+        let lock = std::fs::File::open(self.state_dir().join("serve.lock")).ok()?;
+        match lock.try_lock_shared() {
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            _ => return None,
+        }
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.state_dir().join("serve.json")).ok()?)
+                .ok()?;
+        record["pid"].as_u64().and_then(|p| u32::try_from(p).ok())
     }
 
     /// `$CODEX_HOME`.
@@ -112,6 +141,10 @@ impl TestContext {
                 self.data_home().display().to_string(),
             ),
             (
+                "XDG_STATE_HOME".to_owned(),
+                self.state_home().display().to_string(),
+            ),
+            (
                 "CODEX_HOME".to_owned(),
                 self.codex_home().display().to_string(),
             ),
@@ -121,5 +154,17 @@ impl TestContext {
             pairs.push(("PATH".to_owned(), path));
         }
         pairs
+    }
+}
+
+/// A background server started in this world (by `run` or `serve --detach`) ends with the test,
+/// even a failed one.
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        if let Some(pid) = self.recorded_server_pid() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
     }
 }
