@@ -8,7 +8,8 @@
 //!    Codex and third parties) or `x-claude-code-session-id` (Claude Code);
 //! 3. the session in an Anthropic body's `metadata.user_id` (Claude Code writes a JSON object
 //!    with `session_id`; older versions `user_…_session_<id>`);
-//! 4. the body's `user` (OpenAI clients' per-user cache bucket before `prompt_cache_key`).
+//! 4. the body's `user` (OpenAI clients' per-user cache bucket before `prompt_cache_key`), or
+//!    an Anthropic body's `metadata.user_id` that holds no session (the same idea).
 //!
 //! Without any, the key is derived from the conversation's opening — instructions or system
 //! prompt, tools, and the first user turn — which every later request of the conversation
@@ -97,14 +98,16 @@ pub fn of(api: Api, headers: &HeaderMap, body: &Value) -> Option<Affinity> {
     if let Some(session) = header {
         return Some(client_key(session, Source::SessionHeader));
     }
-    if api == Api::AnthropicMessages
-        && let Some(session) = text(body.pointer("/metadata/user_id")).and_then(claude_code_session)
-    {
-        return Some(client_key(&session, Source::ClaudeCodeMetadata));
-    }
-    if api != Api::AnthropicMessages
-        && let Some(user) = text(body.get("user"))
-    {
+    let user_field = if api == Api::AnthropicMessages {
+        let user_id = text(body.pointer("/metadata/user_id"));
+        if let Some(session) = user_id.and_then(claude_code_session) {
+            return Some(client_key(&session, Source::ClaudeCodeMetadata));
+        }
+        user_id
+    } else {
+        text(body.get("user"))
+    };
+    if let Some(user) = user_field {
         return Some(Affinity {
             key: hashed("user", user.as_bytes()),
             source: Source::User,

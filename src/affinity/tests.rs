@@ -55,11 +55,13 @@ fn claude_codes_metadata_session_is_read_in_both_forms() {
     let legacy = json!({"metadata": {"user_id": "user_abc_account_def_session_s-legacy"},
         "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(key(Api::AnthropicMessages, &none, &legacy).key, "s-legacy");
-    // Metadata without a session falls through to the opening.
+    // Metadata without a session is a user id, as OpenAI's `user` is.
     let other = json!({"metadata": {"user_id": "just-a-user"}, "messages": [{"role": "user", "content": "hi"}]});
+    let got = key(Api::AnthropicMessages, &none, &other);
+    assert_eq!(got.source, Source::User);
     assert_eq!(
-        key(Api::AnthropicMessages, &none, &other).source,
-        Source::Opening
+        got.key,
+        key(Api::OpenaiChat, &none, &json!({"user": "just-a-user"})).key
     );
 }
 
