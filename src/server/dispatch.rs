@@ -27,8 +27,10 @@ use serde_json::Value;
 use super::access_log::LogCell;
 use super::accounts::unix_now;
 use super::answer::{codex_answer, meta_with_type, native_answer, verbatim};
+use super::candidates::candidates;
 use super::codex;
 use super::error::{ApiError, Flavor};
+use super::failures::Failures;
 use super::intake::{check_content_type, check_local_key, missing_key, read_body, route_error};
 use super::outbound::{
     Auth, Served, credential_error, error_meta, read_error_body, upstream_headers,
@@ -41,13 +43,12 @@ use super::translated::{self, Translation, translated_answer};
 use super::upstream::{endpoint, transport_error};
 use super::usage::QuotaSource;
 use crate::affinity::{self, Affinity};
-use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind, Strategy};
-use crate::ids::{Label, ProviderId};
-use crate::picker;
+use crate::config::{Api, AuthMode, Config, ProviderConfig, ProviderKind};
+use crate::ids::ProviderId;
 use crate::quota::Snapshot;
 use crate::quota::report;
 use crate::retry::{self, Next, Retries};
-use crate::routing::{Credential, Plan, Resolver, Target, apply};
+use crate::routing::{Credential, Plan, Resolver, apply};
 use crate::translate::Backend;
 
 /// The API a request came in on.
@@ -134,60 +135,6 @@ pub async fn handle(state: Arc<AppState>, inbound: Inbound, req: Request) -> Res
     }
 }
 
-/// What went wrong on the way, to answer honestly when nothing succeeded.
-#[derive(Default)]
-struct Failures {
-    /// The last upstream failure (status or transport).
-    upstream: Option<ApiError>,
-    /// The earliest reset of the accounts found cooling down.
-    cooling: Option<i64>,
-    /// The first other problem (no translation, login needed).
-    other: Option<ApiError>,
-    /// What was tried last.
-    served: Option<Served>,
-}
-
-impl Failures {
-    fn cool(&mut self, until: i64) {
-        self.cooling = Some(self.cooling.map_or(until, |t| t.min(until)));
-    }
-
-    fn other(&mut self, err: ApiError) {
-        if self.other.is_none() {
-            self.other = Some(err);
-        }
-    }
-
-    fn into_error(self, now: i64) -> ApiError {
-        let mut err = if let Some(err) = self.upstream {
-            err
-        } else if let Some(until) = self.cooling {
-            let wait = u64::try_from((until - now).max(1)).unwrap_or(1);
-            let mut err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "usage_limit_reached",
-                Some("usage_limit_reached"),
-                format!(
-                    "every account that could serve this request has hit its usage limit; the first resets in {wait} s"
-                ),
-            );
-            if let Some(other) = &self.other {
-                err.message = format!("{}; also: {}", err.message, other.message);
-            }
-            err.retry_after = Some(wait);
-            err
-        } else if let Some(err) = self.other {
-            err
-        } else {
-            ApiError::bad_gateway("no_route", "no provider could serve this request")
-        };
-        if let Some(served) = &self.served {
-            err.headers.extend(served.headers());
-        }
-        err
-    }
-}
-
 async fn run(state: &AppState, inbound: Inbound, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let log = parts
@@ -254,58 +201,6 @@ struct Asked<'a> {
     json: &'a Value,
     /// The conversation's key, if it has one.
     affinity: Option<&'a Affinity>,
-}
-
-/// The credentials to try for a target, in order: accounts as the provider's strategy and
-/// live quota put them, the conversation's sticky account first (see [`crate::picker`]).
-fn candidates(
-    state: &AppState,
-    provider: &ProviderConfig,
-    target: &Target,
-    affinity: Option<&Affinity>,
-    now: i64,
-) -> Vec<Credential> {
-    let labels: Vec<&Label> = target
-        .credentials
-        .iter()
-        .filter_map(|c| match c {
-            Credential::Account(label) => Some(label),
-            Credential::ConfiguredKey | Credential::None => None,
-        })
-        .collect();
-    if target.pinned || labels.len() < 2 {
-        return target.credentials.clone();
-    }
-    let snapshots: Vec<_> = labels
-        .iter()
-        .map(|l| state.book.snapshot(&provider.id, l))
-        .collect();
-    let accounts: Vec<picker::Account<'_>> = labels
-        .iter()
-        .zip(&snapshots)
-        .map(|(label, snapshot)| picker::Account {
-            label,
-            snapshot: snapshot.as_ref(),
-            cooling_until: state.book.cooling_until(&provider.id, label, now),
-        })
-        .collect();
-    let sticky = affinity.and_then(|a| state.sticky.get(&provider.id, &a.key, now));
-    let rotation = if provider.strategy == Strategy::RoundRobin {
-        state.book.next_rotation(&provider.id)
-    } else {
-        0
-    };
-    let pick = picker::order(provider.strategy, &accounts, sticky.as_ref(), rotation, now);
-    let others = target
-        .credentials
-        .iter()
-        .filter(|c| !matches!(c, Credential::Account(_)))
-        .cloned();
-    pick.order
-        .into_iter()
-        .map(Credential::Account)
-        .chain(others)
-        .collect()
 }
 
 /// The body for this provider: Codex bodies shaped, all with the target's model.
@@ -679,24 +574,6 @@ mod tests {
 
     fn config(text: &str) -> Config {
         Config::parse(text, &Env::default()).unwrap()
-    }
-
-    #[test]
-    fn all_cooling_is_a_429_with_retry_after() {
-        let mut f = Failures::default();
-        f.cool(200);
-        f.cool(150);
-        let e = f.into_error(100);
-        assert_eq!(e.status, 429);
-        assert_eq!(e.retry_after, Some(50));
-    }
-
-    #[test]
-    fn an_upstream_failure_wins_over_cooling() {
-        let mut f = Failures::default();
-        f.cool(200);
-        f.upstream = Some(ApiError::bad_gateway("upstream_503", "down"));
-        assert_eq!(f.into_error(100).status, 502);
     }
 
     #[test]
