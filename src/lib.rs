@@ -5,6 +5,7 @@
 
 pub mod affinity;
 pub mod auth;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod commands;
@@ -13,18 +14,23 @@ pub mod daemon;
 pub mod env;
 pub mod error;
 pub mod ids;
+pub mod jsonscan;
 pub mod output;
 pub mod paths;
 pub mod picker;
+pub mod proxy;
 pub mod quota;
 pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod service;
 pub mod setup;
+pub mod sse;
 pub mod store;
 pub mod tls;
 pub mod translate;
+pub mod unique;
+pub mod upstream;
 pub mod variant;
 
 use cli::{Cli, Command};

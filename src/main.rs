@@ -15,11 +15,12 @@ fn main() -> ExitCode {
     let env = Env::from_process();
     init_tracing(&cli, &env);
 
-    // One thread: bitrouter is a local proxy for one user. Measured with the proxy benchmark
-    // (64 clients, 2 cores shared with the client and the upstream), the multi-threaded
-    // scheduler spent about twice the CPU per request (237 us against 127 us) for less
-    // throughput (about 5,300 against 7,800 req/s). Slow calls (the OS keyring) run on the
-    // blocking pool, never on this thread.
+    // One thread here: bitrouter is a local proxy for one user. Measured with the proxy
+    // benchmark (64 clients, 2 cores shared with the client and the upstream), tokio's
+    // multi-threaded scheduler spent about twice the CPU per request (237 us against 127 us)
+    // for less throughput (about 5,300 against 7,800 req/s). `serve` adds one such
+    // single-threaded runtime per core for its connections (`server::serve`). Slow calls (the
+    // OS keyring) run on the blocking pool, never on these threads.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -16,6 +16,10 @@
 //! repeats unchanged (see [`opening`]). A client id that is a short plain token is used as it
 //! is; anything else (long, or possibly personal like `user`) is hashed. Keys are never secrets
 //! and never include a credential.
+//!
+//! The hot path builds no JSON tree of the request: the body's ids come from the pass that
+//! takes the body in ([`BodyIds`]), and the opening is read in place, parsing only its own
+//! pieces (never the rest of a long conversation).
 
 mod opening;
 #[cfg(test)]
@@ -26,6 +30,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::Api;
+use crate::jsonscan;
 
 /// Where a conversation's key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,12 +70,59 @@ pub struct Affinity {
     pub source: Source,
 }
 
-/// A non-blank string value, trimmed.
-fn text(value: Option<&Value>) -> Option<&str> {
-    value
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// The ids in a request body that can name a conversation. They are found while the body is
+/// taken in (`proxy::intake` reads them in the pass that finds `model`, through
+/// [`BodyIds::note`]), so affinity never walks the body again for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyIds {
+    /// `prompt_cache_key`, when it is a non-blank string.
+    pub prompt_cache_key: Option<String>,
+    /// `user`, when it is a non-blank string.
+    pub user: Option<String>,
+    /// `metadata.user_id`, when it is a non-blank string.
+    pub metadata_user_id: Option<String>,
+}
+
+impl BodyIds {
+    /// The top-level fields [`BodyIds::note`] reads.
+    pub const FIELDS: [&'static str; 3] = ["prompt_cache_key", "user", "metadata"];
+
+    /// Notes a top-level field of the body, given as its JSON text; fields other than
+    /// [`BodyIds::FIELDS`] and values of another type are ignored. A later note of the same
+    /// field replaces an earlier one, as a JSON tree keeps the last of repeated keys.
+    pub fn note(&mut self, field: &str, raw: &[u8]) {
+        match field {
+            "prompt_cache_key" => self.prompt_cache_key = text(raw),
+            "user" => self.user = text(raw),
+            "metadata" => {
+                self.metadata_user_id = jsonscan::field(raw, "user_id").and_then(text);
+            }
+            _ => {}
+        }
+    }
+
+    /// The ids of a whole body (JSON text), for callers that have not read it yet.
+    #[must_use]
+    pub fn scan(body: &[u8]) -> BodyIds {
+        let mut ids = BodyIds::default();
+        for (key, range) in jsonscan::entries(body)
+            .into_iter()
+            .flatten()
+            .map_while(Result::ok)
+        {
+            if let Some(field) = BodyIds::FIELDS.iter().find(|f| jsonscan::key_is(key, f)) {
+                ids.note(field, &body[range]);
+            }
+        }
+        ids
+    }
+}
+
+/// A JSON string's text, trimmed, when it is a non-blank string.
+fn text(raw: &[u8]) -> Option<String> {
+    let s = jsonscan::string(raw)?;
+    let trimmed = s.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
 }
 
 /// Session headers, in the order they are read.
@@ -81,11 +133,12 @@ const SESSION_HEADERS: &[&str] = &[
     "x-claude-code-session-id",
 ];
 
-/// The conversation key of a request that came in on `api`; `None` when the body holds no
-/// conversation at all (no ids, no instructions, tools or user turn).
+/// The conversation key of a request that came in on `api` with these headers, body ids and
+/// body (JSON text, read only when no id names the conversation); `None` when the body holds
+/// no conversation at all (no ids, no instructions, tools or user turn).
 #[must_use]
-pub fn of(api: Api, headers: &HeaderMap, body: &Value) -> Option<Affinity> {
-    if let Some(key) = text(body.get("prompt_cache_key")) {
+pub fn of(api: Api, headers: &HeaderMap, ids: &BodyIds, body: &[u8]) -> Option<Affinity> {
+    if let Some(key) = &ids.prompt_cache_key {
         return Some(client_key(key, Source::CacheKey));
     }
     let header = SESSION_HEADERS.iter().find_map(|name| {
@@ -99,13 +152,13 @@ pub fn of(api: Api, headers: &HeaderMap, body: &Value) -> Option<Affinity> {
         return Some(client_key(session, Source::SessionHeader));
     }
     let user_field = if api == Api::AnthropicMessages {
-        let user_id = text(body.pointer("/metadata/user_id"));
+        let user_id = ids.metadata_user_id.as_deref();
         if let Some(session) = user_id.and_then(claude_code_session) {
             return Some(client_key(&session, Source::ClaudeCodeMetadata));
         }
         user_id
     } else {
-        text(body.get("user"))
+        ids.user.as_deref()
     };
     if let Some(user) = user_field {
         return Some(Affinity {
@@ -166,15 +219,7 @@ fn hashed(namespace: &str, input: &[u8]) -> String {
     // Version 8 (custom) and the RFC 9562 variant, so it reads as a well-formed UUID.
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
 }
 
 /// Puts the key into a Codex backend body as `prompt_cache_key` (the backend caches and routes

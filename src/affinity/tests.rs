@@ -11,8 +11,14 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     h
 }
 
+/// [`of`] on a body given as a JSON tree, its ids read as the intake reads them.
+fn of_value(api: Api, h: &HeaderMap, body: &Value) -> Option<Affinity> {
+    let raw = body.to_string();
+    of(api, h, &BodyIds::scan(raw.as_bytes()), raw.as_bytes())
+}
+
 fn key(api: Api, h: &HeaderMap, body: &Value) -> Affinity {
-    of(api, h, body).expect("a key")
+    of_value(api, h, body).expect("a key")
 }
 
 fn is_uuid_shaped(s: &str) -> bool {
@@ -160,14 +166,50 @@ fn different_openings_get_different_keys() {
 fn nothing_to_key_on_is_none() {
     let none = HeaderMap::new();
     assert_eq!(
-        of(Api::OpenaiResponses, &none, &json!({"model": "m"})),
+        of_value(Api::OpenaiResponses, &none, &json!({"model": "m"})),
         None
     );
     assert_eq!(
-        of(Api::AnthropicMessages, &none, &json!({"messages": []})),
+        of_value(Api::AnthropicMessages, &none, &json!({"messages": []})),
         None
     );
-    assert_eq!(of(Api::OpenaiChat, &none, &json!("not an object")), None);
+    assert_eq!(
+        of_value(Api::OpenaiChat, &none, &json!("not an object")),
+        None
+    );
+}
+
+#[test]
+fn body_ids_are_read_from_their_fields_only() {
+    let ids = BodyIds::scan(
+        br#"{"user":" u1 ","input":{"user":"nested"},"prompt_cache_key":5,"metadata":{"user_id":"m1","x":[1]},"user":"u2"}"#,
+    );
+    assert_eq!(
+        ids,
+        BodyIds {
+            prompt_cache_key: None,
+            user: Some("u2".into()),
+            metadata_user_id: Some("m1".into()),
+        }
+    );
+    let mut ids = BodyIds::default();
+    ids.note("prompt_cache_key", br#""  ""#);
+    ids.note("model", br#""m""#);
+    ids.note("metadata", b"null");
+    assert_eq!(ids, BodyIds::default());
+    ids.note("prompt_cache_key", br#""a\u0062c""#);
+    assert_eq!(ids.prompt_cache_key.as_deref(), Some("abc"));
+}
+
+#[test]
+fn the_opening_ignores_what_follows_the_first_user_turn() {
+    let none = HeaderMap::new();
+    // A later item that is not even a message does not change the key.
+    let a = br#"{"input":[{"type":"message","role":"user","content":"q1"}]}"#;
+    let b = br#"{"input":[{"type":"message","role":"user","content":"q1"},{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"message","role":"user","content":"q2"}]}"#;
+    let key_of = |raw: &[u8]| of(Api::OpenaiResponses, &none, &BodyIds::scan(raw), raw);
+    assert_eq!(key_of(a), key_of(b));
+    assert_eq!(key_of(a).map(|a| a.source), Some(Source::Opening));
 }
 
 #[test]
@@ -204,7 +246,7 @@ proptest::proptest! {
             json!({"input": text, "instructions": text}),
             json!({"metadata": {"user_id": text}, "messages": [{"role": "user", "content": text}]}),
         ] {
-            if let Some(a) = of(api, &HeaderMap::new(), &body) {
+            if let Some(a) = of_value(api, &HeaderMap::new(), &body) {
                 proptest::prop_assert!(!a.key.is_empty());
                 proptest::prop_assert!(HeaderValue::try_from(a.key.as_str()).is_ok());
             }

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::daemon::{self, Probe, ServerState};
 use crate::error::Failure;
 use crate::paths;
-use crate::server::usage;
+use crate::quota::file as usage;
 use crate::setup;
 
 /// How long one client's `--version` may take.

@@ -6,10 +6,10 @@ use serde_json::{Value, json};
 
 use super::Context;
 use super::route::Local;
+use crate::catalog;
 use crate::cli::ModelsArgs;
 use crate::config::Route;
 use crate::error::UsageError;
-use crate::server;
 use crate::variant;
 
 /// Runs the command.
@@ -24,8 +24,9 @@ pub async fn run(ctx: &Context, args: &ModelsArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    server::models::refresh(&local.state, &local.config, None).await;
-    let doc = server::models::document(&local.state, &local.config, false);
+    local.refresh_catalogs().await;
+    let inventory = catalog::inventory(&local.config, &local.accounts, &local.catalogs);
+    let doc = local.catalogs.document(&local.config, &inventory, false);
     let mut entries: Vec<Value> = doc["data"]
         .as_array()
         .cloned()

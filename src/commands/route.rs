@@ -3,7 +3,6 @@
 //! why and what to do. No network unless `--check`, which sends a tiny request through the chain
 //! with the server's own request path.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -12,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Context;
 use crate::auth::{AccountInfo, Accounts};
+use crate::catalog::{self, ModelCache, Sources};
 use crate::cli::RouteArgs;
 use crate::clock::unix_now;
 use crate::config::{AuthMode, Config, Strategy};
@@ -19,18 +19,21 @@ use crate::error::{Failure, UsageError};
 use crate::ids::{Label, ProviderId};
 use crate::paths;
 use crate::picker::{self, Headroom};
+use crate::proxy::Proxy;
+use crate::quota::{self, AccountBook, AccountUsage, UsageFile};
 use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step, Target};
-use crate::server::accounts::AccountBook;
-use crate::server::usage::{self, AccountUsage, UsageFile};
 use crate::server::{self, AppState};
+use crate::upstream::Upstream;
 
-/// Everything the route and models commands need: the config, the accounts and the saved
-/// cooldowns, assembled as the server assembles them.
+/// Everything the route and models commands need, without a server: the config, the accounts,
+/// the saved cooldowns and the model catalogs with what fetching them takes.
 pub(crate) struct Local {
     pub config: Config,
     pub accounts: Accounts,
     pub usage: UsageFile,
-    pub state: Arc<AppState>,
+    pub book: AccountBook,
+    pub catalogs: ModelCache,
+    pub upstream: Upstream,
 }
 
 impl Local {
@@ -39,7 +42,7 @@ impl Local {
         let config = ctx.load_config()?;
         let store = super::open_store(ctx, &config)?;
         let accounts = Accounts::with_store(&config, store)?;
-        let usage = match paths::data_dir(&ctx.env).as_deref().map(usage::load) {
+        let usage = match paths::data_dir(&ctx.env).as_deref().map(quota::file::load) {
             Some(Ok(file)) => file,
             Some(Err(e)) => {
                 ctx.printer.warn(format!("{e}; cooldowns unknown"));
@@ -47,19 +50,31 @@ impl Local {
             }
             None => UsageFile::default(),
         };
-        let book = Arc::new(AccountBook::from_usage(&usage));
-        let state = Arc::new(AppState::new(
-            config.clone(),
-            Arc::new(accounts.clone()),
-            book,
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        ));
+        let book = AccountBook::from_usage(&usage);
         Ok(Local {
             config,
             accounts,
             usage,
-            state,
+            book,
+            catalogs: ModelCache::new(),
+            upstream: Upstream::new(),
         })
+    }
+
+    /// What fetching catalogs needs.
+    pub(crate) fn sources(&self) -> Sources<'_> {
+        Sources {
+            credentials: &self.accounts,
+            book: &self.book,
+            upstream: &self.upstream,
+        }
+    }
+
+    /// Fetches the live catalogs as `serve` does.
+    pub(crate) async fn refresh_catalogs(&self) {
+        self.catalogs
+            .refresh(&self.config, self.sources(), None)
+            .await;
     }
 }
 
@@ -67,9 +82,9 @@ impl Local {
 pub async fn run(ctx: &Context, args: &RouteArgs) -> anyhow::Result<()> {
     let local = Local::open(ctx)?;
     if args.check {
-        server::models::refresh(&local.state, &local.config, None).await;
+        local.refresh_catalogs().await;
     }
-    let inventory = local.state.inventory(&local.config);
+    let inventory = catalog::inventory(&local.config, &local.accounts, &local.catalogs);
     let resolved =
         Resolver::new(&local.config, &inventory).resolve(&args.model, args.account.as_deref());
     let plan = match resolved {
@@ -445,13 +460,16 @@ async fn check(local: &Local, model: &str, account: Option<&str>) -> anyhow::Res
         .context("cannot bind a loopback port for the check")?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AppState::new(
-        local.config.clone(),
-        Arc::new(local.accounts.clone()),
-        Arc::new(AccountBook::from_usage(&local.usage)),
+        Proxy::new(
+            local.config.clone(),
+            Arc::new(local.accounts.clone()),
+            Arc::new(AccountBook::from_usage(&local.usage)),
+        ),
         addr,
+        None,
     ));
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(server::serve(listener, None, state, shutdown.clone()));
+    let server = tokio::spawn(server::serve(listener, state, shutdown.clone()));
     let client = reqwest::Client::new();
     let mut request = client
         .post(format!("http://{addr}/v1/responses"))

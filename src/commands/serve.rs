@@ -20,11 +20,12 @@ use crate::daemon::record::{self, ServerRecord};
 use crate::daemon::{self, lock};
 use crate::error::{Failure, UsageError};
 use crate::paths;
-use crate::server::accounts::AccountBook;
-use crate::server::credentials::Credentials;
+use crate::proxy::Proxy;
+use crate::quota::{self, AccountBook};
 use crate::server::reload::{self, ReloadSource};
-use crate::server::{self, AppState, usage};
+use crate::server::{self, AppState};
 use crate::tls::LocalTls;
+use crate::upstream::credentials::Credentials;
 
 /// Runs the command with the credentials the binary uses: the account store, which refreshes
 /// tokens when they are due and reads the store on every use (a `logout` applies at once).
@@ -39,16 +40,16 @@ pub async fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<()> {
     let store = super::open_store(ctx, &config)?;
     let accounts = Accounts::with_store(&config, store)?;
     let credentials: Arc<dyn Credentials> = Arc::new(accounts);
-    run_with(ctx, args, credentials).await
+    run_with(ctx, args, config, credentials).await
 }
 
-/// Runs the command with these credentials.
+/// Runs the command with this configuration (loaded once, by the caller) and these credentials.
 pub async fn run_with(
     ctx: &Context,
     args: &ServeArgs,
+    config: Config,
     credentials: Arc<dyn Credentials>,
 ) -> anyhow::Result<()> {
-    let config = ctx.load_config()?;
     let listen = args.listen.unwrap_or(config.server.listen);
     if !listen.ip().is_loopback() && config.server.api_key.is_none() {
         return Err(UsageError::new(
@@ -68,7 +69,7 @@ pub async fn run_with(
         }
     };
     let data_dir = paths::data_dir(&ctx.env);
-    let book = match data_dir.as_deref().map(usage::load) {
+    let book = match data_dir.as_deref().map(quota::file::load) {
         Some(Ok(file)) => AccountBook::from_usage(&file),
         Some(Err(e)) => {
             ctx.printer
@@ -117,7 +118,11 @@ pub async fn run_with(
     ));
 
     let store = config.store;
-    let state = Arc::new(AppState::new(config, credentials, book.clone(), local_addr));
+    let state = Arc::new(AppState::new(
+        Proxy::new(config, credentials, book.clone()),
+        local_addr,
+        tls,
+    ));
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tokio::spawn(reload::run(
@@ -129,7 +134,8 @@ pub async fn run_with(
         },
         shutdown.clone(),
     ));
-    let writer = data_dir.map(|dir| tokio::spawn(usage::run_writer(book, dir, shutdown.clone())));
+    let writer =
+        data_dir.map(|dir| tokio::spawn(quota::writer::run_writer(book, dir, shutdown.clone())));
     if let Some(log) = log {
         tokio::spawn(daemon::log::keep_capped(
             log,
@@ -139,7 +145,7 @@ pub async fn run_with(
     }
     server::warm_catalogs(&state);
 
-    let served = server::serve(listener, tls, state, shutdown.clone()).await;
+    let served = server::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     if let Some(writer) = writer {
         let _ = writer.await;

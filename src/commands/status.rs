@@ -14,10 +14,9 @@ use crate::cli::StatusArgs;
 use crate::config::{Config, ProviderKind, Strategy};
 use crate::ids::{Label, ProviderId};
 use crate::paths;
-use crate::quota::Snapshot;
-use crate::server::accounts::AccountBook;
-use crate::server::usage::{self, AccountUsage, QuotaSource, UsageFile};
-use crate::server::usage_endpoint::UsageEndpoint;
+use crate::quota::endpoint::UsageEndpoint;
+use crate::quota::file as usage;
+use crate::quota::{AccountBook, AccountUsage, QuotaSource, Snapshot, UsageFile};
 use crate::store::{CredentialKey, CredentialKind};
 
 /// Runs the command.

@@ -10,6 +10,7 @@ mod value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -64,6 +65,17 @@ struct RawServer {
     #[serde(default)]
     allowed_origins: Vec<Text>,
     max_body_bytes: Option<Parsed<usize>>,
+    max_connections: Option<Parsed<usize>>,
+    timeouts: Option<RawServerTimeouts>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerTimeouts {
+    /// Seconds a client may take to send a request's headers.
+    header: Option<Parsed<f64>>,
+    /// Seconds a kept-alive connection may wait for its next request.
+    idle: Option<Parsed<f64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,10 +103,24 @@ pub struct ServerConfig {
     pub allowed_origins: Vec<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The most client connections open at once; more wait until one closes.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (and each piece of its body).
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 /// Default request body limit: 32 MiB (Codex requests with images and long histories are large).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Default cap on open client connections (lowered to what the file-descriptor limit allows).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default time a client has to send a request's headers.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a kept-alive connection may wait for its next request: longer than the idle
+/// time of client connection pools (90 s in hyper and reqwest), so a client does not send into
+/// a connection the server is closing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The whole, validated configuration with defaults applied.
 #[derive(Debug, Clone)]
@@ -123,6 +149,9 @@ impl Default for Config {
                 api_key: None,
                 allowed_origins: Vec::new(),
                 max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
             },
             store: StoreKind::File,
             default_provider: ProviderId::openai_codex(),
@@ -228,6 +257,40 @@ impl Config {
                 .collect();
             if let Some(Parsed(limit)) = server.max_body_bytes {
                 config.server.max_body_bytes = limit;
+            }
+            if let Some(Parsed(limit)) = server.max_connections {
+                if limit == 0 {
+                    return Err((
+                        "server.max_connections".to_owned(),
+                        "expected at least 1".to_owned(),
+                    ));
+                }
+                config.server.max_connections = limit;
+            }
+            let timeouts = server.timeouts.unwrap_or_default();
+            for (key, value, slot) in [
+                (
+                    "server.timeouts.header",
+                    timeouts.header,
+                    &mut config.server.header_timeout,
+                ),
+                (
+                    "server.timeouts.idle",
+                    timeouts.idle,
+                    &mut config.server.idle_timeout,
+                ),
+            ] {
+                if let Some(Parsed(secs)) = value {
+                    *slot = Duration::try_from_secs_f64(secs)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            (
+                                key.to_owned(),
+                                "expected a positive number of seconds".to_owned(),
+                            )
+                        })?;
+                }
             }
         }
         if let Some(store) = raw.store {

@@ -22,6 +22,10 @@ pub const CODEX_CALLBACK_PORT: u16 = 1455;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default upstream idle timeout (no byte for this long ends the request); Codex uses 300 s.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default wait for an answer to begin (its status line and headers), when `timeouts.idle` is
+/// not set either: a provider asked for a whole answer (not a stream) may think that long
+/// first. When only `idle` is set, the first byte gets the same time.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT: Duration = DEFAULT_IDLE_TIMEOUT;
 
 /// The wire API an upstream speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -137,7 +141,9 @@ struct RawOAuth {
 struct RawTimeouts {
     /// Seconds to establish a connection.
     connect: Option<Parsed<f64>>,
-    /// Seconds without a byte from upstream before the request is abandoned.
+    /// Seconds from sending the request until the answer begins.
+    first_byte: Option<Parsed<f64>>,
+    /// Seconds without a byte from upstream, once the answer flows, before it is abandoned.
     idle: Option<Parsed<f64>>,
 }
 
@@ -167,12 +173,14 @@ pub enum ProviderKind {
     },
 }
 
-/// Connect and idle limits for upstream requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits for upstream requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timeouts {
     /// Time to establish a connection.
     pub connect: Duration,
-    /// Longest pause between bytes from upstream.
+    /// Time from sending the request until the answer begins (status line and headers).
+    pub first_byte: Duration,
+    /// Longest pause between bytes of an answer that has begun.
     pub idle: Duration,
 }
 
@@ -180,6 +188,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: DEFAULT_CONNECT_TIMEOUT,
+            first_byte: DEFAULT_FIRST_BYTE_TIMEOUT,
             idle: DEFAULT_IDLE_TIMEOUT,
         }
     }
@@ -388,8 +397,10 @@ impl RawProvider {
 fn timeouts(raw: Option<RawTimeouts>) -> Result<Timeouts, Issue> {
     let mut t = Timeouts::default();
     let Some(raw) = raw else { return Ok(t) };
+    let first_byte_set = raw.first_byte.is_some();
     for (key, value, slot) in [
         ("timeouts.connect", raw.connect, &mut t.connect),
+        ("timeouts.first_byte", raw.first_byte, &mut t.first_byte),
         ("timeouts.idle", raw.idle, &mut t.idle),
     ] {
         if let Some(Parsed(secs)) = value {
@@ -398,6 +409,9 @@ fn timeouts(raw: Option<RawTimeouts>) -> Result<Timeouts, Issue> {
                 .filter(|d| !d.is_zero())
                 .ok_or((key, "expected a positive number of seconds".to_owned()))?;
         }
+    }
+    if !first_byte_set {
+        t.first_byte = t.idle;
     }
     Ok(t)
 }

@@ -43,6 +43,10 @@ impl Snapshot {
     /// `reset-after-seconds` into an absolute time.
     #[must_use]
     pub fn from_headers(headers: &HeaderMap, now: i64) -> Option<Snapshot> {
+        // Most answers carry none: skip the lookups then.
+        if !headers.keys().any(|k| k.as_str().starts_with("x-codex-")) {
+            return None;
+        }
         let text = |name: &str| {
             headers
                 .get(name)
@@ -50,18 +54,16 @@ impl Snapshot {
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
         };
-        let window = |prefix: &str| {
-            let used_percent = text(&format!("x-codex-{prefix}-used-percent"))
+        let window = |[used, minutes, reset_at, reset_after]: [&str; 4]| {
+            let used_percent = text(used)
                 .and_then(|v| v.parse::<f64>().ok())
                 .filter(|v| v.is_finite());
-            let window_minutes = text(&format!("x-codex-{prefix}-window-minutes"))
-                .and_then(parse_int)
-                .filter(|m| *m > 0);
-            let reset_at = text(&format!("x-codex-{prefix}-reset-at"))
+            let window_minutes = text(minutes).and_then(parse_int).filter(|m| *m > 0);
+            let reset_at = text(reset_at)
                 .and_then(parse_int)
                 .filter(|t| *t > 0)
                 .or_else(|| {
-                    text(&format!("x-codex-{prefix}-reset-after-seconds"))
+                    text(reset_after)
                         .and_then(parse_int)
                         .filter(|s| *s >= 0)
                         .map(|s| now.saturating_add(s))
@@ -74,8 +76,8 @@ impl Snapshot {
             (!w.is_empty()).then_some(w)
         };
         let snapshot = Snapshot {
-            primary: window("primary"),
-            secondary: window("secondary"),
+            primary: window(PRIMARY),
+            secondary: window(SECONDARY),
             plan_type: text("x-codex-plan-type").map(str::to_owned),
             has_credits: text("x-codex-credits-has-credits").and_then(parse_bool),
             unlimited_credits: text("x-codex-credits-unlimited").and_then(parse_bool),
@@ -84,6 +86,22 @@ impl Snapshot {
         (snapshot != Snapshot::default()).then_some(snapshot)
     }
 }
+
+/// The primary window's headers: used percent, window minutes, reset time, seconds to reset.
+const PRIMARY: [&str; 4] = [
+    "x-codex-primary-used-percent",
+    "x-codex-primary-window-minutes",
+    "x-codex-primary-reset-at",
+    "x-codex-primary-reset-after-seconds",
+];
+
+/// The secondary window's headers, in the order of [`PRIMARY`].
+const SECONDARY: [&str; 4] = [
+    "x-codex-secondary-used-percent",
+    "x-codex-secondary-window-minutes",
+    "x-codex-secondary-reset-at",
+    "x-codex-secondary-reset-after-seconds",
+];
 
 /// An integer, also when written as a float (`300.0`).
 fn parse_int(v: &str) -> Option<i64> {

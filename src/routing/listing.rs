@@ -56,7 +56,7 @@ pub fn list(config: &Config, inventory: &Inventory) -> Vec<Listed> {
         let catalog = inventory
             .catalogs
             .get(&provider.id)
-            .map(Vec::as_slice)
+            .map(|ids| ids.as_slice())
             .unwrap_or_default();
         let mut names: Vec<&str> = provider.models.iter().map(String::as_str).collect();
         for model in catalog {
@@ -144,7 +144,7 @@ mod tests {
             .insert(codex.clone(), vec!["work".parse().unwrap()]);
         inv.catalogs.insert(
             codex.clone(),
-            vec!["gpt-6.1-sol".into(), "gpt-6-luna".into()],
+            std::sync::Arc::new(vec!["gpt-6.1-sol".into(), "gpt-6-luna".into()]),
         );
         inv.capabilities.insert(
             codex.clone(),

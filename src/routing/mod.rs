@@ -75,8 +75,9 @@ pub fn parse_model_id(id: &str) -> ModelRef<'_> {
 pub struct Inventory {
     /// Stored labels per provider, in storage order.
     pub labels: BTreeMap<ProviderId, Vec<Label>>,
-    /// Models each provider's live catalog offers (as last fetched).
-    pub catalogs: BTreeMap<ProviderId, Vec<String>>,
+    /// Models each provider's live catalog offers (as last fetched; shared, not copied, with
+    /// every request's inventory).
+    pub catalogs: BTreeMap<ProviderId, Arc<Vec<String>>>,
     /// What each catalog model says it supports (reasoning efforts, the fast tier), where the
     /// catalog says it (the Codex catalog does; OpenAI-style `/models` lists do not).
     pub capabilities: BTreeMap<ProviderId, Arc<BTreeMap<String, Capabilities>>>,

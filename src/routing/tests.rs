@@ -43,7 +43,7 @@ fn inventory() -> Inventory {
     );
     inv.catalogs.insert(
         ProviderId::openai_codex(),
-        vec!["gpt-6.1-sol".into(), "gpt-6-luna".into()],
+        std::sync::Arc::new(vec!["gpt-6.1-sol".into(), "gpt-6-luna".into()]),
     );
     inv
 }

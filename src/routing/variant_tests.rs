@@ -41,7 +41,7 @@ fn inventory(with_catalog: bool) -> Inventory {
         .insert(codex.clone(), vec!["work".parse().unwrap()]);
     inv.catalogs.insert(
         codex.clone(),
-        vec!["gpt-6.1-sol".into(), "gpt-6-luna".into()],
+        std::sync::Arc::new(vec!["gpt-6.1-sol".into(), "gpt-6-luna".into()]),
     );
     if with_catalog {
         let caps = |efforts: &[&str], fast| Capabilities {

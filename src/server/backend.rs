@@ -12,6 +12,7 @@
 //! the answers' `x-codex-*` headers, else asked from the backend's usage endpoint once). Other
 //! `/backend-api/*` paths (plugins, analytics, settings) get the usual 404, which the CLI
 //! tolerates; no request is forwarded to the real backend from here except the usage question.
+//! Not on the hot path: these sit on the face's axum router.
 
 use std::sync::Arc;
 
@@ -20,26 +21,21 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
-use super::error::ApiError;
-use super::security;
 use super::state::AppState;
-use super::usage::QuotaSource;
-use super::usage_endpoint::UsageEndpoint;
 use crate::clock::unix_now;
 use crate::config::{AuthMode, ProviderConfig};
 use crate::ids::{Label, ProviderId};
-use crate::picker;
-use crate::quota::{Snapshot, report};
+use crate::proxy::{self, Flavor, Proxy, plan};
+use crate::quota::endpoint::UsageEndpoint;
+use crate::quota::{QuotaSource, Snapshot, report};
 use crate::routing::account_order;
-use crate::server::credentials::Access;
+use crate::upstream::credentials::Access;
+use crate::upstream::headers::{ACCOUNT_HEADER, has_client_credentials, has_local_key};
 
 /// `GET /backend-api/wham/accounts/check`.
-pub(super) async fn accounts_check(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(e) = check_key(&state, &headers) {
-        return e.into_response();
+pub async fn accounts_check(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = check_key(&state.proxy, &headers) {
+        return refused;
     }
     let account = headers
         .get("chatgpt-account-id")
@@ -49,32 +45,35 @@ pub(super) async fn accounts_check(
     axum::Json(report::accounts_check_body(account)).into_response()
 }
 
-/// `GET /backend-api/wham/usage`.
-pub(super) async fn usage(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(e) = check_key(&state, &headers) {
-        return e.into_response();
+/// `GET /backend-api/wham/usage` and its other spellings.
+pub async fn usage(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let proxy = &state.proxy;
+    if let Some(refused) = check_key(proxy, &headers) {
+        return refused;
     }
-    let config = state.config();
+    let config = proxy.config();
     let Some(provider) = config.provider(&ProviderId::openai_codex()) else {
         return axum::Json(report::usage_body(None, unix_now())).into_response();
     };
     let snapshot = if provider.auth_mode == AuthMode::Passthrough
-        && security::has_client_credentials(&headers, config.server.api_key.as_ref())
+        && has_client_credentials(&headers, config.server.api_key.as_ref())
     {
         clients_own(provider, &headers).await
     } else {
-        serving_accounts(&state, provider, &headers).await
+        serving_accounts(proxy, provider, &headers).await
     };
     axum::Json(report::usage_body(snapshot.as_ref(), unix_now())).into_response()
 }
 
-/// The local key, when one is set (as for `/v1/models`).
-fn check_key(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match &state.config().server.api_key {
-        Some(key) if !security::has_local_key(headers, key, true) => Err(ApiError::unauthorized(
-            "missing or wrong bitrouter key: send it in x-bitrouter-key (or Authorization: Bearer / x-api-key)",
-        )),
-        _ => Ok(()),
+/// The 401 when a local key is set and the request lacks it (as for `/v1/models`).
+fn check_key(proxy: &Proxy, headers: &HeaderMap) -> Option<Response> {
+    match &proxy.config().server.api_key {
+        Some(key) if !has_local_key(headers, key, true) => Some(
+            proxy::intake::missing_key()
+                .into_response_as(Flavor::OpenAi)
+                .map(axum::body::Body::new),
+        ),
+        _ => None,
     }
 }
 
@@ -97,13 +96,13 @@ async fn clients_own(provider: &ProviderConfig, headers: &HeaderMap) -> Option<S
 /// The quota of the account a new conversation would be served by now (the one named by
 /// `x-bitrouter-account`, if any): known figures, else asked from the backend once.
 async fn serving_accounts(
-    state: &AppState,
+    proxy: &Proxy,
     provider: &ProviderConfig,
     headers: &HeaderMap,
 ) -> Option<Snapshot> {
-    let stored = state.credentials.labels(&provider.id).ok()?;
+    let stored = proxy.credentials.labels(&provider.id).ok()?;
     let pinned = headers
-        .get(security::ACCOUNT_HEADER)
+        .get(ACCOUNT_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<Label>().ok())
         .filter(|l| stored.contains(l));
@@ -112,31 +111,20 @@ async fn serving_accounts(
         Some(label) => label,
         None => {
             let order = account_order(provider, &stored);
-            let snapshots: Vec<_> = order
-                .iter()
-                .map(|l| state.book.snapshot(&provider.id, l))
-                .collect();
-            let accounts: Vec<picker::Account<'_>> = order
-                .iter()
-                .zip(&snapshots)
-                .map(|(label, snapshot)| picker::Account {
-                    label,
-                    snapshot: snapshot.as_ref(),
-                    cooling_until: state.book.cooling_until(&provider.id, label, now),
-                })
-                .collect();
-            picker::order(provider.strategy, &accounts, None, 0, now)
+            let labels: Vec<&Label> = order.iter().collect();
+            // A look, not a request: the round-robin position stays where it is.
+            plan::pick(proxy, provider, &labels, None, 0, now)
                 .order
                 .into_iter()
                 .next()?
         }
     };
-    if let Some(known) = state.book.snapshot(&provider.id, &label) {
+    if let Some(known) = proxy.book.snapshot(&provider.id, &label) {
         return Some(known);
     }
-    let access = state.credentials.access(&provider.id, &label).await.ok()?;
+    let access = proxy.credentials.access(&provider.id, &label).await.ok()?;
     let asked = ask(provider, &access).await?;
-    state.book.record_snapshot(
+    proxy.book.record_snapshot(
         &provider.id,
         &label,
         asked.clone(),

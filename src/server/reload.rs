@@ -39,7 +39,7 @@ fn fingerprint(location: &ConfigLocation) -> Fingerprint {
 pub fn reload(state: &AppState, source: &ReloadSource, why: &str) {
     match Config::load(&source.location, &source.env) {
         Ok(config) => {
-            let old = state.config();
+            let old = state.proxy.config();
             if old.server.listen != config.server.listen {
                 tracing::warn!(
                     "server.listen changed to {}; restart bitrouter serve to listen there (still on {})",
@@ -54,8 +54,8 @@ pub fn reload(state: &AppState, source: &ReloadSource, why: &str) {
                     source.store.as_str()
                 );
             }
-            state.credentials.reconfigure(&config);
-            state.replace_config(config);
+            state.proxy.credentials.reconfigure(&config);
+            state.proxy.replace_config(config);
             tracing::info!(target: "bitrouter::serve", "configuration reloaded ({why})");
         }
         Err(err) => {

@@ -3,23 +3,32 @@
 //! an advisory lock on the sibling `oauth-tokens.json.lock`. A corrupt file, a file of a newer
 //! schema or a file other users can read is reported and never overwritten. Reads are cached
 //! and re-parsed only when the file's size, mtime or inode change, so a running server sees a
-//! `logout` at once without re-parsing on every request.
+//! `logout` at once without re-parsing on every request. The file is looked at (one `stat`) at
+//! most once per [`RECHECK`]: a busy server does not pay a system call per request for it, and
+//! another process's change is seen a millisecond later at most.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::wire::{self, WireCredential, WireFile};
 use super::{Credential, CredentialKey, CredentialStore, StoreError, StoreLock, StoreName, Stored};
+
+/// The credentials as last read, the file's stamp then, and when that stamp was checked.
+type Cached = (Stamp, Arc<Vec<Credential>>, Instant);
+
+/// How long a checked file is trusted before it is looked at again.
+const RECHECK: Duration = Duration::from_millis(1);
 
 /// The token file backend.
 #[derive(Debug)]
 pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
-    cache: Mutex<Option<(Stamp, Arc<Vec<Credential>>)>>,
+    /// The credentials as last read, the file's stamp then, and when that stamp was checked.
+    cache: Mutex<Option<Cached>>,
 }
 
 /// What identifies one version of the file on disk.
@@ -92,6 +101,16 @@ impl FileStore {
 
     /// Every credential in the file (empty when there is no file), through the cache.
     fn read_all(&self) -> Result<Arc<Vec<Credential>>, StoreError> {
+        if let Some((stamp, credentials, checked)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            && checked.elapsed() < RECHECK
+            && !stamp.is_recent()
+        {
+            return Ok(Arc::clone(credentials));
+        }
         let meta = match std::fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -102,16 +121,17 @@ impl FileStore {
         check_private(&self.path, &meta)?;
         let stamp = Stamp::of(&meta);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((cached, credentials)) = cache.as_ref()
+        if let Some((cached, credentials, checked)) = cache.as_mut()
             && *cached == stamp
             && !stamp.is_recent()
         {
+            *checked = Instant::now();
             return Ok(Arc::clone(credentials));
         }
         let text = std::fs::read_to_string(&self.path).map_err(|e| self.io("read", e))?;
         // Stamp after reading too: if the file was replaced in between, the next read re-parses.
         let credentials = Arc::new(self.parse(&text)?);
-        *cache = Some((stamp, Arc::clone(&credentials)));
+        *cache = Some((stamp, Arc::clone(&credentials), Instant::now()));
         Ok(credentials)
     }
 
@@ -209,6 +229,10 @@ impl CredentialStore for FileStore {
                 store: StoreName::File,
             })
             .collect())
+    }
+
+    fn keys(&self) -> Result<Vec<CredentialKey>, StoreError> {
+        Ok(self.read_all()?.iter().map(|c| c.key.clone()).collect())
     }
 
     fn save(&self, _lock: &StoreLock, credential: &Credential) -> Result<StoreName, StoreError> {

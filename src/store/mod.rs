@@ -323,6 +323,12 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
     /// Every stored credential, sorted by key.
     fn list(&self) -> Result<Vec<Stored>, StoreError>;
 
+    /// The keys of every stored credential: [`CredentialStore::list`] without copying the
+    /// credentials (the server asks this on every request).
+    fn keys(&self) -> Result<Vec<CredentialKey>, StoreError> {
+        Ok(self.list()?.into_iter().map(|s| s.credential.key).collect())
+    }
+
     /// Saves `credential` under its key, replacing any previous one; says where it went.
     fn save(&self, lock: &StoreLock, credential: &Credential) -> Result<StoreName, StoreError>;
 

@@ -9,15 +9,14 @@
 //!
 //! Each accepted connection is sniffed ([`LocalTls::accept`]): a TLS handshake record
 //! (`0x16`) first means HTTPS, anything else plain HTTP, so one port serves both and HTTP
-//! clients notice nothing. [`listener::Listener`] feeds them to the server.
+//! clients notice nothing. The server's connection task does the sniffing, under the same time
+//! limit as a request's headers, so a silent or slow client holds up no one else.
 
 pub mod certs;
 mod conn;
-pub mod listener;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -26,10 +25,6 @@ use tokio_rustls::rustls::ServerConfig;
 pub use certs::TlsError;
 pub use conn::Conn;
 
-/// How long a connection may take to send its first byte.
-const FIRST_BYTE: Duration = Duration::from_secs(60);
-/// How long a TLS handshake may take.
-const HANDSHAKE: Duration = Duration::from_secs(10);
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
 
@@ -76,26 +71,19 @@ impl LocalTls {
         &self.ca_path
     }
 
-    /// Sniffs a new connection and finishes the TLS handshake if it opens with one.
+    /// Sniffs a new connection and finishes the TLS handshake if it opens with one. Takes as
+    /// long as the client does: the caller bounds it.
     ///
     /// # Errors
     ///
-    /// When the client sends nothing in time, or the handshake fails.
+    /// When the connection fails or the handshake does.
     pub async fn accept(&self, tcp: TcpStream) -> std::io::Result<Conn> {
         let mut first = [0_u8; 1];
-        let peeked = tokio::time::timeout(FIRST_BYTE, tcp.peek(&mut first))
-            .await
-            .map_err(|_| timed_out("no request arrived"))??;
+        let peeked = tcp.peek(&mut first).await?;
         if peeked == 0 || first[0] != TLS_HANDSHAKE {
             return Ok(Conn::Plain(tcp));
         }
-        let tls = tokio::time::timeout(HANDSHAKE, self.acceptor.accept(tcp))
-            .await
-            .map_err(|_| timed_out("the TLS handshake took too long"))??;
+        let tls = self.acceptor.accept(tcp).await?;
         Ok(Conn::Tls(Box::new(tls)))
     }
-}
-
-fn timed_out(what: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::TimedOut, what.to_owned())
 }

@@ -32,6 +32,7 @@ use super::chat_upstream::{
     request_fields,
 };
 use super::sse::SseEvent;
+use super::tools::FunctionTool;
 use super::writer::ResponsesWriter;
 use super::{Finish, TranslateError, UpstreamError, UpstreamRequest, Usage, joined_text, type_of};
 
@@ -355,23 +356,10 @@ fn add_tools(body: &Map<String, Value>, out: &mut Map<String, Value>, dropped: &
         .unwrap_or_default();
     let mut list = Vec::new();
     for (i, tool) in tools.iter().enumerate() {
-        let name = tool.get("name").and_then(Value::as_str);
-        let (true, Some(name)) = (type_of(tool) == "function", name) else {
-            dropped.push(format!("tools[{i}] ({})", type_of(tool)));
-            continue;
-        };
-        let mut entry = Map::new();
-        entry.insert("name".to_owned(), json!(name));
-        if let Some(description) = tool.get("description").filter(|d| d.is_string()) {
-            entry.insert("description".to_owned(), description.clone());
+        match FunctionTool::in_responses(tool) {
+            Some(function) => list.push(function.to_anthropic()),
+            None => dropped.push(format!("tools[{i}] ({})", type_of(tool))),
         }
-        let schema = tool
-            .get("parameters")
-            .filter(|p| p.is_object())
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        entry.insert("input_schema".to_owned(), schema);
-        list.push(Value::Object(entry));
     }
     if list.is_empty() {
         return;

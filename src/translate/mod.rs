@@ -15,7 +15,8 @@
 //! Nothing here does I/O. The server feeds request bodies and upstream byte chunks in and writes
 //! what comes out:
 //!
-//! - [`sse`]: an incremental server-sent-events parser and writer.
+//! - [`sse`]: the crate's one server-sent-events reader and writer ([`crate::sse`]), re-exported
+//!   here so the translators name it as before.
 //! - [`responses`]: shaping a client's Responses request for the Codex backend, parsing backend
 //!   events, and aggregating a stream into one response object for non-streaming clients.
 //! - [`chat`]: OpenAI Chat Completions ⇄ Responses (client side).
@@ -25,6 +26,7 @@
 //! - [`writer`]: writing a Responses event stream for the upstream-side translators.
 //! - [`names`]: the reversible map for tool names longer than the backend allows.
 //! - [`stop`]: stop sequences, which the backend does not accept, applied to the output instead.
+//! - [`tools`]: function tools read from and written to each API's shape.
 //!
 //! Errors: a malformed client request is a [`TranslateError`] (always HTTP 400). A failure the
 //! backend reports (HTTP error body, `response.failed` or `error` event, a stream cut short) is an
@@ -36,8 +38,9 @@ pub mod messages;
 pub mod messages_upstream;
 pub mod names;
 pub mod responses;
-pub mod sse;
+pub use crate::sse;
 pub mod stop;
+pub mod tools;
 pub mod writer;
 
 #[cfg(test)]
@@ -367,7 +370,7 @@ impl Finish {
 fn derived_id(prefix: &str, response: &Value) -> String {
     match response.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => format!("{prefix}{}", id.strip_prefix("resp_").unwrap_or(id)),
-        _ => format!("{prefix}{}", uuid::Uuid::new_v4().simple()),
+        _ => format!("{prefix}{}", crate::unique::uuid().simple()),
     }
 }
 

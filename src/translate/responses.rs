@@ -9,6 +9,10 @@ use serde_json::{Map, Value};
 use super::sse::SseEvent;
 use super::{TranslateError, UpstreamError, input_message, input_text};
 
+mod raw;
+
+pub use raw::{RawShaped, shape_for_codex_raw};
+
 /// Top-level fields the backend refuses or cannot honour with `store: false` (spec §6.3).
 /// `truncation` is kept: the spec lists it among the fields LiteLLM's allow-list forwards.
 const STRIPPED_FIELDS: &[&str] = &[

@@ -92,7 +92,7 @@ impl ResponsesWriter {
     #[must_use]
     pub fn new(upstream_id: &str, model: &str, created_at: i64) -> Self {
         let id = if upstream_id.is_empty() {
-            format!("resp_{}", uuid::Uuid::new_v4().simple())
+            format!("resp_{}", crate::unique::uuid().simple())
         } else {
             format!("resp_{upstream_id}")
         };

@@ -13,10 +13,12 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::support::TestContext;
+use bitrouter::sse::format_event;
+
 use crate::support::fake_issuer::{FakeIssuer, now};
 use crate::support::fake_upstream::{FakeUpstream, Reply, Step, answer_events};
 use crate::support::serve::{ServeProcess, Token, http_client, seed_tokens};
+use crate::support::{TestContext, sse_events};
 
 const SECS: Duration = Duration::from_secs(10);
 
@@ -67,7 +69,7 @@ fn sse_body() -> String {
     answer_events("load")
         .into_iter()
         .map(|step| match step {
-            Step::Event(v) => format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap()),
+            Step::Event(v) => format_event(v["type"].as_str(), &v.to_string()),
             _ => String::new(),
         })
         .collect()
@@ -212,22 +214,19 @@ fn classify(status: u16, content_type: &str, body: &[u8]) -> Result<Answer, Stri
         if status != 200 {
             return Err(format!("stream with status {status}"));
         }
+        if let Some(line) = text.lines().find(|l| {
+            !l.is_empty()
+                && !l.starts_with("event: ")
+                && !l.starts_with("data: ")
+                && !l.starts_with(':')
+        }) {
+            return Err(format!("bad sse line {line:?}"));
+        }
         let mut last = None;
-        for frame in text.split("\n\n").filter(|f| !f.trim().is_empty()) {
-            let mut name = None;
-            let mut data = String::new();
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("event: ") {
-                    name = Some(v.to_owned());
-                } else if let Some(v) = line.strip_prefix("data: ") {
-                    data.push_str(v);
-                } else if !line.starts_with(':') {
-                    return Err(format!("bad sse line {line:?}"));
-                }
-            }
-            let data: Value =
-                serde_json::from_str(&data).map_err(|e| format!("bad sse data: {e}: {frame}"))?;
-            last = Some((name, data));
+        for event in sse_events(body) {
+            let data: Value = serde_json::from_str(&event.data)
+                .map_err(|e| format!("bad sse data: {e}: {}", event.data))?;
+            last = Some((event.event, data));
         }
         return match last {
             Some((Some(name), data)) if name == "response.completed" => (data["response"]["status"]

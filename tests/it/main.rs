@@ -45,6 +45,11 @@ mod codex_status;
 mod conversations;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
 mod faults;
+/// The source layout: no import circles between modules, no source file over 600 lines.
+mod layout;
+/// The listener under abuse: unfinished headers, idle connections, the connection cap, and the
+/// upstream first-byte timeout.
+mod listener;
 /// `route` and `serve` agree (one resolver); account states in `route`, quota in `status`.
 mod route;
 /// `run`, the background server (`serve --detach`, `stop`, the lock), `doctor` and `service`;

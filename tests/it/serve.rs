@@ -439,7 +439,7 @@ async fn serve_answers_429_with_retry_after_when_the_only_account_is_exhausted()
         if let Ok(text) = std::fs::read_to_string(&usage)
             && text.contains("cooling_until")
         {
-            break bitrouter::server::usage::load(&ctx.data_home().join("bitrouter")).unwrap();
+            break bitrouter::quota::file::load(&ctx.data_home().join("bitrouter")).unwrap();
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -1221,7 +1221,7 @@ async fn serve_relays_quota_headers_and_logs_each_request() {
     let dir = ctx.data_home().join("bitrouter");
     let deadline = std::time::Instant::now() + SECS;
     loop {
-        let file = bitrouter::server::usage::load(&dir).unwrap();
+        let file = bitrouter::quota::file::load(&dir).unwrap();
         if let Some(entry) = file.accounts.first() {
             assert_eq!(entry.primary_used_percent, Some(42.5));
             assert_eq!(entry.primary_window_minutes, Some(300));

@@ -2,11 +2,11 @@ use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::serve_sdk::run_python;
-use crate::support::TestContext;
 use crate::support::fake_upstream::{
     DEFAULT_TEXT, FakeUpstream, Reply, Step, anthropic_tool_events, chat_events, chat_tool_events,
 };
 use crate::support::serve::{ServeProcess, codex_server, http_client};
+use crate::support::{TestContext, sse_events};
 
 /// A chat-only provider `chatonly` (model `chat-model`), an Anthropic-only provider `anth`
 /// (model `claude-model`) and a generic Responses provider `resp` (model `resp-model`), all on
@@ -53,17 +53,17 @@ async fn post(server: &ServeProcess, path: &str, body: &Value) -> reqwest::Respo
 
 /// The `event:` names of an SSE body, in order.
 fn event_names(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("event: "))
-        .map(str::to_owned)
+    sse_events(text.as_bytes())
+        .into_iter()
+        .filter_map(|e| e.event)
         .collect()
 }
 
 /// The `data:` payloads of an SSE body that are JSON, in order.
 fn data_json(text: &str) -> Vec<Value> {
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str(d).ok())
+    sse_events(text.as_bytes())
+        .iter()
+        .filter_map(|e| serde_json::from_str(&e.data).ok())
         .collect()
 }
 

@@ -5,6 +5,8 @@ use pretty_assertions::assert_eq;
 use serde_json::json;
 
 use super::*;
+use crate::sse::SseEvent;
+use crate::translate::TranslateError;
 use crate::translate::fixtures::{self, events};
 use crate::translate::messages::{MessagesStream, messages_to_responses_for};
 use crate::translate::names::ToolNameMap;

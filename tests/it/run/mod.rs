@@ -80,9 +80,13 @@ async fn run_echo(ctx: &TestContext) -> (String, Output) {
 fn is_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        // A zombie whose other threads have exited too (until they have, they still hold the
+        // process's files, its lock among them).
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                && std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count) <= 1
+        }
     }
 }
 

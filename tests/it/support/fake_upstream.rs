@@ -1,8 +1,8 @@
 //! A fake upstream (Codex backend and OpenAI/Anthropic-compatible APIs) on 127.0.0.1:0. It
 //! records every request (method, path, query, headers, body), answers from a queue of scripted
 //! replies (else a default answer for the path, the usage endpoint included), and can pace an
-//! SSE stream: hold the next event until the test releases it, die mid-stream, stall, or trickle
-//! keepalives. It counts streams whose connection went away (the body was dropped before it
+//! SSE stream ([`super::fake_replies`]): hold the next event until the test releases it, die
+//! mid-stream, stall, or trickle keepalives. It counts streams whose connection went away (the body was dropped before it
 //! finished). Chat Completions and Messages requests that ask for a stream get a streamed default
 //! answer in that API's shape.
 //!
@@ -16,20 +16,20 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{Notify, Semaphore};
 
 pub use super::fake_events::*;
+use super::fake_replies::{Pacing, json_response, respond};
+pub use super::fake_replies::{Reply, Step};
 use super::strict::{self, Rejection};
 
 /// One recorded request.
@@ -53,83 +53,6 @@ impl Recorded {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap_or("").to_owned())
-    }
-}
-
-/// One step of a scripted SSE body.
-#[derive(Debug, Clone)]
-pub enum Step {
-    /// `event: <type>` + `data: <json>`.
-    Event(Value),
-    /// `data: <json>` with no event name (a Chat Completions chunk).
-    Data(Value),
-    /// Bytes sent as they are (e.g. `data: [DONE]\n\n`).
-    Raw(&'static str),
-    /// Wait until the test calls [`FakeUpstream::release`].
-    Hold,
-    /// Drop the connection (the body errors).
-    Die,
-    /// Never send anything again.
-    Stall,
-    /// Send a keepalive comment every 50 ms, forever.
-    Trickle,
-}
-
-/// A scripted reply.
-#[derive(Clone)]
-pub enum Reply {
-    /// An SSE body.
-    Sse {
-        status: u16,
-        headers: Vec<(String, String)>,
-        steps: Vec<Step>,
-        /// Send no `content-type` (the backend has been seen doing that).
-        no_content_type: bool,
-    },
-    /// A JSON body.
-    Json {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Value,
-    },
-    /// Never answer.
-    Stall,
-    /// Run a hook (e.g. rotate a token file), then reply.
-    Hook(Arc<dyn Fn() + Send + Sync>, Box<Reply>),
-}
-
-impl Reply {
-    /// A JSON error reply.
-    pub fn json(status: u16, body: Value) -> Reply {
-        Reply::Json {
-            status,
-            headers: Vec::new(),
-            body,
-        }
-    }
-
-    /// A 200 SSE reply.
-    pub fn sse(steps: Vec<Step>) -> Reply {
-        Reply::Sse {
-            status: 200,
-            headers: Vec::new(),
-            steps,
-            no_content_type: false,
-        }
-    }
-
-    /// The backend's usage-limit answer.
-    pub fn usage_limit(resets_at: i64) -> Reply {
-        Reply::json(
-            429,
-            json!({"error": {
-                "type": "usage_limit_reached",
-                "message": "You've hit your usage limit.",
-                "plan_type": "plus",
-                "resets_at": resets_at,
-                "resets_in_seconds": 60
-            }}),
-        )
     }
 }
 
@@ -192,9 +115,7 @@ struct Inner {
     replies: Mutex<VecDeque<Reply>>,
     rules: Mutex<Vec<(Matcher, Reply)>>,
     responder: Mutex<Option<Responder>>,
-    release: Semaphore,
-    dropped: AtomicUsize,
-    dropped_notify: Notify,
+    pacing: Arc<Pacing>,
     models: Mutex<Value>,
     rejections: Mutex<Vec<Rejected>>,
     /// `x-codex-*` headers per `chatgpt-account-id`, added to that account's Codex answers.
@@ -231,9 +152,7 @@ impl FakeUpstream {
             replies: Mutex::new(VecDeque::new()),
             rules: Mutex::new(Vec::new()),
             responder: Mutex::new(None),
-            release: Semaphore::new(0),
-            dropped: AtomicUsize::new(0),
-            dropped_notify: Notify::new(),
+            pacing: Arc::new(Pacing::new()),
             models: Mutex::new(codex_catalog()),
             rejections: Mutex::new(Vec::new()),
             quota: Mutex::new(HashMap::new()),
@@ -329,7 +248,7 @@ impl FakeUpstream {
 
     /// Lets one held stream continue.
     pub fn release(&self) {
-        self.inner.release.add_permits(1);
+        self.inner.pacing.release.add_permits(1);
     }
 
     /// Every request so far.
@@ -367,12 +286,12 @@ impl FakeUpstream {
     pub async fn wait_dropped(&self, n: usize, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let notified = self.inner.dropped_notify.notified();
-            if self.inner.dropped.load(Ordering::SeqCst) >= n {
+            let notified = self.inner.pacing.dropped_notify.notified();
+            if self.inner.pacing.dropped.load(Ordering::SeqCst) >= n {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.inner.dropped.load(Ordering::SeqCst) >= n;
+                return self.inner.pacing.dropped.load(Ordering::SeqCst) >= n;
             }
         }
     }
@@ -465,7 +384,7 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         .then(|| recorded.header("chatgpt-account-id"))
         .flatten()
         .and_then(|account| inner.quota.lock().unwrap().get(&account).cloned());
-    let mut response = respond(inner, reply).await;
+    let mut response = respond(inner.pacing.clone(), reply).await;
     for (name, value) in quota.into_iter().flatten() {
         response.headers_mut().insert(
             axum::http::HeaderName::try_from(name).unwrap(),
@@ -515,132 +434,4 @@ fn default_reply(req: &Recorded, cached: u64) -> Reply {
         );
     }
     Reply::json(404, json!({"detail": "Not Found"}))
-}
-
-fn json_response(status: u16, headers: &[(String, String)], body: &Value) -> Response {
-    let mut builder = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap())
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    builder.body(Body::from(body.to_string())).unwrap()
-}
-
-/// Counts the stream as dropped unless it finished.
-struct DropGuard {
-    inner: Arc<Inner>,
-    finished: bool,
-}
-
-impl DropGuard {
-    fn mark_finished(&mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.inner.dropped.fetch_add(1, Ordering::SeqCst);
-            self.inner.dropped_notify.notify_waiters();
-        }
-    }
-}
-
-fn respond(
-    inner: Arc<Inner>,
-    reply: Reply,
-) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> {
-    Box::pin(async move {
-        match reply {
-            Reply::Hook(hook, reply) => {
-                hook();
-                respond(inner, *reply).await
-            }
-            Reply::Stall => {
-                std::future::pending::<()>().await;
-                unreachable!()
-            }
-            Reply::Json {
-                status,
-                headers,
-                body,
-            } => json_response(status, &headers, &body),
-            Reply::Sse {
-                status,
-                headers,
-                steps,
-                no_content_type,
-            } => {
-                let guard = DropGuard {
-                    inner: inner.clone(),
-                    finished: false,
-                };
-                let state = (VecDeque::from(steps), guard, false);
-                let stream = futures_util::stream::unfold(
-                    state,
-                    |(mut steps, mut guard, trickling)| async move {
-                        if trickling {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            return Some((
-                                Ok::<_, std::io::Error>(Bytes::from_static(b": keepalive\n\n")),
-                                (steps, guard, true),
-                            ));
-                        }
-                        loop {
-                            match steps.pop_front() {
-                                None => {
-                                    guard.mark_finished();
-                                    return None;
-                                }
-                                Some(Step::Event(v)) => {
-                                    let kind = v["type"].as_str().unwrap_or("message").to_owned();
-                                    let frame = format!("event: {kind}\ndata: {v}\n\n");
-                                    return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
-                                }
-                                Some(Step::Data(v)) => {
-                                    let frame = format!("data: {v}\n\n");
-                                    return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
-                                }
-                                Some(Step::Raw(raw)) => {
-                                    return Some((
-                                        Ok(Bytes::from_static(raw.as_bytes())),
-                                        (steps, guard, false),
-                                    ));
-                                }
-                                Some(Step::Hold) => {
-                                    guard.inner.release.acquire().await.unwrap().forget();
-                                }
-                                Some(Step::Die) => {
-                                    // Let hyper flush what was sent before the connection dies.
-                                    tokio::time::sleep(Duration::from_millis(100)).await;
-                                    guard.mark_finished();
-                                    return Some((
-                                        Err(std::io::Error::other("scripted death")),
-                                        (steps, guard, false),
-                                    ));
-                                }
-                                Some(Step::Stall) => std::future::pending::<()>().await,
-                                Some(Step::Trickle) => {
-                                    return Some((
-                                        Ok(Bytes::from_static(b": keepalive\n\n")),
-                                        (steps, guard, true),
-                                    ));
-                                }
-                            }
-                        }
-                    },
-                );
-                let mut builder = Response::builder().status(StatusCode::from_u16(status).unwrap());
-                if !no_content_type {
-                    builder = builder.header("content-type", "text/event-stream");
-                }
-                for (k, v) in &headers {
-                    builder = builder.header(k.as_str(), v.as_str());
-                }
-                builder.body(Body::from_stream(stream.boxed())).unwrap()
-            }
-        }
-    })
 }

@@ -10,6 +10,7 @@ pub mod client_fixtures;
 pub mod clients;
 pub mod fake_events;
 pub mod fake_issuer;
+pub mod fake_replies;
 pub mod fake_upstream;
 pub mod fixtures;
 pub mod model;
@@ -20,7 +21,16 @@ pub mod strict;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use bitrouter::sse::{SseEvent, SseReader};
 use tempfile::TempDir;
+
+/// The events of a whole SSE body, read with bitrouter's own reader (the one production uses).
+pub fn sse_events(body: &[u8]) -> Vec<SseEvent> {
+    let mut reader = SseReader::new();
+    let mut events = reader.events(body);
+    events.extend(reader.finish());
+    events
+}
 
 /// One test's private world: a home directory with XDG config and data bases inside it.
 pub struct TestContext {

@@ -1,0 +1,308 @@
+//! The processes a run measures: the nginx instances (canned upstream, reverse proxy),
+//! `bitrouter serve` in a home of its own, and the holding upstream for open streams.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::response::Response;
+use axum::routing::post;
+use tokio::sync::Semaphore;
+
+use crate::EVENTS;
+
+/// A child process, stopped when dropped (SIGTERM for nginx so its workers go too).
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    graceful: bool,
+}
+
+impl Proc {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.graceful {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+        } else {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago (nginx needs its port in its config file).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) fn require(program: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let path = Path::new(dir).join(program);
+        if path.exists() {
+            return path;
+        }
+    }
+    panic!("`{program}` not found: install it first (Debian: apt-get install {package})");
+}
+
+/// An nginx instance in `dir` with this `http` block, listening on 127.0.0.1:`port`.
+async fn spawn_nginx(dir: &Path, name: &str, port: u16, http: &str) -> Proc {
+    let nginx = require("nginx", "nginx-light");
+    let root = dir.join(name);
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    let r = root.display();
+    let conf = format!(
+        "daemon off;\nmaster_process on;\nworker_processes auto;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\nworker_rlimit_nofile 20000;\nevents {{ worker_connections 8192; multi_accept on; }}\nhttp {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n  client_body_temp_path {r}/tmp/body;\n  proxy_temp_path {r}/tmp/proxy;\n  fastcgi_temp_path {r}/tmp/fastcgi;\n  uwsgi_temp_path {r}/tmp/uwsgi;\n  scgi_temp_path {r}/tmp/scgi;\n{http}\n}}\n"
+    );
+    let path = root.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    let child = Command::new(nginx)
+        .args([
+            "-p",
+            &root.display().to_string(),
+            "-c",
+            &path.display().to_string(),
+        ])
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let proc = Proc {
+        child,
+        graceful: true,
+    };
+    wait_listening(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    proc
+}
+
+async fn wait_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The canned upstream: every `POST /codex/responses` gets the same 5-event stream.
+pub(crate) async fn spawn_canned_upstream(dir: &Path) -> (Proc, SocketAddr) {
+    let port = free_port();
+    let body: String = EVENTS
+        .concat()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n");
+    let http = format!(
+        "  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /codex/responses {{ default_type text/event-stream; return 200 \"{body}\"; }}\n    location / {{ return 404; }}\n  }}"
+    );
+    let proc = spawn_nginx(dir, "upstream", port, &http).await;
+    (proc, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// nginx as a plain reverse proxy in front of `upstream`, as one would set it up for SSE.
+pub(crate) async fn spawn_nginx_proxy(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
+    let port = free_port();
+    let http = format!(
+        "  upstream codex {{ server {upstream}; keepalive 512; }}\n  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /v1/responses {{\n      proxy_pass http://codex/codex/responses;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}"
+    );
+    let proc = spawn_nginx(dir, "proxy", port, &http).await;
+    (proc, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// This program re-executed as the holding upstream; it prints its address on the first line.
+pub(crate) fn spawn_hold_upstream() -> (Proc, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--hold-upstream")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        Proc {
+            child,
+            graceful: false,
+        },
+        line.trim().parse().unwrap(),
+    )
+}
+
+/// A home for one bitrouter: config pointing `openai-codex` at `upstream`, one stored account.
+pub(crate) fn world(upstream: SocketAddr) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config/bitrouter");
+    let data = dir.path().join("data/bitrouter");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(dir.path().join("home")).unwrap();
+    std::fs::write(
+        config.join("bitrouter.yaml"),
+        format!("providers:\n  openai-codex:\n    base_url: http://{upstream}/codex\n"),
+    )
+    .unwrap();
+    let token_file = data.join("oauth-tokens.json");
+    std::fs::write(
+        &token_file,
+        serde_json::json!({"version": 1, "credentials": [{
+            "provider": "openai-codex", "label": "default", "kind": "oauth",
+            "access_token": "bench-access-token", "refresh_token": "bench-refresh",
+            "expires_at": 4_102_444_800_i64, "account_id": "acct-bench", "source": "login"
+        }]})
+        .to_string(),
+    )
+    .unwrap();
+    set_private(&token_file);
+    // An old file: the store re-reads files changed in the last two seconds on every use.
+    std::fs::File::options()
+        .write(true)
+        .open(&token_file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    dir
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+pub(crate) fn bitrouter_cmd(bin: &Path, world: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .env("HOME", world.join("home"))
+        .env("XDG_CONFIG_HOME", world.join("config"))
+        .env("XDG_DATA_HOME", world.join("data"))
+        .env("XDG_STATE_HOME", world.join("state"))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Starts `bitrouter serve` and returns it with its address and the time until `/health`
+/// answered 200.
+pub(crate) async fn spawn_bitrouter(bin: &Path, world: &Path) -> (Proc, SocketAddr, Duration) {
+    let started = Instant::now();
+    let mut child = bitrouter_cmd(bin, world)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("listening on http://").nth(1)
+                && let Some(tx) = tx.take()
+            {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(addr);
+            } else if tx.is_none() && (line.contains("WARN") || line.contains("ERROR")) {
+                eprintln!("bitrouter: {line}");
+            }
+        }
+    });
+    let addr: SocketAddr = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("bitrouter printed its address")
+        .parse()
+        .unwrap();
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(r) = client.get(format!("http://{addr}/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // SIGTERM: a graceful stop, so a wrapper such as valgrind writes its results.
+    let proc = Proc {
+        child,
+        graceful: true,
+    };
+    (proc, addr, started.elapsed())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The holding upstream (for memory with open streams)
+
+pub(crate) fn hold_upstream_main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let held = Arc::new(Semaphore::new(0));
+        let app = Router::new()
+            .route(
+                "/codex/responses",
+                post({
+                    let held = held.clone();
+                    move || hold(held.clone())
+                }),
+            )
+            .route(
+                "/release",
+                post({
+                    let held = held.clone();
+                    move || async move {
+                        // Every held stream, now and later, may finish.
+                        held.add_permits(1 << 20);
+                        "released"
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+/// Sends the first output (bitrouter forwards a stream once output begins), then holds the
+/// stream open until `/release`.
+async fn hold(held: Arc<Semaphore>) -> Response {
+    let first = bytes::Bytes::from(EVENTS[..3].concat());
+    let rest = bytes::Bytes::from(EVENTS[3..].concat());
+    let stream = futures_util::stream::unfold(0u8, move |state| {
+        let held = held.clone();
+        let (first, rest) = (first.clone(), rest.clone());
+        async move {
+            match state {
+                0 => Some((Ok::<_, std::io::Error>(first), 1)),
+                1 => {
+                    if let Ok(permit) = held.acquire().await {
+                        permit.forget();
+                    }
+                    Some((Ok(rest), 2))
+                }
+                _ => None,
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}

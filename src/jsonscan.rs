@@ -1,0 +1,316 @@
+//! Reading JSON in place, for the hot path: where a value ends, an object's entries and an
+//! array's items, as ranges of the original bytes, without building anything. The scanner
+//! trusts the input's grammar only as far as finding boundaries needs (strings, nesting); it
+//! does not validate numbers or literals, so a caller that needs valid JSON checks it first
+//! (the request body is checked when it is taken in). Malformed input gives `None`, never a
+//! panic.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// The first non-whitespace position at or after `at`.
+fn skip_space(s: &[u8], mut at: usize) -> usize {
+    while at < s.len() && matches!(s[at], b' ' | b'\t' | b'\n' | b'\r') {
+        at += 1;
+    }
+    at
+}
+
+/// The position after the string that opens at `at` (which holds `"`).
+fn string_end(s: &[u8], at: usize) -> Option<usize> {
+    let mut i = at + 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', s.get(i..)?)?;
+        if s[i] == b'\\' {
+            i += 2;
+        } else {
+            return Some(i + 1);
+        }
+    }
+}
+
+/// The range of the value that starts at or after `at` (leading whitespace skipped).
+#[must_use]
+pub fn value_at(s: &[u8], at: usize) -> Option<Range<usize>> {
+    let start = skip_space(s, at);
+    let end = match *s.get(start)? {
+        b'"' => string_end(s, start)?,
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = start;
+            loop {
+                match *s.get(i)? {
+                    b'"' => {
+                        i = string_end(s, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break i + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            let rest = &s[start..];
+            let len = rest
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(rest.len());
+            if len == 0 {
+                return None;
+            }
+            start + len
+        }
+    };
+    Some(start..end)
+}
+
+/// One entry of an object: its key as written (quotes off, escapes kept) and the range of its
+/// value in the input; `Err(())` where the input is malformed (the last item then).
+pub type Entry<'a> = Result<(&'a [u8], Range<usize>), ()>;
+
+/// An object's entries in order, ending at the object's end.
+#[derive(Debug, Clone)]
+pub struct Entries<'a> {
+    s: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+/// The entries of the object that `s` holds (whitespace around it allowed).
+#[must_use]
+pub fn entries(s: &[u8]) -> Option<Entries<'_>> {
+    let at = skip_space(s, 0);
+    (s.get(at) == Some(&b'{')).then_some(Entries {
+        s,
+        at: at + 1,
+        done: false,
+    })
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Entry<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let entry = self.step();
+        if !matches!(entry, Some(Ok(_))) {
+            self.done = true;
+        }
+        entry
+    }
+}
+
+impl<'a> Entries<'a> {
+    fn step(&mut self) -> Option<Entry<'a>> {
+        let s = self.s;
+        let mut at = skip_space(s, self.at);
+        match s.get(at) {
+            Some(b'}') => return None,
+            Some(b',') => at = skip_space(s, at + 1),
+            _ => {}
+        }
+        if s.get(at) != Some(&b'"') {
+            return Some(Err(()));
+        }
+        let Some(key_end) = string_end(s, at) else {
+            return Some(Err(()));
+        };
+        let key = &s[at + 1..key_end - 1];
+        let colon = skip_space(s, key_end);
+        if s.get(colon) != Some(&b':') {
+            return Some(Err(()));
+        }
+        let Some(value) = value_at(s, colon + 1) else {
+            return Some(Err(()));
+        };
+        self.at = value.end;
+        Some(Ok((key, value)))
+    }
+}
+
+/// An array's items in order, as ranges of the input.
+#[derive(Debug, Clone)]
+pub struct Items<'a> {
+    s: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+/// The items of the array that `s` holds (whitespace around it allowed).
+#[must_use]
+pub fn items(s: &[u8]) -> Option<Items<'_>> {
+    let at = skip_space(s, 0);
+    (s.get(at) == Some(&b'[')).then_some(Items {
+        s,
+        at: at + 1,
+        done: false,
+    })
+}
+
+impl Iterator for Items<'_> {
+    type Item = Result<Range<usize>, ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let s = self.s;
+        let mut at = skip_space(s, self.at);
+        match s.get(at) {
+            Some(b']') => {
+                self.done = true;
+                return None;
+            }
+            Some(b',') => at += 1,
+            _ => {}
+        }
+        match value_at(s, at) {
+            Some(range) => {
+                self.at = range.end;
+                Some(Ok(range))
+            }
+            None => {
+                self.done = true;
+                Some(Err(()))
+            }
+        }
+    }
+}
+
+/// A key as written equals `name` (keys with escapes are decoded first).
+#[must_use]
+pub fn key_is(key: &[u8], name: &str) -> bool {
+    if memchr::memchr(b'\\', key).is_none() {
+        return key == name.as_bytes();
+    }
+    let mut quoted = Vec::with_capacity(key.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(key);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == name)
+}
+
+/// The text of a JSON string value (`raw` includes its quotes), borrowed when it has no escapes;
+/// `None` when `raw` is not a string.
+#[must_use]
+pub fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    if memchr::memchr(b'\\', inner).is_none() {
+        return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
+    }
+    serde_json::from_slice::<String>(raw).ok().map(Cow::Owned)
+}
+
+/// The range of the first entry named `name` in the object `s` holds.
+#[must_use]
+pub fn field_range(s: &[u8], name: &str) -> Option<Range<usize>> {
+    entries(s)?
+        .map_while(Result::ok)
+        .find(|(key, _)| key_is(key, name))
+        .map(|(_, range)| range)
+}
+
+/// The value of the first entry named `name` in the object `s` holds.
+#[must_use]
+pub fn field<'a>(s: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    field_range(s, name).map(|range| &s[range])
+}
+
+/// A JSON number that is a whole, non-negative integer.
+#[must_use]
+pub fn unsigned(raw: &[u8]) -> Option<u64> {
+    std::str::from_utf8(raw).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (-1e9f64..1e9).prop_map(|f| json!(f)),
+            "[a-z\"\\\\\n\u{e9}{}\\[\\],:]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z\"\\\\]{0,5}", inner, 0..5)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn ranges_agree_with_serde(value in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                value.to_string()
+            };
+            let bytes = text.as_bytes();
+            // Compared with serde's own reading of the text (floats may not round-trip).
+            let value: Value = serde_json::from_slice(bytes).unwrap();
+            let range = value_at(bytes, 0).unwrap();
+            prop_assert_eq!(serde_json::from_slice::<Value>(&bytes[range]).unwrap(), value.clone());
+            if let Value::Object(map) = &value {
+                let found: Vec<(String, Value)> = entries(bytes)
+                    .unwrap()
+                    .map(|e| {
+                        let (key, range) = e.unwrap();
+                        let key = string(&[b"\"", key, b"\""].concat()).unwrap().into_owned();
+                        (key, serde_json::from_slice(&bytes[range]).unwrap())
+                    })
+                    .collect();
+                let expected: Vec<(String, Value)> =
+                    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                prop_assert_eq!(found, expected);
+            }
+            if let Value::Array(list) = &value {
+                let found: Vec<Value> = items(bytes)
+                    .unwrap()
+                    .map(|r| serde_json::from_slice(&bytes[r.unwrap()]).unwrap())
+                    .collect();
+                prop_assert_eq!(&found, list);
+            }
+        }
+
+        #[test]
+        fn malformed_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = value_at(&bytes, 0);
+            if let Some(e) = entries(&bytes) {
+                for _ in e {}
+            }
+            if let Some(i) = items(&bytes) {
+                for _ in i {}
+            }
+            let _ = string(&bytes);
+        }
+    }
+
+    #[test]
+    fn fields_and_strings_read_in_place() {
+        let doc = br#" {"a": 1, "b\u0073": "x\"y", "c": {"d": [1, {"e": null}]}} "#;
+        assert_eq!(field(doc, "a"), Some(&b"1"[..]));
+        assert_eq!(field(doc, "bs").map(string), Some(Some("x\"y".into())));
+        assert_eq!(field(doc, "c"), Some(&br#"{"d": [1, {"e": null}]}"#[..]));
+        assert_eq!(field(doc, "z"), None);
+        assert_eq!(string(b"\"plain\""), Some(Cow::Borrowed("plain")));
+        assert_eq!(string(b"5"), None);
+    }
+}

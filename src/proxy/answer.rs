@@ -1,0 +1,143 @@
+//! Building the client's answer from a successful upstream response: a committed Codex stream
+//! relayed as SSE or aggregated to JSON, a native upstream's body relayed as is, or a native
+//! client error passed through verbatim. Every answer carries the `x-bitrouter-*` headers.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::body::{Body, ClientStream};
+use super::error::{ApiError, ErrorCode, Flavor};
+use super::inbound::Inbound;
+use super::outbound::Served;
+use super::record::LogCell;
+use super::relay;
+use crate::sse::format_event;
+use crate::upstream::ByteStream;
+use crate::upstream::headers::relayable_response_headers;
+
+/// An answer to the client.
+pub type Response = http::Response<Body>;
+
+/// A native upstream's client error, passed through as it came.
+pub(super) fn verbatim(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: Bytes,
+    served: &Served,
+) -> Response {
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().extend(headers.clone());
+    response.headers_mut().extend(served.headers());
+    response
+}
+
+/// A committed Codex stream as the client asked for it: relayed as SSE, or aggregated to JSON.
+pub(super) async fn codex_answer(
+    committed: relay::Committed,
+    mut headers: HeaderMap,
+    client_stream: bool,
+    served: &Served,
+    log: &LogCell,
+) -> Result<Response, ApiError> {
+    headers.remove(header::CONTENT_TYPE);
+    headers.remove(header::CONTENT_ENCODING);
+    headers.extend(served.headers());
+    let provider = served.provider.as_str();
+    if client_stream {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let mut response =
+            Response::new(Body::stream(relay::relay(committed, provider, log.clone())));
+        *response.headers_mut() = headers;
+        return Ok(response);
+    }
+    let value = relay::aggregate(committed, provider, log).await?;
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = Response::new(Body::full(value.to_string()));
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// A native upstream's success, relayed as it arrives.
+pub(super) fn native_answer(
+    resp: crate::upstream::Response,
+    inbound: Inbound,
+    served: &Served,
+    log: &LogCell,
+) -> Response {
+    let status = resp.status;
+    let mut headers = relayable_response_headers(&resp.headers);
+    headers.extend(served.headers());
+    let sse = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/event-stream"));
+    let body = relay_raw(
+        resp.body,
+        sse,
+        inbound.flavor(),
+        served.provider.as_str(),
+        log.clone(),
+    );
+    let mut response = Response::new(Body::stream(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// Forwards a native upstream body unchanged. When it breaks: an SSE body ends with an `error`
+/// event in the client's flavour; any other body is cut (the client sees a truncated answer
+/// rather than a silently short one).
+#[must_use]
+fn relay_raw(
+    rest: ByteStream,
+    sse: bool,
+    flavor: Flavor,
+    provider: &str,
+    log: LogCell,
+) -> ClientStream {
+    let provider = provider.to_owned();
+    stream::unfold((rest, false), move |(mut rest, done)| {
+        let provider = provider.clone();
+        let log = log.clone();
+        async move {
+            if done {
+                return None;
+            }
+            match rest.next().await {
+                Some(Ok(chunk)) => Some((Ok(chunk), (rest, false))),
+                Some(Err(e)) => {
+                    let mut err = ApiError::transport(&provider, &e);
+                    if !err.has_code(ErrorCode::UpstreamTimeout) {
+                        err.code = Some(ErrorCode::UpstreamDisconnected.as_str().into());
+                    }
+                    let code = err.code.as_deref().map(str::to_owned);
+                    log.update(|f| f.error = code);
+                    if sse {
+                        let wire = match flavor {
+                            Flavor::Anthropic => err.sse_event(Flavor::Anthropic),
+                            // Chat Completions streams carry errors as a data-only event.
+                            Flavor::OpenAi => {
+                                format_event(None, &err.body(Flavor::OpenAi).to_string())
+                            }
+                        };
+                        Some((Ok(Bytes::from(wire)), (rest, true)))
+                    } else {
+                        Some((Err(std::io::Error::other(err.message)), (rest, true)))
+                    }
+                }
+                None => None,
+            }
+        }
+    })
+    .boxed()
+}

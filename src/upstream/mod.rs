@@ -1,0 +1,398 @@
+//! Talking to providers, for the request path and the catalogs alike: the HTTP client
+//! ([`Upstream`]: pooled connections, `TCP_NODELAY`, redirects off, a connect timeout, a
+//! first-byte timeout and an idle timeout between body chunks, never a total one, so long
+//! streams are not cut), endpoints under a provider's `base_url`, the credentials the server
+//! may use ([`credentials`]) and the one place they are attached to a request ([`attach`]).
+//! Failures come back as [`TransportError`]s that name no URL and no header.
+
+pub mod attach;
+pub mod credentials;
+pub mod headers;
+
+use std::sync::Mutex;
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use url::Url;
+
+use crate::config::Timeouts;
+
+/// Query value the Codex CLI 0.169 sends to `/models` (the backend requires one).
+pub const CODEX_CLIENT_VERSION: &str = "0.169.0";
+
+/// An upstream body as a stream of chunks.
+pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
+
+/// Why an exchange with an upstream failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{cause}")]
+pub struct TransportError {
+    /// What kind of failure.
+    pub kind: TransportKind,
+    /// The innermost cause, in words (no URL, no header).
+    pub cause: String,
+}
+
+/// The kinds of [`TransportError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// No connection could be made.
+    Connect,
+    /// The upstream did not answer, or went silent, for longer than allowed.
+    Timeout,
+    /// The connection broke, or the client could not be set up.
+    Broken,
+}
+
+/// An upstream answer: status, headers, and the body as it arrives.
+pub struct Response {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: ByteStream,
+}
+
+impl Response {
+    /// The body, read up to `limit` bytes (the rest is dropped).
+    pub async fn read_to(mut self, limit: usize) -> Bytes {
+        let mut buf = BytesMut::new();
+        while let Some(Ok(chunk)) = self.body.next().await {
+            let room = limit.saturating_sub(buf.len());
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if buf.len() >= limit {
+                break;
+            }
+        }
+        buf.freeze()
+    }
+}
+
+/// A pooled HTTP client: connections kept alive per host (as many as the load needs, none
+/// closed for the pool's sake), `TCP_NODELAY`, HTTP/2 where TLS negotiates it.
+type Pool =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Upstream HTTP clients keyed by timeout settings (the connect timeout lives in the
+/// connector); connections are pooled per client.
+#[derive(Default)]
+pub struct Upstream {
+    /// One pool per serving thread and connect timeout in use (a short list): a connection's
+    /// I/O runs on the thread that opened it, so each thread keeps its own.
+    pools: Mutex<Vec<(ThreadId, Duration, Pool)>>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream").finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    /// No clients yet; each is built when first used.
+    #[must_use]
+    pub fn new() -> Self {
+        Upstream::default()
+    }
+
+    /// Sends one request and waits for the answer's head; the body then arrives with the idle
+    /// timeout between chunks.
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be made, the answer does not begin in time, or the client cannot
+    /// be set up.
+    pub async fn send(
+        &self,
+        timeouts: Timeouts,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, TransportError> {
+        let uri: http::Uri =
+            url.as_str()
+                .parse()
+                .map_err(|e: http::uri::InvalidUri| TransportError {
+                    kind: TransportKind::Broken,
+                    cause: format!("invalid upstream address: {e}"),
+                })?;
+        self.send_to(timeouts, method, uri, headers, body).await
+    }
+
+    /// [`Upstream::send`] to an address already in [`http::Uri`] form.
+    ///
+    /// # Errors
+    ///
+    /// As [`Upstream::send`].
+    pub async fn send_to(
+        &self,
+        timeouts: Timeouts,
+        method: Method,
+        uri: http::Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, TransportError> {
+        let pool = self.pool(timeouts.connect)?;
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let answer = match tokio::time::timeout(timeouts.first_byte, pool.request(request)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(client_error(&e)),
+            Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
+        };
+        let (parts, incoming) = answer.into_parts();
+        Ok(Response {
+            status: parts.status,
+            headers: parts.headers,
+            body: idle_limited(incoming, timeouts.idle),
+        })
+    }
+
+    fn pool(&self, connect: Duration) -> Result<Pool, TransportError> {
+        let mut pools = self
+            .pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let thread = std::thread::current().id();
+        if let Some((_, _, pool)) = pools.iter().find(|(t, c, _)| *t == thread && *c == connect) {
+            return Ok(pool.clone());
+        }
+        let pool = build_pool(connect)?;
+        pools.push((thread, connect, pool.clone()));
+        Ok(pool)
+    }
+}
+
+/// A pool whose connections take at most `connect` to establish.
+fn build_pool(connect: Duration) -> Result<Pool, TransportError> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect));
+    http.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_platform_verifier(rustls::crypto::ring::default_provider())
+        .map_err(|e| TransportError {
+            kind: TransportKind::Broken,
+            cause: format!("cannot set up TLS for upstream requests: {e}"),
+        })?
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(https),
+    )
+}
+
+/// How long an unused upstream connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// An answer's body as chunks, each of which must arrive within `idle` of the one before.
+fn idle_limited(body: Incoming, idle: Duration) -> ByteStream {
+    let state = (body, Box::pin(tokio::time::sleep(idle)));
+    futures_util::stream::unfold(Some(state), move |state| async move {
+        let (mut body, mut timer) = state?;
+        loop {
+            timer.as_mut().reset(tokio::time::Instant::now() + idle);
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                () = &mut timer => {
+                    let err = TransportError {
+                        kind: TransportKind::Timeout,
+                        cause: format!("nothing for {} s", idle.as_secs_f64()),
+                    };
+                    return Some((Err(err), None));
+                }
+            };
+            match frame {
+                None => return None,
+                Some(Err(e)) => return Some((Err(body_error(&e)), None)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some((Ok(data), Some((body, timer))));
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Builds a client with these timeouts (the idle one between reads).
+///
+/// # Errors
+///
+/// When reqwest cannot build it.
+pub fn build_client(timeouts: Timeouts) -> Result<reqwest::Client, reqwest::Error> {
+    // reqwest is built without a default crypto provider; install ring once (an error only
+    // means it is already installed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .read_timeout(timeouts.idle)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+}
+
+/// The error of an answer that did not begin within `limit`.
+fn first_byte_timeout(limit: Duration) -> TransportError {
+    TransportError {
+        kind: TransportKind::Timeout,
+        cause: format!("no answer within {} s", limit.as_secs_f64()),
+    }
+}
+
+/// A failure of the pooled client as a [`TransportError`].
+fn client_error(err: &hyper_util::client::legacy::Error) -> TransportError {
+    let kind = if timed_out(err) {
+        TransportKind::Timeout
+    } else if err.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Broken
+    };
+    TransportError {
+        kind,
+        cause: root_cause(err),
+    }
+}
+
+/// Whether an I/O time-out (the connect timeout) is among the error's causes.
+fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// A body that broke midway as a [`TransportError`].
+fn body_error(err: &hyper::Error) -> TransportError {
+    TransportError {
+        kind: if err.is_timeout() {
+            TransportKind::Timeout
+        } else {
+            TransportKind::Broken
+        },
+        cause: root_cause(err),
+    }
+}
+
+/// `{base_url}/{path}` (the base's own path kept, one slash between).
+#[must_use]
+pub fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    url.set_path(&joined);
+    url
+}
+
+/// The innermost error message (reqwest's own Display repeats the URL).
+#[must_use]
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = err;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// bitrouter's own `User-Agent`: `bitrouter/<version> (<os>; <arch>)`.
+#[must_use]
+pub fn user_agent() -> String {
+    format!(
+        "bitrouter/{} ({}; {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_appends_to_the_base_path() {
+        let base = Url::parse("https://chatgpt.com/backend-api/codex").unwrap();
+        assert_eq!(
+            endpoint(&base, "responses").as_str(),
+            "https://chatgpt.com/backend-api/codex/responses"
+        );
+        let base = Url::parse("http://127.0.0.1:9/v1/").unwrap();
+        assert_eq!(
+            endpoint(&base, "/chat/completions").as_str(),
+            "http://127.0.0.1:9/v1/chat/completions"
+        );
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let err = Upstream::new()
+            .send(
+                Timeouts::default(),
+                Method::GET,
+                &url,
+                HeaderMap::new(),
+                Bytes::new(),
+            )
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, TransportKind::Connect);
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_never_begins_is_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        // Accept and read, never answer.
+        let silent = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let timeouts = Timeouts {
+            first_byte: Duration::from_millis(200),
+            ..Timeouts::default()
+        };
+        let err = Upstream::new()
+            .send(timeouts, Method::GET, &url, HeaderMap::new(), Bytes::new())
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind, TransportKind::Timeout);
+        silent.abort();
+    }
+}
