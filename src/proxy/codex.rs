@@ -432,9 +432,36 @@ mod tests {
                 .starts_with("bitrouter/")
         );
         assert_eq!(out["session-id"], "conv-9");
+        // Both spellings carry the one session.
+        assert_eq!(out["session_id"], "conv-9");
         let a = request_headers(&HeaderMap::new(), None);
         let b = request_headers(&HeaderMap::new(), None);
         assert_ne!(a["session-id"], b["session-id"]);
+        assert_eq!(a["session-id"], a["session_id"]);
+        // The client's own session header wins over the body's key, in both spellings.
+        let mut inbound = HeaderMap::new();
+        inbound.insert("session_id", HeaderValue::from_static("client-thread"));
+        let out = request_headers(&inbound, Some("conv-9"));
+        assert_eq!(out["session-id"], "client-thread");
+        assert_eq!(out["session_id"], "client-thread");
+    }
+
+    #[test]
+    fn server_errors_in_failed_events_are_transient_and_request_errors_are_not() {
+        for event in [
+            json!({"type": "response.failed", "response": {"error": {"code": "server_is_overloaded", "message": "busy"}}}),
+            json!({"type": "error", "error": {"type": "overloaded_error"}}),
+            json!({"type": "error", "code": "internal_error"}),
+        ] {
+            assert!(transient_failure_in_event(&event).is_some(), "{event}");
+        }
+        for event in [
+            json!({"type": "response.failed", "response": {"error": {"code": "context_length_exceeded"}}}),
+            json!({"type": "error", "error": {"type": "usage_limit_reached"}}),
+            json!({"type": "error", "code": 500}),
+        ] {
+            assert_eq!(transient_failure_in_event(&event), None, "{event}");
+        }
     }
 
     #[test]

@@ -342,3 +342,37 @@ where
     }
     Ok(only.unwrap_or_else(|| buf.freeze()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(body: &str) -> Result<Scanned, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
+    #[test]
+    fn one_pass_finds_the_model_and_the_conversation_ids() {
+        let found = scan(
+            r#"{"input":[{"role":"user","content":"hi","user":"inner"}],"model":"a","prompt_cache_key":"conv-1","metadata":{"user_id":"u-7"},"model":"b","user":"me"}"#,
+        )
+        .unwrap();
+        // The last `model`, as a JSON tree keeps; nested fields are not the body's.
+        assert_eq!(found.model.as_deref(), Some("b"));
+        assert_eq!(
+            found.ids,
+            BodyIds {
+                prompt_cache_key: Some("conv-1".into()),
+                user: Some("me".into()),
+                metadata_user_id: Some("u-7".into()),
+            }
+        );
+        let none = scan(r#"{"model":5,"user":null,"metadata":[1]}"#).unwrap();
+        assert_eq!(none.model, None);
+        assert_eq!(none.ids, BodyIds::default());
+        assert!(scan("[1,2]").unwrap().model.is_none());
+        // The whole document is still checked.
+        assert!(scan(r#"{"model":"a","user":"me""#).is_err());
+        assert!(scan(r#"{"model":"a"} trailing"#).is_err());
+    }
+}

@@ -333,6 +333,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_server_failure_in_the_preamble_may_be_tried_again_and_a_request_failure_is_relayed()
+    {
+        let s = upstream(&[
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.failed","response":{"error":{"code":"server_is_overloaded"}}}),
+        ]);
+        match peek(s, "openai-codex").await {
+            Peek::Broken(e) => assert!(e.message.contains("server_is_overloaded"), "{}", e.message),
+            _ => panic!("expected a retryable failure"),
+        }
+        // The client's own mistake is its answer: the stream commits and carries it.
+        let s = upstream(&[
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.failed","response":{"error":{"code":"context_length_exceeded"}}}),
+        ]);
+        assert!(matches!(peek(s, "openai-codex").await, Peek::Committed(_)));
+    }
+
+    #[tokio::test]
     async fn output_commits_and_everything_is_relayed() {
         let events = [
             json!({"type":"response.created","response":{"id":"r"}}),
