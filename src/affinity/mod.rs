@@ -110,8 +110,8 @@ impl BodyIds {
             .flatten()
             .map_while(Result::ok)
         {
-            if let Some(field) = BodyIds::FIELDS.iter().find(|f| jsonscan::key_is(key, f)) {
-                ids.note(field, &body[range]);
+            if let Some(field) = jsonscan::key(key) {
+                ids.note(&field, &body[range]);
             }
         }
         ids
@@ -168,7 +168,7 @@ pub fn of(api: Api, headers: &HeaderMap, ids: &BodyIds, body: &[u8]) -> Option<A
     }
     let opening = opening::canonical(api, body)?;
     Some(Affinity {
-        key: hashed("opening", opening.as_bytes()),
+        key: hashed("opening", &opening),
         source: Source::Opening,
     })
 }
@@ -219,7 +219,11 @@ fn hashed(namespace: &str, input: &[u8]) -> String {
     // Version 8 (custom) and the RFC 9562 variant, so it reads as a well-formed UUID.
     bytes[6] = (bytes[6] & 0x0f) | 0x80;
     bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
+    let mut text = uuid::Uuid::encode_buffer();
+    uuid::Uuid::from_bytes(bytes)
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 /// Puts the key into a Codex backend body as `prompt_cache_key` (the backend caches and routes

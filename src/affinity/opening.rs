@@ -7,10 +7,14 @@
 //! `id`s, Anthropic `cache_control` markers (Claude Code moves them to the newest turn), and
 //! whether text is a plain string or a list of text parts.
 //!
-//! The body is read in place ([`crate::jsonscan`]): only the opening's own pieces become JSON
-//! trees, so the cost does not grow with the conversation's history.
+//! The body is read in place ([`crate::jsonscan`]) and the canonical form is written as tagged,
+//! length-prefixed pieces: text is copied as it is, and only what is not text (an image part, the
+//! tools) becomes a JSON tree, to drop the keys above. The cost does not grow with the
+//! conversation's history, and the common opening (text only) builds no tree at all.
 
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
 
 use crate::config::Api;
 use crate::jsonscan;
@@ -31,12 +35,12 @@ impl<'a> Fields<'a> {
     fn read(body: &'a [u8]) -> Option<Fields<'a>> {
         let mut fields = Fields::default();
         for (key, range) in jsonscan::entries(body)?.map_while(Result::ok) {
-            let slot = match NAMES.iter().position(|name| jsonscan::key_is(key, name)) {
-                Some(0) => &mut fields.instructions,
-                Some(1) => &mut fields.input,
-                Some(2) => &mut fields.messages,
-                Some(3) => &mut fields.system,
-                Some(4) => &mut fields.tools,
+            let slot = match jsonscan::key(key).as_deref() {
+                Some("instructions") => &mut fields.instructions,
+                Some("input") => &mut fields.input,
+                Some("messages") => &mut fields.messages,
+                Some("system") => &mut fields.system,
+                Some("tools") => &mut fields.tools,
                 _ => continue,
             };
             *slot = Some(&body[range]);
@@ -45,142 +49,202 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The fields of [`Fields`], in its order.
-const NAMES: [&str; 5] = ["instructions", "input", "messages", "system", "tools"];
-
-/// A piece of the body as a JSON tree (it was checked to be JSON when it was taken in).
-fn parse(raw: &[u8]) -> Option<Value> {
-    serde_json::from_slice(raw).ok()
+/// The canonical form being written. Each piece is a tag and, for data, its length and bytes,
+/// so no two different openings write the same bytes.
+struct Canonical {
+    out: Vec<u8>,
+    /// Whether a system piece, a first user turn or tools were written.
+    any: bool,
 }
 
-/// The canonical opening of `body` (JSON text) as compact JSON; `None` when there is nothing to
-/// key on. Only the opening's pieces are parsed: the instructions or system prompt, the tools,
-/// and the conversation's items up to its first user turn.
-pub(super) fn canonical(api: Api, body: &[u8]) -> Option<String> {
-    let fields = Fields::read(body)?;
-    let (system, first) = match api {
-        Api::OpenaiResponses => responses(fields.instructions, fields.input),
-        Api::OpenaiChat => messages_like(fields.messages, None),
-        Api::AnthropicMessages => messages_like(fields.messages, fields.system),
-    };
-    let tools = fields
-        .tools
-        .and_then(parse)
-        .map_or(Value::Null, |t| clean(&t));
-    if system.is_empty() && first.is_none() && tools.is_null() {
-        return None;
+impl Canonical {
+    fn tag(&mut self, tag: u8) {
+        self.out.push(tag);
     }
-    let doc = json!({"system": system, "first": first, "tools": tools});
-    Some(doc.to_string())
+
+    fn data(&mut self, tag: u8, bytes: &[u8]) {
+        self.out.push(tag);
+        self.out
+            .extend_from_slice(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// A text part.
+    fn text(&mut self, text: &str) {
+        self.data(b'T', text.as_bytes());
+    }
+
+    /// A part that is not text: its JSON without the keys clients vary between turns.
+    fn other(&mut self, raw: &[u8]) {
+        let cleaned = serde_json::from_slice::<Value>(raw)
+            .map(|v| clean(&v).to_string())
+            .unwrap_or_default();
+        self.data(b'J', cleaned.as_bytes());
+    }
+
+    /// Message content as a list of parts: a string is one text part, text parts (of any
+    /// `…text` type) are their text, anything else is [`Canonical::other`].
+    fn content(&mut self, raw: Option<&[u8]>) {
+        let Some(raw) = raw else {
+            return self.tag(b'-');
+        };
+        if let Some(text) = jsonscan::string(raw) {
+            return self.text(&text);
+        }
+        let Some(parts) = jsonscan::items(raw) else {
+            return self.other(raw);
+        };
+        for range in parts.map_while(Result::ok) {
+            let part = &raw[range];
+            match text_part(part) {
+                Some(text) => self.text(&text),
+                None => self.other(part),
+            }
+        }
+    }
+
+    /// A system piece (instructions, a system prompt or message).
+    fn system(&mut self, raw: Option<&[u8]>) {
+        self.tag(b'S');
+        self.content(raw);
+        self.tag(b'.');
+        self.any = true;
+    }
+
+    /// The first user turn.
+    fn first(&mut self, raw: Option<&[u8]>) {
+        self.tag(b'U');
+        self.content(raw);
+        self.tag(b'.');
+        self.any = true;
+    }
 }
 
-/// The system texts and the first user turn.
-type Parts = (Vec<Value>, Option<Value>);
+/// The text of a part that is text: a string, or an object whose `text` is a string and whose
+/// `type` is absent or ends in `text` (`text`, `input_text`, `output_text`).
+fn text_part(part: &[u8]) -> Option<Cow<'_, str>> {
+    if let Some(text) = jsonscan::string(part) {
+        return Some(text);
+    }
+    let mut text = None;
+    let mut textual = true;
+    for (key, range) in jsonscan::entries(part)?.map_while(Result::ok) {
+        match jsonscan::key(key).as_deref() {
+            Some("text") => text = Some(jsonscan::string(&part[range])?),
+            Some("type") => {
+                textual = jsonscan::string(&part[range]).is_some_and(|t| t.ends_with("text"));
+            }
+            _ => {}
+        }
+    }
+    text.filter(|_| textual)
+}
+
+/// The canonical opening of `body` (JSON text); `None` when there is nothing to key on. Only
+/// the opening's pieces are read: the instructions or system prompt, the tools, and the
+/// conversation's items up to its first user turn.
+pub(super) fn canonical(api: Api, body: &[u8]) -> Option<Vec<u8>> {
+    let fields = Fields::read(body)?;
+    let mut c = Canonical {
+        out: Vec::with_capacity(256),
+        any: false,
+    };
+    match api {
+        Api::OpenaiResponses => responses(&mut c, fields.instructions, fields.input),
+        Api::OpenaiChat => messages_like(&mut c, fields.messages, None),
+        Api::AnthropicMessages => messages_like(&mut c, fields.messages, fields.system),
+    }
+    if let Some(tools) = fields.tools.filter(|t| *t != b"null") {
+        c.tag(b'O');
+        c.other(tools);
+        c.any = true;
+    }
+    c.any.then_some(c.out)
+}
+
+/// What an input item or message is, read in place.
+struct Item<'a> {
+    role: Option<Cow<'a, str>>,
+    /// Whether it is a message (its `type` is absent or `message`).
+    is_message: bool,
+    content: Option<&'a [u8]>,
+}
+
+impl<'a> Item<'a> {
+    /// Reads an item's `role`, `type` and `content`; `None` when it is not an object.
+    fn read(item: &'a [u8]) -> Option<Item<'a>> {
+        let mut read = Item {
+            role: None,
+            is_message: true,
+            content: None,
+        };
+        for (key, range) in jsonscan::entries(item)?.map_while(Result::ok) {
+            let raw = &item[range];
+            match jsonscan::key(key).as_deref() {
+                Some("role") => read.role = jsonscan::string(raw),
+                Some("type") => {
+                    read.is_message = jsonscan::string(raw).is_none_or(|t| t == "message");
+                }
+                Some("content") => read.content = Some(raw),
+                _ => {}
+            }
+        }
+        Some(read)
+    }
+}
 
 /// Responses: `instructions`, then `input` up to and including the first user message.
-fn responses(instructions: Option<&[u8]>, input: Option<&[u8]>) -> Parts {
-    let mut system = Vec::new();
-    if let Some(text) = instructions.and_then(jsonscan::string)
-        && !text.is_empty()
+fn responses(c: &mut Canonical, instructions: Option<&[u8]>, input: Option<&[u8]>) {
+    if let Some(raw) = instructions
+        && jsonscan::string(raw).is_some_and(|text| !text.is_empty())
     {
-        system.push(Value::String(text.into_owned()));
+        c.system(Some(raw));
     }
     let Some(input) = input else {
-        return (system, None);
+        return;
     };
-    if let Some(text) = jsonscan::string(input) {
-        return (system, Some(texts(&[Value::String(text.into_owned())])));
+    if jsonscan::string(input).is_some() {
+        return c.first(Some(input));
     }
-    let mut first = None;
     for range in jsonscan::items(input)
         .into_iter()
         .flatten()
         .map_while(Result::ok)
     {
-        let Some(item) = parse(&input[range]) else {
+        let Some(item) = Item::read(&input[range]) else {
             continue;
         };
-        let role = item.get("role").and_then(Value::as_str);
-        let is_message = item
-            .get("type")
-            .and_then(Value::as_str)
-            .is_none_or(|t| t == "message");
-        match role {
-            Some("user") if is_message => {
-                first = Some(content(item.get("content")));
-                break;
-            }
-            Some("system" | "developer") if is_message => {
-                system.push(content(item.get("content")));
-            }
+        match item.role.as_deref() {
+            Some("user") if item.is_message => return c.first(item.content),
+            Some("system" | "developer") if item.is_message => c.system(item.content),
             _ => {}
         }
     }
-    (system, first)
 }
 
 /// Chat Completions and Messages: the leading system/developer messages (and Anthropic's
 /// `system`), then the first user message.
-fn messages_like(messages: Option<&[u8]>, system_field: Option<&[u8]>) -> Parts {
-    let mut system = Vec::new();
-    if let Some(field) = system_field.and_then(parse)
-        && !field.is_null()
-    {
-        system.push(content(Some(&field)));
+fn messages_like(c: &mut Canonical, messages: Option<&[u8]>, system_field: Option<&[u8]>) {
+    if let Some(raw) = system_field.filter(|s| *s != b"null") {
+        c.system(Some(raw));
     }
-    let mut first = None;
-    let (Some(messages), Some(items)) = (messages, messages.and_then(jsonscan::items)) else {
-        return (system, first);
+    let Some(messages) = messages else {
+        return;
     };
-    for range in items.map_while(Result::ok) {
-        let Some(message) = parse(&messages[range]) else {
+    for range in jsonscan::items(messages)
+        .into_iter()
+        .flatten()
+        .map_while(Result::ok)
+    {
+        let Some(message) = Item::read(&messages[range]) else {
             continue;
         };
-        match message.get("role").and_then(Value::as_str) {
-            Some("user") => {
-                first = Some(content(message.get("content")));
-                break;
-            }
-            Some("system" | "developer") => system.push(content(message.get("content"))),
+        match message.role.as_deref() {
+            Some("user") => return c.first(message.content),
+            Some("system" | "developer") => c.system(message.content),
             _ => {}
         }
     }
-    (system, first)
-}
-
-/// Message content in one form: a list of parts, text parts reduced to their text.
-fn content(value: Option<&Value>) -> Value {
-    match value {
-        Some(Value::String(text)) => texts(&[Value::String(text.clone())]),
-        Some(Value::Array(parts)) => texts(parts),
-        Some(other) => clean(other),
-        None => Value::Null,
-    }
-}
-
-/// Parts with text reduced to `{"text": …}` whatever their type (`text`, `input_text`,
-/// `output_text`, or a bare string); other parts cleaned.
-fn texts(parts: &[Value]) -> Value {
-    Value::Array(
-        parts
-            .iter()
-            .map(|part| match part {
-                Value::String(text) => json!({"text": text}),
-                Value::Object(fields) => match fields.get("text").and_then(Value::as_str) {
-                    Some(text)
-                        if fields
-                            .get("type")
-                            .and_then(Value::as_str)
-                            .is_none_or(|t| t.ends_with("text")) =>
-                    {
-                        json!({"text": text})
-                    }
-                    _ => clean(part),
-                },
-                other => clean(other),
-            })
-            .collect(),
-    )
 }
 
 /// A copy without the keys clients vary between turns (`id`, `cache_control`).

@@ -213,6 +213,34 @@ fn the_opening_ignores_what_follows_the_first_user_turn() {
 }
 
 #[test]
+fn non_text_parts_and_tools_count_without_the_keys_clients_vary() {
+    let none = HeaderMap::new();
+    let k = |b: &Value| key(Api::AnthropicMessages, &none, b).key;
+    let image = |cache: bool| {
+        let mut part = json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}});
+        if cache {
+            part["cache_control"] = json!({"type": "ephemeral"});
+        }
+        json!({"tools": [{"name": "read", "id": "t1", "input_schema": {"type": "object"}}],
+            "messages": [{"role": "user", "content": [part, {"type": "text", "text": "what is this"}]}]})
+    };
+    assert_eq!(k(&image(false)), k(&image(true)));
+    let mut other_tool_id = image(false);
+    other_tool_id["tools"][0]["id"] = json!("t2");
+    assert_eq!(k(&image(false)), k(&other_tool_id));
+    let mut other_image = image(false);
+    other_image["messages"][0]["content"][0]["source"]["data"] = json!("BBBB");
+    assert_ne!(k(&image(false)), k(&other_image));
+    let text_only = json!({"tools": image(false)["tools"].clone(),
+        "messages": [{"role": "user", "content": "what is this"}]});
+    assert_ne!(k(&image(false)), k(&text_only));
+    // A part whose `text` is no string is not text.
+    let odd = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]});
+    let plain = json!({"messages": [{"role": "user", "content": "5"}]});
+    assert_ne!(k(&odd), k(&plain));
+}
+
+#[test]
 fn stamp_sets_the_cache_key() {
     let mut body = json!({"model": "m", "prompt_cache_key": "old"});
     stamp(

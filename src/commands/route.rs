@@ -304,11 +304,14 @@ pub(crate) fn pick_among(
         })
         .collect();
     let pick = picker::order(strategy, &accounts, None, 0, now);
-    let (Some(account), Some(why), Some(headroom)) =
-        (pick.order.first(), pick.why, pick.headroom.first())
-    else {
+    let (Some(account), Some(why)) = (pick.order.first(), pick.why) else {
         return Value::Null;
     };
+    let snapshot = accounts
+        .iter()
+        .find(|a| a.label == account)
+        .and_then(|a| a.snapshot);
+    let headroom = Headroom::of(snapshot, now);
     json!({
         "account": account,
         "why": why,

@@ -39,6 +39,17 @@ impl Headroom {
         }
     }
 
+    /// [`Headroom::of`]'s `percent` alone, without naming the windows (nothing allocated: the
+    /// request path orders accounts by it).
+    #[must_use]
+    pub fn percent_left(snapshot: Option<&Snapshot>, now: i64) -> f64 {
+        snapshot
+            .into_iter()
+            .flat_map(|s| [&s.primary, &s.secondary])
+            .filter_map(|w| left(w.as_ref()?, now))
+            .fold(100.0_f64, f64::min)
+    }
+
     /// `5h 62% left, weekly 80% left`, or `no quota figures yet`.
     #[must_use]
     pub fn describe(&self) -> String {

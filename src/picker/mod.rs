@@ -76,8 +76,9 @@ pub struct Pick {
     pub order: Vec<Label>,
     /// Why the first comes first (`None` without accounts).
     pub why: Option<Why>,
-    /// Each account's headroom, in the order of `order`.
-    pub headroom: Vec<Headroom>,
+    /// Each account's percent left in its tightest window ([`Headroom::percent_left`]), in the
+    /// order of `order`.
+    pub left: Vec<f64>,
 }
 
 /// Orders `accounts` (given in the configured order) for one request at `now`. `sticky` is the
@@ -91,26 +92,22 @@ pub fn order(
     now: i64,
 ) -> Pick {
     let cooling = |a: &Account<'_>| a.cooling_until.is_some_and(|until| until > now);
-    let mut ready: Vec<(usize, &Account<'_>)> = accounts
+    let left: Vec<f64> = accounts
         .iter()
-        .enumerate()
-        .filter(|(_, a)| !cooling(a))
+        .map(|a| Headroom::percent_left(a.snapshot, now))
         .collect();
-    let mut resting: Vec<(usize, &Account<'_>)> = accounts
-        .iter()
-        .enumerate()
-        .filter(|(_, a)| cooling(a))
+    let mut ready: Vec<usize> = (0..accounts.len())
+        .filter(|&i| !cooling(&accounts[i]))
         .collect();
-    resting.sort_by_key(|(i, a)| (a.cooling_until, *i));
+    let mut resting: Vec<usize> = (0..accounts.len())
+        .filter(|&i| cooling(&accounts[i]))
+        .collect();
+    resting.sort_by_key(|&i| (accounts[i].cooling_until, i));
 
     let mut why = match strategy {
         Strategy::Headroom => {
             // Stable: equal headroom keeps the configured order.
-            ready.sort_by(|(_, a), (_, b)| {
-                Headroom::of(b.snapshot, now)
-                    .percent
-                    .total_cmp(&Headroom::of(a.snapshot, now).percent)
-            });
+            ready.sort_by(|&i, &j| left[j].total_cmp(&left[i]));
             Why::MostHeadroom
         }
         Strategy::RoundRobin => {
@@ -123,7 +120,7 @@ pub fn order(
         Strategy::Failover => Why::Order,
     };
     if let Some(label) = sticky
-        && let Some(at) = ready.iter().position(|(_, a)| a.label == label)
+        && let Some(at) = ready.iter().position(|&i| accounts[i].label == label)
     {
         let entry = ready.remove(at);
         ready.insert(0, entry);
@@ -134,10 +131,10 @@ pub fn order(
     } else if accounts.len() == 1 {
         why = Why::Only;
     }
-    let all: Vec<&Account<'_>> = ready.into_iter().chain(resting).map(|(_, a)| a).collect();
+    let all: Vec<usize> = ready.into_iter().chain(resting).collect();
     Pick {
         why: (!all.is_empty()).then_some(why),
-        order: all.iter().map(|a| a.label.clone()).collect(),
-        headroom: all.iter().map(|a| Headroom::of(a.snapshot, now)).collect(),
+        order: all.iter().map(|&i| accounts[i].label.clone()).collect(),
+        left: all.iter().map(|&i| left[i]).collect(),
     }
 }

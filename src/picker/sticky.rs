@@ -20,10 +20,14 @@ struct Entry {
     used_at: i64,
 }
 
-/// Conversation → account, shared by all requests.
+/// Conversation key → entry, per provider.
+type Entries = HashMap<ProviderId, HashMap<String, Entry>>;
+
+/// Conversation → account, shared by all requests (and every serving thread). Looking up and
+/// renewing a known conversation allocates nothing.
 #[derive(Debug, Default)]
 pub struct StickyMap {
-    entries: Mutex<HashMap<(ProviderId, String), Entry>>,
+    entries: Mutex<Entries>,
 }
 
 impl StickyMap {
@@ -33,7 +37,7 @@ impl StickyMap {
         StickyMap::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ProviderId, String), Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -44,7 +48,8 @@ impl StickyMap {
     pub fn get(&self, provider: &ProviderId, key: &str, now: i64) -> Option<Label> {
         let entries = self.lock();
         entries
-            .get(&(provider.clone(), key.to_owned()))
+            .get(provider)?
+            .get(key)
             .filter(|e| now - e.used_at < IDLE_LIMIT)
             .map(|e| e.label.clone())
     }
@@ -52,26 +57,36 @@ impl StickyMap {
     /// Records that the conversation ran on `label` at `now`.
     pub fn set(&self, provider: &ProviderId, key: &str, label: &Label, now: i64) {
         let mut entries = self.lock();
-        entries.insert(
-            (provider.clone(), key.to_owned()),
+        if let Some(entry) = entries.get_mut(provider).and_then(|m| m.get_mut(key)) {
+            if entry.label != *label {
+                entry.label = label.clone();
+            }
+            entry.used_at = now;
+            return;
+        }
+        entries.entry(provider.clone()).or_default().insert(
+            key.to_owned(),
             Entry {
                 label: label.clone(),
                 used_at: now,
             },
         );
-        if entries.len() > CAPACITY {
-            entries.retain(|_, e| now - e.used_at < IDLE_LIMIT);
+        if count(&entries) > CAPACITY {
+            for map in entries.values_mut() {
+                map.retain(|_, e| now - e.used_at < IDLE_LIMIT);
+            }
         }
-        while entries.len() > CAPACITY {
+        while count(&entries) > CAPACITY {
             let oldest = entries
                 .iter()
-                .min_by_key(|(_, e)| e.used_at)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    entries.remove(&k);
-                }
-                None => break,
+                .flat_map(|(p, m)| m.iter().map(move |(k, e)| (e.used_at, p, k)))
+                .min_by_key(|(used_at, _, _)| *used_at)
+                .map(|(_, p, k)| (p.clone(), k.clone()));
+            let Some((p, k)) = oldest else {
+                break;
+            };
+            if let Some(map) = entries.get_mut(&p) {
+                map.remove(&k);
             }
         }
     }
@@ -79,12 +94,16 @@ impl StickyMap {
     /// How many conversations are remembered.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        count(&self.lock())
     }
 
     /// Whether none is.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.len() == 0
     }
+}
+
+fn count(entries: &Entries) -> usize {
+    entries.values().map(HashMap::len).sum()
 }

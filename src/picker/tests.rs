@@ -53,9 +53,10 @@ fn headroom_orders_three_accounts_by_their_tightest_window() {
     let pick = order(Strategy::Headroom, &accounts, None, 0, 100);
     assert_eq!(names(&pick), ["c", "b", "a"]);
     assert_eq!(pick.why, Some(Why::MostHeadroom));
-    assert_eq!(pick.headroom[0].percent, 60.0);
-    assert_eq!(pick.headroom[0].describe(), "5h 80% left, weekly 60% left");
-    assert_eq!(pick.headroom[2].percent, 10.0);
+    assert_eq!(pick.left, [60.0, 30.0, 10.0]);
+    let first = Headroom::of(Some(&sc), 100);
+    assert_eq!(first.percent, 60.0);
+    assert_eq!(first.describe(), "5h 80% left, weekly 60% left");
 }
 
 #[test]
@@ -90,9 +91,11 @@ fn unknown_and_reset_windows_count_as_full_and_ties_keep_the_order() {
     ];
     let pick = order(Strategy::Headroom, &accounts, None, 0, 100);
     assert_eq!(names(&pick), ["b", "c", "a"]);
-    assert!(!pick.headroom[0].known);
-    assert_eq!(pick.headroom[0].describe(), "no quota figures yet");
-    assert_eq!(pick.headroom[1].percent, 100.0);
+    assert_eq!(pick.left, [100.0, 100.0, 50.0]);
+    let unknown = Headroom::of(None, 100);
+    assert!(!unknown.known);
+    assert_eq!(unknown.describe(), "no quota figures yet");
+    assert_eq!(Headroom::of(Some(&reset), 100).percent, 100.0);
 }
 
 #[test]

@@ -46,7 +46,7 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) ->
     let mut reasoning = false;
     for entry in jsonscan::entries(body)? {
         let (key, range) = entry.ok()?;
-        let name = key_text(key)?;
+        let name = jsonscan::key(key)?;
         if seen.contains(&name) {
             return None;
         }
@@ -93,20 +93,6 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) ->
     out.push(b'}');
     shaped.body = out;
     Some(shaped)
-}
-
-/// A key as text (decoded only when it has escapes).
-fn key_text(key: &[u8]) -> Option<Cow<'_, str>> {
-    if memchr::memchr(b'\\', key).is_none() {
-        return std::str::from_utf8(key).ok().map(Cow::Borrowed);
-    }
-    let mut quoted = Vec::with_capacity(key.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(key);
-    quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted)
-        .ok()
-        .map(Cow::Owned)
 }
 
 /// `input` as the backend takes it: a string becomes one user message; a list is kept as it
@@ -186,7 +172,7 @@ fn probe(item: &[u8]) -> Option<Probe<'_>> {
     for entry in jsonscan::entries(item)? {
         let (key, range) = entry.ok()?;
         let raw = &item[range];
-        match key_text(key)?.as_ref() {
+        match jsonscan::key(key)?.as_ref() {
             "type" => probe.kind = Some(jsonscan::string(raw)?),
             "call_id" if raw != b"null" => probe.call_id = Some(jsonscan::string(raw)?),
             "id" => probe.id = true,
