@@ -25,7 +25,7 @@ mod opening;
 #[cfg(test)]
 mod tests;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -126,11 +126,11 @@ fn text(raw: &[u8]) -> Option<String> {
 }
 
 /// Session headers, in the order they are read.
-const SESSION_HEADERS: &[&str] = &[
-    "session-id",
-    "session_id",
-    "conversation_id",
-    "x-claude-code-session-id",
+const SESSION_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("session-id"),
+    HeaderName::from_static("session_id"),
+    HeaderName::from_static("conversation_id"),
+    HeaderName::from_static("x-claude-code-session-id"),
 ];
 
 /// The conversation key of a request that came in on `api` with these headers, body ids and
@@ -143,7 +143,7 @@ pub fn of(api: Api, headers: &HeaderMap, ids: &BodyIds, body: &[u8]) -> Option<A
     }
     let header = SESSION_HEADERS.iter().find_map(|name| {
         headers
-            .get(*name)
+            .get(name)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|s| !s.is_empty())

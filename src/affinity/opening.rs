@@ -35,17 +35,29 @@ impl<'a> Fields<'a> {
     fn read(body: &'a [u8]) -> Option<Fields<'a>> {
         let mut fields = Fields::default();
         for (key, range) in jsonscan::entries(body)?.map_while(Result::ok) {
-            let slot = match jsonscan::key(key).as_deref() {
-                Some("instructions") => &mut fields.instructions,
-                Some("input") => &mut fields.input,
-                Some("messages") => &mut fields.messages,
-                Some("system") => &mut fields.system,
-                Some("tools") => &mut fields.tools,
+            let slot = match name(key).as_ref() {
+                b"instructions" => &mut fields.instructions,
+                b"input" => &mut fields.input,
+                b"messages" => &mut fields.messages,
+                b"system" => &mut fields.system,
+                b"tools" => &mut fields.tools,
                 _ => continue,
             };
             *slot = Some(&body[range]);
         }
         Some(fields)
+    }
+}
+
+/// An object key's bytes, decoded only when it has escapes (the names read here are plain
+/// ASCII, so comparing bytes is enough).
+fn name(key: &[u8]) -> Cow<'_, [u8]> {
+    if key.contains(&b'\\') {
+        jsonscan::key(key).map_or(Cow::Borrowed(&[][..]), |k| {
+            Cow::Owned(k.into_owned().into_bytes())
+        })
+    } else {
+        Cow::Borrowed(key)
     }
 }
 
@@ -129,9 +141,9 @@ fn text_part(part: &[u8]) -> Option<Cow<'_, str>> {
     let mut text = None;
     let mut textual = true;
     for (key, range) in jsonscan::entries(part)?.map_while(Result::ok) {
-        match jsonscan::key(key).as_deref() {
-            Some("text") => text = Some(jsonscan::string(&part[range])?),
-            Some("type") => {
+        match name(key).as_ref() {
+            b"text" => text = Some(jsonscan::string(&part[range])?),
+            b"type" => {
                 textual = jsonscan::string(&part[range]).is_some_and(|t| t.ends_with("text"));
             }
             _ => {}
@@ -180,12 +192,12 @@ impl<'a> Item<'a> {
         };
         for (key, range) in jsonscan::entries(item)?.map_while(Result::ok) {
             let raw = &item[range];
-            match jsonscan::key(key).as_deref() {
-                Some("role") => read.role = jsonscan::string(raw),
-                Some("type") => {
+            match name(key).as_ref() {
+                b"role" => read.role = jsonscan::string(raw),
+                b"type" => {
                     read.is_message = jsonscan::string(raw).is_none_or(|t| t == "message");
                 }
-                Some("content") => read.content = Some(raw),
+                b"content" => read.content = Some(raw),
                 _ => {}
             }
         }

@@ -210,6 +210,9 @@ fn the_opening_ignores_what_follows_the_first_user_turn() {
     let key_of = |raw: &[u8]| of(Api::OpenaiResponses, &none, &BodyIds::scan(raw), raw);
     assert_eq!(key_of(a), key_of(b));
     assert_eq!(key_of(a).map(|a| a.source), Some(Source::Opening));
+    // Keys written with escapes are the same keys.
+    let escaped = br#"{"inp\u0075t":[{"type":"message","r\u006fle":"user","content":"q1"}]}"#;
+    assert_eq!(key_of(a), key_of(escaped));
 }
 
 #[test]
