@@ -147,12 +147,7 @@ impl Patcher {
         };
         let inner = &bytes[response.clone()];
         if rebuild && let Some(usage) = jsonscan::field(inner, "usage") {
-            let tokens = |k: &str| jsonscan::field(usage, k).and_then(jsonscan::unsigned);
-            let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-            self.log.update(|f| {
-                f.input_tokens = input;
-                f.output_tokens = output;
-            });
+            self.log.update(|f| f.note_raw_usage(usage));
         }
         let Some(output) = jsonscan::field_range(inner, "output") else {
             return block.into_raw();

@@ -1,9 +1,12 @@
 //! What is learned about one request on its way, for its access-log line: the model asked for,
-//! who served it, token counts and a mid-stream error code. The HTTP face creates one
+//! who served it, token counts (input, output, and input served from the prompt cache) and a
+//! mid-stream error code. The HTTP face creates one
 //! [`LogCell`] per request and writes the line when the answer ends; the request path fills it
 //! in.
 
 use std::sync::{Arc, Mutex};
+
+use crate::jsonscan;
 
 /// What the handlers learn about a request, for its log line.
 #[derive(Debug, Clone, Default)]
@@ -18,8 +21,31 @@ pub struct LogFields {
     pub input_tokens: Option<u64>,
     /// Output tokens, from the stream's usage.
     pub output_tokens: Option<u64>,
+    /// Input tokens the backend served from its prompt cache, from the stream's usage.
+    pub cached_tokens: Option<u64>,
     /// An error code if the answer failed midway (e.g. `upstream_disconnected`).
     pub error: Option<String>,
+}
+
+impl LogFields {
+    /// Takes the token counts from a Responses `usage` object (`input_tokens`,
+    /// `output_tokens`, `input_tokens_details.cached_tokens`).
+    pub fn note_usage(&mut self, usage: &serde_json::Value) {
+        let count = |pointer: &str| usage.pointer(pointer).and_then(serde_json::Value::as_u64);
+        self.input_tokens = count("/input_tokens");
+        self.output_tokens = count("/output_tokens");
+        self.cached_tokens = count("/input_tokens_details/cached_tokens");
+    }
+
+    /// [`LogFields::note_usage`] on the `usage` object's JSON text, read in place.
+    pub fn note_raw_usage(&mut self, usage: &[u8]) {
+        let count = |k: &str| jsonscan::field(usage, k).and_then(jsonscan::unsigned);
+        self.input_tokens = count("input_tokens");
+        self.output_tokens = count("output_tokens");
+        self.cached_tokens = jsonscan::field(usage, "input_tokens_details")
+            .and_then(|details| jsonscan::field(details, "cached_tokens"))
+            .and_then(jsonscan::unsigned);
+    }
 }
 
 /// A request's log fields, shared between the HTTP face and the request path. A disabled cell

@@ -250,12 +250,7 @@ fn note_usage(log: &LogCell, data: &str) {
         return;
     };
     if let Some(usage) = value.pointer("/response/usage") {
-        let tokens = |k: &str| usage.get(k).and_then(Value::as_u64);
-        let (input, output) = (tokens("input_tokens"), tokens("output_tokens"));
-        log.update(|f| {
-            f.input_tokens = input;
-            f.output_tokens = output;
-        });
+        log.update(|f| f.note_usage(usage));
     }
 }
 

@@ -453,15 +453,10 @@ impl<'a> Resolver<'a> {
                 label: label.clone(),
             });
         }
-        let mut ordered: Vec<Credential> = match &provider.accounts {
-            Some(order) => order
-                .iter()
-                .filter(|l| stored.contains(l))
-                .cloned()
-                .map(Credential::Account)
-                .collect(),
-            None => stored.iter().cloned().map(Credential::Account).collect(),
-        };
+        let mut ordered: Vec<Credential> = account_order(provider, stored)
+            .into_iter()
+            .map(Credential::Account)
+            .collect();
         let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
         if !is_codex && provider.api_key.is_some() {
             ordered.push(Credential::ConfiguredKey);
@@ -478,6 +473,20 @@ impl<'a> Resolver<'a> {
             return Ok(vec![Credential::None]);
         }
         Ok(ordered)
+    }
+}
+
+/// A provider's stored accounts in the order to try them: its `accounts:` list (those of them
+/// that are stored), else every stored label.
+#[must_use]
+pub fn account_order(provider: &ProviderConfig, stored: &[Label]) -> Vec<Label> {
+    match &provider.accounts {
+        Some(order) => order
+            .iter()
+            .filter(|l| stored.contains(l))
+            .cloned()
+            .collect(),
+        None => stored.to_vec(),
     }
 }
 

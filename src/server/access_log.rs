@@ -1,5 +1,6 @@
 //! One access-log line per request (tracing, target `bitrouter::access`, level info): method,
-//! path, model, provider, account, status, latency and tokens when the stream reported them.
+//! path, model, provider, account, status, latency and tokens (input, output, cached) when the
+//! stream reported them.
 //! The line is written when the answer's body ends (or the client goes away), so streams are
 //! logged with their full duration. Never a header value, never a token.
 //!
@@ -59,6 +60,7 @@ impl Entry {
             latency_ms,
             input_tokens = f.input_tokens,
             output_tokens = f.output_tokens,
+            cached_tokens = f.cached_tokens,
             error = f.error.as_deref(),
             "request"
         );

@@ -1,11 +1,14 @@
 //! The HTTP face of `bitrouter serve`, on hyper directly: accepting connections under a cap
 //! ([`listener`]), each with its header and idle limits ([`connection`]), the route table and
 //! the checks every request passes ([`routes`], [`guard`]), the access log, and the pages
-//! beside the proxy endpoints ([`face`]: `/health`, `/v1/models`). The proxy endpoints hand
-//! their requests to the request path, [`crate::proxy`].
+//! beside the proxy endpoints ([`face`]: `/health`, `/v1/models`, and the ChatGPT backend's
+//! usage endpoints in [`backend`]). With a local CA ([`crate::tls`]) the same port also
+//! answers HTTPS. The proxy endpoints hand their requests to the request path,
+//! [`crate::proxy`].
 
 mod access_log;
 mod activity;
+mod backend;
 mod connection;
 mod face;
 pub mod guard;

@@ -1,8 +1,10 @@
-//! What the HTTP face shares: the request path's state and the address the server listens on.
+//! What the HTTP face shares: the request path's state, the address the server listens on and
+//! the local HTTPS setup, if any.
 
 use std::net::SocketAddr;
 
 use crate::proxy::Proxy;
+use crate::tls::LocalTls;
 
 /// The server's shared state.
 #[derive(Debug)]
@@ -13,16 +15,20 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// When the server started (Unix seconds), for `/health`.
     pub started_at: i64,
+    /// HTTPS on the same port (connections that open with a TLS handshake), if set up.
+    pub tls: Option<LocalTls>,
 }
 
 impl AppState {
-    /// The state of a server bound to `local_addr`, starting now.
+    /// The state of a server bound to `local_addr`, starting now, that also answers HTTPS with
+    /// `tls`.
     #[must_use]
-    pub fn new(proxy: Proxy, local_addr: SocketAddr) -> Self {
+    pub fn new(proxy: Proxy, local_addr: SocketAddr, tls: Option<LocalTls>) -> Self {
         AppState {
             proxy,
             local_addr,
             started_at: crate::clock::unix_now(),
+            tls,
         }
     }
 }
