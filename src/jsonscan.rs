@@ -186,6 +186,21 @@ impl Iterator for Items<'_> {
     }
 }
 
+/// A key as text (decoded only when it has escapes); `None` when it is not valid.
+#[must_use]
+pub fn key(key: &[u8]) -> Option<Cow<'_, str>> {
+    if memchr::memchr(b'\\', key).is_none() {
+        return std::str::from_utf8(key).ok().map(Cow::Borrowed);
+    }
+    let mut quoted = Vec::with_capacity(key.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(key);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .ok()
+        .map(Cow::Owned)
+}
+
 /// A key as written equals `name` (keys with escapes are decoded first).
 #[must_use]
 pub fn key_is(key: &[u8], name: &str) -> bool {

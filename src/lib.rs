@@ -3,6 +3,11 @@
 //! The binary is a thin shell around [`run`]; everything is in this library so that tests and
 //! benchmarks can drive it directly.
 
+// Module overviews name their private parts on purpose: the library exists for the binary, its
+// tests and benchmarks, and its documentation is read with `--document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
+pub mod affinity;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
@@ -18,14 +23,17 @@ pub mod ids;
 pub mod jsonscan;
 pub mod output;
 pub mod paths;
+pub mod picker;
 pub mod proxy;
 pub mod quota;
+pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod service;
 pub mod setup;
 pub mod sse;
 pub mod store;
+pub mod tls;
 pub mod translate;
 pub mod unique;
 pub mod upstream;

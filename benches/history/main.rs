@@ -130,7 +130,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// A server's home; with the history off when `off`.
 fn home(upstream: std::net::SocketAddr, off: bool) -> tempfile::TempDir {
-    let dir = world(upstream);
+    let dir = world(upstream, 1);
     if off {
         let config = dir.path().join("config/bitrouter/bitrouter.yaml");
         let mut text = std::fs::read_to_string(&config).unwrap();

@@ -24,7 +24,9 @@
 //! `BITROUTER_BENCH_CONNS=N` (one target under load for `BITROUTER_BENCH_SECS`, printing its pid,
 //! for `perf`; with `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for
 //! instruction counts with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under
-//! `valgrind --tool=callgrind`). It measures; it asserts only that every answer was a 200.
+//! `valgrind --tool=callgrind`), `BITROUTER_BENCH_ACCOUNTS=N` (N stored accounts instead of
+//! one, so each request's account is chosen by the picker). It measures; it asserts only that
+//! every answer was a 200.
 
 #![allow(
     clippy::print_stdout,
@@ -98,6 +100,8 @@ struct Settings {
     /// With `only`: send exactly this many requests with this program's client instead of
     /// running wrk for a time (for instruction counts under valgrind).
     only_requests: Option<usize>,
+    /// Stored `openai-codex` accounts in each bitrouter's home.
+    accounts: usize,
 }
 
 impl Settings {
@@ -119,6 +123,9 @@ impl Settings {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(32),
             only_requests: var("BITROUTER_BENCH_REQUESTS").and_then(|s| s.parse().ok()),
+            accounts: var("BITROUTER_BENCH_ACCOUNTS")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
         }
     }
 }
@@ -140,7 +147,7 @@ async fn bench_main() {
     let script = wrk_script(dir.path(), &[]);
     let (upstream_proc, upstream) = spawn_canned_upstream(dir.path()).await;
     let (proxy_proc, proxy) = spawn_nginx_proxy(dir.path(), upstream).await;
-    let home = world(upstream);
+    let home = world(upstream, settings.accounts);
     let (bitrouter, addr, health_after) = spawn_bitrouter(&settings.bin, home.path()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle_rss = rss_kib(bitrouter.pid());
@@ -164,7 +171,7 @@ async fn bench_main() {
     ];
     let baseline = match &settings.baseline {
         Some(bin) => {
-            let home = world(upstream);
+            let home = world(upstream, settings.accounts);
             let (proc, addr, _) = spawn_bitrouter(bin, home.path()).await;
             targets.push(Target {
                 name: "baseline bitrouter".into(),
@@ -335,7 +342,7 @@ async fn bench_main() {
     // Memory: idle, and with streams held open by the holding upstream.
     let open = if settings.quick { 200 } else { 1000 };
     let (_holder, holder) = spawn_hold_upstream();
-    let hold_home = world(holder);
+    let hold_home = world(holder, settings.accounts);
     let (held_bitrouter, held_addr, _) = spawn_bitrouter(&settings.bin, hold_home.path()).await;
     let held_rss = open_streams(held_addr, holder, open, held_bitrouter.pid()).await;
     println!(

@@ -154,8 +154,9 @@ pub(crate) fn spawn_hold_upstream() -> (Proc, SocketAddr) {
     )
 }
 
-/// A home for one bitrouter: config pointing `openai-codex` at `upstream`, one stored account.
-pub(crate) fn world(upstream: SocketAddr) -> tempfile::TempDir {
+/// A home for one bitrouter: config pointing `openai-codex` at `upstream`, `accounts` stored
+/// accounts (`default`, then `a1`, `a2`, …).
+pub(crate) fn world(upstream: SocketAddr, accounts: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config/bitrouter");
     let data = dir.path().join("data/bitrouter");
@@ -170,11 +171,14 @@ pub(crate) fn world(upstream: SocketAddr) -> tempfile::TempDir {
     let token_file = data.join("oauth-tokens.json");
     std::fs::write(
         &token_file,
-        serde_json::json!({"version": 1, "credentials": [{
-            "provider": "openai-codex", "label": "default", "kind": "oauth",
-            "access_token": "bench-access-token", "refresh_token": "bench-refresh",
-            "expires_at": 4_102_444_800_i64, "account_id": "acct-bench", "source": "login"
-        }]})
+        serde_json::json!({"version": 1, "credentials": (0..accounts.max(1)).map(|n| {
+            let label = if n == 0 { "default".to_owned() } else { format!("a{n}") };
+            serde_json::json!({
+                "provider": "openai-codex", "label": label, "kind": "oauth",
+                "access_token": format!("bench-access-token-{n}"), "refresh_token": "bench-refresh",
+                "expires_at": 4_102_444_800_i64, "account_id": format!("acct-bench-{n}"), "source": "login"
+            })
+        }).collect::<Vec<_>>()})
         .to_string(),
     )
     .unwrap();

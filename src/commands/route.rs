@@ -14,12 +14,14 @@ use crate::auth::{AccountInfo, Accounts};
 use crate::catalog::{self, ModelCache, Sources};
 use crate::cli::RouteArgs;
 use crate::clock::unix_now;
-use crate::config::{AuthMode, Config};
+use crate::config::{AuthMode, Config, Strategy};
 use crate::error::{Failure, UsageError};
+use crate::ids::{Label, ProviderId};
 use crate::paths;
+use crate::picker::{self, Headroom};
 use crate::proxy::Proxy;
-use crate::quota::{self, AccountBook, UsageFile};
-use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step};
+use crate::quota::{self, AccountBook, AccountUsage, UsageFile};
+use crate::routing::{Credential, Origin, Plan, Resolver, RouteError, Setting, Step, Target};
 use crate::server::{self, AppState};
 use crate::upstream::Upstream;
 
@@ -191,12 +193,20 @@ fn describe_step(
                     ),
                     (None, None) => ("ready", None),
                 };
+                let quota = Headroom::of(
+                    usage
+                        .get(&target.provider, label)
+                        .and_then(AccountUsage::snapshot)
+                        .as_ref(),
+                    now,
+                );
                 json!({
                     "label": label,
                     "state": state,
                     "detail": detail,
                     "cooling_until": cooling,
                     "email": info.and_then(|i| i.email.clone()),
+                    "quota": quota.known.then(|| quota.describe()),
                 })
             }
             Credential::ConfiguredKey => {
@@ -224,7 +234,83 @@ fn describe_step(
         "api": provider.map(|p| p.apis().iter().map(|a| a.as_str()).collect::<Vec<_>>()),
         "auth_mode": provider.map(|p| p.auth_mode),
         "pinned_account": target.pinned,
+        "strategy": provider.map(|p| p.strategy.as_str()),
         "accounts": accounts,
+        "pick": pick(config, target, infos, usage, now),
+    })
+}
+
+/// Which account `serve` would start a new conversation on now, and why (see [`pick_among`]).
+fn pick(
+    config: &Config,
+    target: &Target,
+    infos: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Value {
+    let labels = target.account_labels();
+    if target.pinned {
+        return labels.first().map_or(Value::Null, |first| {
+            json!({"account": first, "why": "pinned",
+                "because": "the request names it (@label or x-bitrouter-account)"})
+        });
+    }
+    let strategy = config
+        .provider(&target.provider)
+        .map(|p| p.strategy)
+        .unwrap_or_default();
+    pick_among(strategy, &target.provider, &labels, infos, usage, now)
+}
+
+/// The picker's first choice among `labels` (in the configured order) for a new conversation
+/// at `now`, from the saved quota and cooldowns, leaving out accounts that need a new login:
+/// `{account, why, because, quota, order}`, or `null` without a usable account.
+pub(crate) fn pick_among(
+    strategy: Strategy,
+    provider: &ProviderId,
+    labels: &[&Label],
+    infos: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Value {
+    let usable: Vec<&Label> = labels
+        .iter()
+        .copied()
+        .filter(|label| {
+            !infos
+                .iter()
+                .any(|i| &i.provider == provider && &i.label == *label && i.needs_login.is_some())
+        })
+        .collect();
+    let saved: Vec<_> = usable.iter().map(|l| usage.get(provider, l)).collect();
+    let snapshots: Vec<_> = saved
+        .iter()
+        .map(|u| u.and_then(AccountUsage::snapshot))
+        .collect();
+    let accounts: Vec<picker::Account<'_>> = usable
+        .iter()
+        .zip(saved.iter().zip(&snapshots))
+        .map(|(label, (saved, snapshot))| picker::Account {
+            label,
+            snapshot: snapshot.as_ref(),
+            cooling_until: saved.and_then(|u| u.cooling_until),
+        })
+        .collect();
+    let pick = picker::order(strategy, &accounts, None, 0, now);
+    let (Some(account), Some(why)) = (pick.order.first(), pick.why) else {
+        return Value::Null;
+    };
+    let snapshot = accounts
+        .iter()
+        .find(|a| a.label == account)
+        .and_then(|a| a.snapshot);
+    let headroom = Headroom::of(snapshot, now);
+    json!({
+        "account": account,
+        "why": why,
+        "because": why.describe(),
+        "quota": headroom.describe(),
+        "order": pick.order,
     })
 }
 
@@ -334,9 +420,28 @@ fn human(doc: &Value) -> String {
                 .as_str()
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default();
+            let quota = account["quota"]
+                .as_str()
+                .map(|q| format!(", {q}"))
+                .unwrap_or_default();
             out.push(format!(
-                "   - {who}: {}{detail}",
+                "   - {who}: {}{detail}{quota}",
                 account["state"].as_str().unwrap_or_default()
+            ));
+        }
+        let pick = &step["pick"];
+        if let (Some(account), Some(because)) = (pick["account"].as_str(), pick["because"].as_str())
+        {
+            let quota = pick["quota"]
+                .as_str()
+                .map(|q| format!(" ({q})"))
+                .unwrap_or_default();
+            let strategy = step["strategy"]
+                .as_str()
+                .map(|s| format!(" [strategy: {s}]"))
+                .unwrap_or_default();
+            out.push(format!(
+                "   would pick {account} now: {because}{quota}{strategy}"
             ));
         }
     }
@@ -357,6 +462,7 @@ async fn check(local: &Local, model: &str, account: Option<&str>) -> anyhow::Res
             Arc::new(AccountBook::from_usage(&local.usage)),
         ),
         addr,
+        None,
     ));
     let shutdown = CancellationToken::new();
     let server = tokio::spawn(server::serve(listener, state, shutdown.clone()));

@@ -26,6 +26,7 @@ use crate::proxy::Proxy;
 use crate::quota::{self, AccountBook};
 use crate::server::reload::{self, ReloadSource};
 use crate::server::{self, AppState};
+use crate::tls::LocalTls;
 use crate::upstream::credentials::Credentials;
 
 /// How long a stopping server waits for the history writer to store what is queued.
@@ -91,6 +92,17 @@ pub async fn run_with(
     let local_addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let tls = match data_dir
+        .as_deref()
+        .map(|d| LocalTls::load_or_create(&d.join("tls")))
+    {
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            ctx.printer.warn(format!("{e}; serving plain HTTP only"));
+            None
+        }
+        None => None,
+    };
     let log = args
         .detached_child
         .then(|| state_dir.as_deref().map(daemon::log::path_in))
@@ -103,14 +115,22 @@ pub async fn run_with(
             dir.join(record::RECORD_FILE).display()
         ));
     }
-    ctx.printer
-        .info(banner(&config, local_addr, credentials.as_ref()));
+    ctx.printer.info(banner(
+        &config,
+        local_addr,
+        credentials.as_ref(),
+        tls.as_ref().map(LocalTls::ca_path),
+    ));
 
     let store = config.store;
     let (history, history_writer) = history::start(data_dir.as_deref(), &config.history);
     let state = Arc::new(
-        AppState::new(Proxy::new(config, credentials, book.clone()), local_addr)
-            .with_history(history.clone()),
+        AppState::new(
+            Proxy::new(config, credentials, book.clone()),
+            local_addr,
+            tls,
+        )
+        .with_history(history.clone()),
     );
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
@@ -278,9 +298,21 @@ async fn wait_for_signal(shutdown: CancellationToken) {
 
 /// The start-up text: where it listens (first line, machine-readable), which accounts it will
 /// use, and how to point the Codex CLI and the SDKs at it.
-fn banner(config: &Config, addr: SocketAddr, credentials: &dyn Credentials) -> String {
+fn banner(
+    config: &Config,
+    addr: SocketAddr,
+    credentials: &dyn Credentials,
+    ca: Option<&std::path::Path>,
+) -> String {
     let url = server::url_of(addr);
     let mut out = format!("listening on {url}\n");
+    if let Some(ca) = ca {
+        let _ = writeln!(
+            out,
+            "https on the same port too (local CA: {})",
+            ca.display()
+        );
+    }
     let _ = writeln!(out, "config: {}", config.source_display());
     let _ = writeln!(out, "dashboard: {url}/");
     let _ = writeln!(out, "accounts:");
@@ -327,9 +359,21 @@ fn banner(config: &Config, addr: SocketAddr, credentials: &dyn Credentials) -> S
     } else {
         ""
     };
+    let usage = ca.map_or_else(String::new, |ca| {
+        let local = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        let https = format!("https://{local}");
+        format!(
+            "  # its /status usage (needs a Codex login of its own): add `requires_openai_auth = true`,\n  # chatgpt_base_url = \"{https}/backend-api/\", and run it with CODEX_CA_CERTIFICATE={}\n",
+            ca.display()
+        )
+    });
     let _ = write!(
         out,
-        "\nCodex CLI (~/.codex/config.toml):\n  model_provider = \"bitrouter\"\n  [model_providers.bitrouter]\n  name = \"bitrouter\"\n  base_url = \"{url}/v1\"\n  wire_api = \"responses\"\n  {env_key}# with auth_mode: passthrough, add `requires_openai_auth = true` to send the Codex CLI's own login\n\nOpenAI SDKs: OPENAI_BASE_URL={url}/v1    Anthropic SDKs: ANTHROPIC_BASE_URL={url}\nCtrl-C stops the server."
+        "\nCodex CLI (~/.codex/config.toml):\n  model_provider = \"bitrouter\"\n  [model_providers.bitrouter]\n  name = \"bitrouter\"\n  base_url = \"{url}/v1\"\n  wire_api = \"responses\"\n  {env_key}# with auth_mode: passthrough, add `requires_openai_auth = true` to send the Codex CLI's own login\n{usage}\nOpenAI SDKs: OPENAI_BASE_URL={url}/v1    Anthropic SDKs: ANTHROPIC_BASE_URL={url}\nCtrl-C stops the server."
     );
     out
 }

@@ -13,7 +13,7 @@ use super::Context;
 use super::open_store;
 use crate::auth::{AccountInfo, Accounts, AuthError, unix_now};
 use crate::cli::StatusArgs;
-use crate::config::{Config, ProviderKind};
+use crate::config::{Config, ProviderKind, Strategy};
 use crate::history::{self, QuotaRecord};
 use crate::ids::{Label, ProviderId};
 use crate::paths;
@@ -94,9 +94,15 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
                 v
             })
             .collect();
+        let picks: Vec<serde_json::Value> = picks(&config, &list, &usage, now)
+            .into_iter()
+            .map(|(provider, strategy, pick)| {
+                serde_json::json!({"provider": provider, "strategy": strategy.as_str(), "pick": pick})
+            })
+            .collect();
         let server = server.as_ref().map(|s| s.json(now));
         ctx.printer
-            .json(&serde_json::json!({ "accounts": accounts, "server": server }))?;
+            .json(&serde_json::json!({ "accounts": accounts, "picks": picks, "server": server }))?;
         return Ok(());
     }
     if list.is_empty() {
@@ -106,6 +112,15 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut text = table(&list, &usage, now);
+    for (provider, strategy, pick) in picks(&config, &list, &usage, now) {
+        if let (Some(account), Some(because)) = (pick["account"].as_str(), pick["because"].as_str())
+        {
+            text.push_str(&format!(
+                "\n{provider}: a new conversation goes to {account} ({because}; strategy {})",
+                strategy.as_str()
+            ));
+        }
+    }
     let meters = bars(&list, &usage, now);
     if !meters.is_empty() {
         text.push_str("\n\n");
@@ -113,6 +128,40 @@ pub async fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
     }
     ctx.printer.data(&format!("{text}\n\n{server_line}\n"))?;
     Ok(())
+}
+
+/// For each provider with more than one stored account: its strategy and the account a new
+/// conversation would start on now (see [`super::route::pick_among`]).
+fn picks(
+    config: &Config,
+    list: &[AccountInfo],
+    usage: &UsageFile,
+    now: i64,
+) -> Vec<(ProviderId, Strategy, serde_json::Value)> {
+    config
+        .providers
+        .values()
+        .filter_map(|provider| {
+            let stored: Vec<Label> = list
+                .iter()
+                .filter(|a| a.provider == provider.id)
+                .map(|a| a.label.clone())
+                .collect();
+            let order = crate::routing::account_order(provider, &stored);
+            let labels: Vec<&Label> = order.iter().collect();
+            (labels.len() > 1).then(|| {
+                let pick = super::route::pick_among(
+                    provider.strategy,
+                    &provider.id,
+                    &labels,
+                    list,
+                    usage,
+                    now,
+                );
+                (provider.id.clone(), provider.strategy, pick)
+            })
+        })
+        .collect()
 }
 
 /// `--refresh`: refreshes every token that is due, then asks the usage endpoint of each Codex

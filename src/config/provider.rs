@@ -85,15 +85,29 @@ impl AuthMode {
     }
 }
 
-/// How accounts of one provider share the load.
+/// How accounts of one provider share the load (see `crate::picker`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Strategy {
-    /// Use accounts in order; move on only when one cannot serve.
+    /// Start with the account that has the most quota left in its tightest window.
     #[default]
+    Headroom,
+    /// Use accounts in order; move on only when one cannot serve.
     Failover,
     /// Rotate the starting account on each request.
     RoundRobin,
+}
+
+impl Strategy {
+    /// The config spelling.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Headroom => "headroom",
+            Strategy::Failover => "failover",
+            Strategy::RoundRobin => "round-robin",
+        }
+    }
 }
 
 /// The raw YAML shape of a provider entry. Every key is optional here; which keys a provider
@@ -229,7 +243,7 @@ impl ProviderConfig {
             models: Vec::new(),
             headers: Vec::new(),
             accounts: None,
-            strategy: Strategy::Failover,
+            strategy: Strategy::default(),
             timeouts: Timeouts::default(),
         }
     }

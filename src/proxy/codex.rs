@@ -71,8 +71,10 @@ pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
 
 /// The request headers for the backend, before credentials and the provider's `headers:`: the
 /// client's fingerprint and session headers when it sent them (the Codex CLI does), else
-/// `originator: bitrouter` and bitrouter's `User-Agent`; a `session-id` derived from the body's
-/// `prompt_cache_key` (or a new one) when the client sent none; JSON in, SSE out.
+/// `originator: bitrouter` and bitrouter's `User-Agent`; when the client sent no session
+/// header, a `session-id` taken from the body's `prompt_cache_key` (which [`crate::affinity`]
+/// set to the conversation's key), or a new one when the body has none, and `session_id`
+/// mirroring it; JSON in, SSE out.
 #[must_use]
 pub fn request_headers(inbound: &HeaderMap, prompt_cache_key: Option<&str>) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(12);
@@ -101,6 +103,12 @@ pub fn request_headers(inbound: &HeaderMap, prompt_cache_key: Option<&str>) -> H
         if let Some(value) = value {
             out.insert(HeaderName::from_static("session-id"), value);
         }
+    }
+    // Both spellings carry the one session id (the backend has been seen caching on either).
+    if !out.contains_key("session_id")
+        && let Some(value) = out.get("session-id").cloned()
+    {
+        out.insert(HeaderName::from_static("session_id"), value);
     }
     out.insert(
         header::CONTENT_TYPE,
@@ -195,6 +203,24 @@ pub fn usage_limit_in_event(event: &Value) -> Option<UsageLimit> {
     .into_iter()
     .flatten()
     .find_map(UsageLimit::from_error_object)
+}
+
+/// A failed stream event (`response.failed`, `error`) that reports a server-side hiccup
+/// (overloaded, internal error; see [`crate::retry::transient_code`]), with the code it gave.
+#[must_use]
+pub fn transient_failure_in_event(event: &Value) -> Option<String> {
+    [
+        event.get("response").and_then(|r| r.get("error")),
+        event.get("error"),
+        Some(event),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|e| e.is_object())
+    .flat_map(|e| ["code", "type"].map(|k| e.get(k).and_then(Value::as_str)))
+    .flatten()
+    .find(|code| crate::retry::transient_code(code))
+    .map(str::to_owned)
 }
 
 /// A usage limit in an HTTP error answer: a 429 saying so, or (as some report) a 404 whose body
@@ -406,9 +432,36 @@ mod tests {
                 .starts_with("bitrouter/")
         );
         assert_eq!(out["session-id"], "conv-9");
+        // Both spellings carry the one session.
+        assert_eq!(out["session_id"], "conv-9");
         let a = request_headers(&HeaderMap::new(), None);
         let b = request_headers(&HeaderMap::new(), None);
         assert_ne!(a["session-id"], b["session-id"]);
+        assert_eq!(a["session-id"], a["session_id"]);
+        // The client's own session header wins over the body's key, in both spellings.
+        let mut inbound = HeaderMap::new();
+        inbound.insert("session_id", HeaderValue::from_static("client-thread"));
+        let out = request_headers(&inbound, Some("conv-9"));
+        assert_eq!(out["session-id"], "client-thread");
+        assert_eq!(out["session_id"], "client-thread");
+    }
+
+    #[test]
+    fn server_errors_in_failed_events_are_transient_and_request_errors_are_not() {
+        for event in [
+            json!({"type": "response.failed", "response": {"error": {"code": "server_is_overloaded", "message": "busy"}}}),
+            json!({"type": "error", "error": {"type": "overloaded_error"}}),
+            json!({"type": "error", "code": "internal_error"}),
+        ] {
+            assert!(transient_failure_in_event(&event).is_some(), "{event}");
+        }
+        for event in [
+            json!({"type": "response.failed", "response": {"error": {"code": "context_length_exceeded"}}}),
+            json!({"type": "error", "error": {"type": "usage_limit_reached"}}),
+            json!({"type": "error", "code": 500}),
+        ] {
+            assert_eq!(transient_failure_in_event(&event), None, "{event}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Taking a proxy request in: the local key, the content type, the body (bounded by
-//! `server.max_body_bytes`) checked to be JSON, the model it names and the account the
-//! `x-bitrouter-account` header pins; and resolver errors as HTTP errors. The body is read in
-//! place to find the model; it becomes a JSON tree only if a step of the chain needs one
-//! ([`Body::value`]), at most once.
+//! `server.max_body_bytes`) checked to be JSON, the model it names, the ids in it that can name
+//! a conversation ([`BodyIds`]) and the account the `x-bitrouter-account` header pins; and
+//! resolver errors as HTTP errors. The body is read in place, in one pass, to find the model and
+//! the ids; it becomes a JSON tree only if a step of the chain needs one ([`Body::value`]), at
+//! most once.
 
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -12,12 +13,13 @@ use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode, ErrorKind};
 use super::record::LogCell;
+use crate::affinity::{Affinity, BodyIds};
 use crate::config::{AuthMode, Config};
 use crate::routing::{Plan, RouteError};
 use crate::upstream::headers::{ACCOUNT_HEADER, has_local_key};
 
-/// A request taken in: its headers, its body, the model it asks for and the account its
-/// header pins.
+/// A request taken in: its headers, its body, the model it asks for, the ids that can name its
+/// conversation and the account its header pins.
 #[derive(Debug)]
 pub struct Request {
     /// The client's headers.
@@ -28,6 +30,10 @@ pub struct Request {
     pub model: String,
     /// The `x-bitrouter-account` header.
     pub account: Option<String>,
+    /// The body's conversation ids.
+    pub ids: BodyIds,
+    /// The conversation's key, once the plan needs one (see [`super::plan::conversation`]).
+    pub conversation: Option<Affinity>,
 }
 
 /// A request body known to be JSON: its bytes, and its tree once something needed it.
@@ -100,7 +106,7 @@ where
     }
     check_content_type(&headers)?;
     let bytes = read_body(body, &headers, config.server.max_body_bytes).await?;
-    let ModelOf(model) = serde_json::from_slice(&bytes).map_err(|e| {
+    let Scanned { model, ids } = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             ErrorCode::InvalidJson,
             format!("the request body is not valid JSON: {e}"),
@@ -134,67 +140,84 @@ where
         },
         model,
         account,
+        ids,
+        conversation: None,
     })
 }
 
 /// The `model` of a JSON document when it is an object with a string `model` (the last one,
-/// as a JSON tree would keep), read without building the tree; the whole document is still
-/// checked to be JSON.
-struct ModelOf(Option<String>);
+/// as a JSON tree would keep) and its conversation ids, read without building the tree; the
+/// whole document is still checked to be JSON.
+struct Scanned {
+    model: Option<String>,
+    ids: BodyIds,
+}
 
-impl<'de> serde::Deserialize<'de> for ModelOf {
+impl Scanned {
+    fn nothing() -> Scanned {
+        Scanned {
+            model: None,
+            ids: BodyIds::default(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scanned {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
         use serde_json::value::RawValue;
 
         struct Find;
         impl<'de> Visitor<'de> for Find {
-            type Value = ModelOf;
+            type Value = Scanned;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("JSON")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ModelOf, A::Error> {
-                let mut model = None;
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
+                let mut found = Scanned::nothing();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     if key == "model" {
                         let raw: &RawValue = map.next_value()?;
-                        model = serde_json::from_str::<String>(raw.get()).ok();
+                        found.model = serde_json::from_str::<String>(raw.get()).ok();
+                    } else if BodyIds::FIELDS.contains(&key.as_ref()) {
+                        let raw: &RawValue = map.next_value()?;
+                        found.ids.note(&key, raw.get().as_bytes());
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
                 }
-                Ok(ModelOf(model))
+                Ok(found)
             }
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ModelOf, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scanned, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(ModelOf(None))
+                Ok(Scanned::nothing())
             }
 
-            fn visit_bool<E>(self, _: bool) -> Result<ModelOf, E> {
-                Ok(ModelOf(None))
+            fn visit_bool<E>(self, _: bool) -> Result<Scanned, E> {
+                Ok(Scanned::nothing())
             }
 
-            fn visit_i64<E>(self, _: i64) -> Result<ModelOf, E> {
-                Ok(ModelOf(None))
+            fn visit_i64<E>(self, _: i64) -> Result<Scanned, E> {
+                Ok(Scanned::nothing())
             }
 
-            fn visit_u64<E>(self, _: u64) -> Result<ModelOf, E> {
-                Ok(ModelOf(None))
+            fn visit_u64<E>(self, _: u64) -> Result<Scanned, E> {
+                Ok(Scanned::nothing())
             }
 
-            fn visit_f64<E>(self, _: f64) -> Result<ModelOf, E> {
-                Ok(ModelOf(None))
+            fn visit_f64<E>(self, _: f64) -> Result<Scanned, E> {
+                Ok(Scanned::nothing())
             }
 
-            fn visit_str<E>(self, _: &str) -> Result<ModelOf, E> {
-                Ok(ModelOf(None))
+            fn visit_str<E>(self, _: &str) -> Result<Scanned, E> {
+                Ok(Scanned::nothing())
             }
 
-            fn visit_unit<E>(self) -> Result<ModelOf, E> {
-                Ok(ModelOf(None))
+            fn visit_unit<E>(self) -> Result<Scanned, E> {
+                Ok(Scanned::nothing())
             }
         }
         d.deserialize_any(Find)
@@ -318,4 +341,38 @@ where
         }
     }
     Ok(only.unwrap_or_else(|| buf.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(body: &str) -> Result<Scanned, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+
+    #[test]
+    fn one_pass_finds_the_model_and_the_conversation_ids() {
+        let found = scan(
+            r#"{"input":[{"role":"user","content":"hi","user":"inner"}],"model":"a","prompt_cache_key":"conv-1","metadata":{"user_id":"u-7"},"model":"b","user":"me"}"#,
+        )
+        .unwrap();
+        // The last `model`, as a JSON tree keeps; nested fields are not the body's.
+        assert_eq!(found.model.as_deref(), Some("b"));
+        assert_eq!(
+            found.ids,
+            BodyIds {
+                prompt_cache_key: Some("conv-1".into()),
+                user: Some("me".into()),
+                metadata_user_id: Some("u-7".into()),
+            }
+        );
+        let none = scan(r#"{"model":5,"user":null,"metadata":[1]}"#).unwrap();
+        assert_eq!(none.model, None);
+        assert_eq!(none.ids, BodyIds::default());
+        assert!(scan("[1,2]").unwrap().model.is_none());
+        // The whole document is still checked.
+        assert!(scan(r#"{"model":"a","user":"me""#).is_err());
+        assert!(scan(r#"{"model":"a"} trailing"#).is_err());
+    }
 }

@@ -1,11 +1,13 @@
 //! The request path of the proxy endpoints, in the order a request takes it:
 //!
 //! 1. [`intake`]: the local key, the content type, the body read and parsed once;
-//! 2. [`plan`]: the chain from the one resolver, and what each step sends (native, shaped for
-//!    the Codex backend, or translated through the Responses pivot) with which credentials;
+//! 2. [`plan`]: the chain from the one resolver, the conversation's key (see
+//!    [`crate::affinity`]), and what each step sends (native, shaped for the Codex backend, or
+//!    translated through the Responses pivot) with which credentials, in the picker's order
+//!    (see [`crate::picker`]);
 //! 3. [`walk`]: each step, each credential, one attempt at a time, with [`outbound`] building
 //!    the upstream headers and [`outcome`] deciding what each result means (answer, refresh,
-//!    cool down, fail over);
+//!    cool down, retry after a backoff, fail over);
 //! 4. the answer: a Responses stream relayed ([`relay`]) or translated back to the client's API
 //!    ([`translated`], [`pivot`]), a native body passed on, or an error in the client's shape
 //!    ([`error`]).
@@ -74,7 +76,8 @@ where
     B: http_body::Body<Data = Bytes>,
 {
     let config = proxy.config();
-    let request = intake::read(&config, parts, body, log).await?;
+    let mut request = intake::read(&config, parts, body, log).await?;
     let plan = plan::resolve(proxy, &config, &request)?;
+    request.conversation = plan::conversation(&config, inbound, &request, &plan);
     walk::walk(proxy, &config, inbound, request, &plan, log).await
 }

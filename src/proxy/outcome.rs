@@ -1,18 +1,24 @@
 //! The one place that decides what an attempt's result means for the request ([`classify`]):
 //! answer the client, refresh the credential and send again, cool the account down and try
-//! the next, fail over to the next route entry, or answer with an error now. The walk only
-//! carries the decision out, and [`Failures`] keeps what to say when nothing succeeded.
+//! the next, wait and send the same again, fail over to the next credential or route entry,
+//! give up, or answer with an error now. The walk only carries the decision out, and
+//! [`Failures`] keeps what to say when nothing succeeded.
 //!
-//! The rules (contract, "Model ids"; spec §7.2, §8.5 item 15):
+//! The rules (contract, "Model ids"; spec §7.2, §8.5 item 15; issue 15):
 //! - a usage limit (a 429 saying so, a 404 that mentions it, or `usage_limit_reached` in the
 //!   stream before any output) cools the account down and tries the next one; it is never a
 //!   reason to sign in again;
 //! - a 401 for a stored account refreshes its token once and sends again; refused again, the
 //!   account needs a new login and the next one is tried;
-//! - 429, 5xx, timeouts, connection errors and a stream that broke before any output move to
-//!   the next step of a `routes` chain;
+//! - a hiccup before any output (429, 408, 5xx including 529, timeouts, connection errors, a
+//!   stream that broke or failed with a server error before any output) is retried as
+//!   [`crate::retry::Retries`] says: the same account again after a jittered backoff (not after
+//!   a 429), then the next account, then the next step of a `routes` chain, within a bounded
+//!   number of attempts;
 //! - errors the client caused are answered at once: a native upstream's verbatim, others in
 //!   the client's error shape.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -22,6 +28,7 @@ use super::error::{ApiError, ErrorCode, ErrorKind};
 use super::outbound::{Auth, Served, error_meta};
 use super::relay::Committed;
 use crate::config::ProviderConfig;
+use crate::retry::{self, Next, Retries};
 use crate::upstream::{self, TransportError};
 
 /// What an attempt is, as far as the decision goes.
@@ -53,7 +60,7 @@ pub enum Observed {
     },
     /// A success whose stream reported a usage limit before any output.
     StreamLimit(UsageLimit),
-    /// A success whose stream broke or ended before any output.
+    /// A success whose stream broke, ended, or failed with a server error before any output.
     StreamBroken(ApiError),
     /// A success to pass on.
     Success(Success),
@@ -83,8 +90,18 @@ pub enum Outcome {
     Cooldown(i64),
     /// This credential cannot serve (a new login is needed): try the next.
     NextCredential(ApiError),
-    /// The provider failed: try the next step of the chain.
+    /// A hiccup before any output: wait, then send the same again.
+    Again {
+        /// How long to wait.
+        wait: Duration,
+        /// What went wrong, in case no later try succeeds.
+        error: ApiError,
+    },
+    /// The provider failed on this credential: try the next credential, else the next step of
+    /// the chain.
     Failover(ApiError),
+    /// The provider failed and the tries are used up: answer with what went wrong.
+    GiveUp(ApiError),
     /// The client's own mistake: answer with this error now.
     Fail(ApiError),
     /// A native upstream's own client error: pass it on as it came.
@@ -98,21 +115,59 @@ pub enum Outcome {
     },
 }
 
-/// Decides what `observed` means for the request.
+/// Decides what `observed` means for the request. `retries` is the request's retry state
+/// (updated when a hiccup is retried) and `jitter`, in `[0, 1]`, spreads the backoff.
 #[must_use]
-pub fn classify(attempt: &Attempt<'_>, observed: Observed, now: i64) -> Outcome {
+pub fn classify(
+    attempt: &Attempt<'_>,
+    observed: Observed,
+    retries: &mut Retries,
+    now: i64,
+    jitter: f64,
+) -> Outcome {
     let provider = attempt.provider.id.as_str();
     match observed {
         Observed::Success(success) => Outcome::Answer(success),
-        Observed::Transport(err) => Outcome::Failover(ApiError::transport(provider, &err)),
+        Observed::Transport(err) => {
+            hiccup(ApiError::transport(provider, &err), None, retries, jitter)
+        }
         Observed::StreamLimit(limit) => Outcome::Cooldown(limit.until(now)),
-        Observed::StreamBroken(err) => Outcome::Failover(err),
+        Observed::StreamBroken(err) => hiccup(err, None, retries, jitter),
         Observed::Refused {
             status,
             headers,
             body,
-        } => refused(attempt, status, &headers, body, now),
+        } => match refused(attempt, status, &headers, body, now) {
+            Refusal::Decided(outcome) => outcome,
+            Refusal::Hiccup(err) => hiccup(err, Some(status), retries, jitter),
+        },
     }
+}
+
+/// A failure before any output that another try may get past: the same account again, the
+/// next one, or none (the retry policy's call; never the same account after a 429).
+fn hiccup(
+    error: ApiError,
+    status: Option<StatusCode>,
+    retries: &mut Retries,
+    jitter: f64,
+) -> Outcome {
+    tracing::debug!(
+        status = status.map(|s| s.as_u16()),
+        "upstream hiccup before any output: {}",
+        error.message
+    );
+    match retries.after_failure(retry::same_account_after(status), jitter) {
+        Next::Again(wait) => Outcome::Again { wait, error },
+        Next::Move => Outcome::Failover(error),
+        Next::GiveUp => Outcome::GiveUp(error),
+    }
+}
+
+/// What an error status is: decided, or a hiccup for the retry policy.
+enum Refusal {
+    Decided(Outcome),
+    Hiccup(ApiError),
 }
 
 /// An error status.
@@ -122,45 +177,45 @@ fn refused(
     headers: &HeaderMap,
     body: Bytes,
     now: i64,
-) -> Outcome {
+) -> Refusal {
     let provider = &attempt.provider.id;
     let label = attempt.auth.label();
     if status == StatusCode::UNAUTHORIZED && label.is_some() && !attempt.refreshed {
-        return Outcome::Refresh;
+        return Refusal::Decided(Outcome::Refresh);
     }
     if attempt.is_codex
         && let Some(limit) = codex::usage_limit_in_answer(status, &body)
     {
-        return Outcome::Cooldown(limit.until(now));
+        return Refusal::Decided(Outcome::Cooldown(limit.until(now)));
     }
     if status == StatusCode::UNAUTHORIZED
         && let Some(label) = label
     {
         // Refreshed and still refused: this account needs a new login; others may work.
-        return Outcome::NextCredential(ApiError::new(
+        return Refusal::Decided(Outcome::NextCredential(ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,
             ErrorCode::LoginRequired,
             format!(
                 "{provider} refused account `{label}` even after a refresh; run `bitrouter login {provider} --label {label}`"
             ),
-        ));
+        )));
     }
+    let transient = retry::transient_status(status);
     let mut err = if attempt.is_codex {
         // Without a credential of ours, a 401/403 is the upstream's own answer.
         let not_ours = matches!(attempt.auth, Auth::Client | Auth::Nothing);
         codex::upstream_error(provider.as_str(), status, &body, not_ours)
     } else {
         let mut err = codex::upstream_error(provider.as_str(), status, &body, true);
-        if retryable(status) {
+        if transient {
             err.message = format!("{provider} answered {status}: {}", err.message);
         }
         err
     };
     err.headers.extend(error_meta(headers));
-    if retryable(status) {
-        tracing::debug!(provider = %provider, status = status.as_u16(), "upstream failed; trying the next route entry");
-        return Outcome::Failover(err);
+    if transient {
+        return Refusal::Hiccup(err);
     }
     if !attempt.is_codex && !attempt.translated {
         let mut headers = (*err.headers).clone();
@@ -168,18 +223,13 @@ fn refused(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
         );
-        return Outcome::Verbatim {
+        return Refusal::Decided(Outcome::Verbatim {
             status,
             headers,
             body,
-        };
+        });
     }
-    Outcome::Fail(err)
-}
-
-/// Statuses after which the next step of the chain is tried.
-fn retryable(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+    Refusal::Decided(Outcome::Fail(err))
 }
 
 /// What went wrong on the way, to answer honestly when nothing succeeded.
@@ -249,6 +299,7 @@ mod tests {
     use crate::config::Config;
     use crate::env::Env;
     use crate::ids::ProviderId;
+    use crate::retry::RetryPolicy;
     use crate::upstream::credentials::Access;
 
     fn account() -> Auth {
@@ -268,6 +319,19 @@ mod tests {
         refreshed: bool,
         observed: Observed,
     ) -> Outcome {
+        let mut retries = Retries::new(RetryPolicy::default());
+        retries.sent();
+        decide_with(config, id, auth, refreshed, observed, &mut retries)
+    }
+
+    fn decide_with(
+        config: &Config,
+        id: &str,
+        auth: &Auth,
+        refreshed: bool,
+        observed: Observed,
+        retries: &mut Retries,
+    ) -> Outcome {
         let provider = config.provider(&id.parse::<ProviderId>().unwrap()).unwrap();
         let attempt = Attempt {
             provider,
@@ -276,7 +340,7 @@ mod tests {
             auth,
             refreshed,
         };
-        classify(&attempt, observed, 100)
+        classify(&attempt, observed, retries, 100, 0.5)
     }
 
     fn refused(status: u16, body: &'static str) -> Observed {
@@ -287,13 +351,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn each_answer_gets_its_decision() {
-        let config = Config::parse(
+    fn native() -> Config {
+        Config::parse(
             "providers:\n  native:\n    base_url: http://127.0.0.1:1/v1\n    api: openai_chat\n",
             &Env::default(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn each_answer_gets_its_decision() {
+        let config = native();
         let codex = "openai-codex";
         let limit = r#"{"error":{"type":"usage_limit_reached","resets_in_seconds":50}}"#;
         assert!(matches!(
@@ -310,7 +378,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(&config, codex, &account(), false, refused(503, "busy")),
-            Outcome::Failover(e) if e.status == 502
+            Outcome::Again { error, .. } if error.status == 502
         ));
         assert!(matches!(
             decide(&config, codex, &account(), false, refused(400, r#"{"detail":"bad"}"#)),
@@ -320,6 +388,7 @@ mod tests {
             decide(&config, "native", &Auth::Nothing, false, refused(400, "{}")),
             Outcome::Verbatim { status, .. } if status == 400
         ));
+        // A rate limit that is not a usage limit: not the same credential again.
         assert!(matches!(
             decide(&config, "native", &Auth::Nothing, false, refused(429, "{}")),
             Outcome::Failover(_)
@@ -330,8 +399,50 @@ mod tests {
         };
         assert!(matches!(
             decide(&config, codex, &account(), false, Observed::Transport(timeout)),
-            Outcome::Failover(e) if e.status == 504
+            Outcome::Again { error, .. } if error.status == 504
         ));
+        let overloaded = ApiError::bad_gateway(ErrorCode::UpstreamFailed, "overloaded");
+        assert!(matches!(
+            decide(
+                &config,
+                codex,
+                &account(),
+                false,
+                Observed::StreamBroken(overloaded)
+            ),
+            Outcome::Again { .. }
+        ));
+    }
+
+    #[test]
+    fn hiccups_retry_then_move_on_then_give_up() {
+        let config = native();
+        let policy = RetryPolicy {
+            tries_per_account: 2,
+            max_attempts: 3,
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
+        let mut retries = Retries::new(policy);
+        let next = |retries: &mut Retries| {
+            retries.sent();
+            decide_with(
+                &config,
+                "openai-codex",
+                &account(),
+                false,
+                refused(502, ""),
+                retries,
+            )
+        };
+        // Equal jitter: half the step fixed, half scaled by 0.5.
+        assert!(matches!(
+            next(&mut retries),
+            Outcome::Again { wait, .. } if wait == Duration::from_millis(75)
+        ));
+        assert!(matches!(next(&mut retries), Outcome::Failover(_)));
+        retries.new_account();
+        assert!(matches!(next(&mut retries), Outcome::GiveUp(e) if e.status == 502));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! From a request taken in to what each attempt sends: the chain from the one resolver (with
-//! the local-key check that depends on it), and for each step of it the body that goes out and
-//! the credentials to try, in order.
+//! the local-key check that depends on it), the conversation's key when a step needs one
+//! ([`conversation`]), and for each step of it the body that goes out and the credentials to
+//! try, in order ([`credentials`]: the picker's account order, the conversation's sticky
+//! account first).
 //!
 //! Providers that speak the inbound API get the body natively (only `model` replaced; Codex
 //! bodies shaped to the backend's rules). Any other request among Responses, Chat Completions
@@ -21,10 +23,13 @@ use super::Proxy;
 use super::codex;
 use super::error::{ApiError, ErrorCode};
 use super::inbound::{Inbound, untranslated};
-use super::intake::{self, Body, Request};
+use super::intake::{self, Request};
 use super::pivot;
 use super::translated::{self, Translation};
+use crate::affinity::{self, Affinity};
 use crate::config::{Api, Config, ProviderConfig, ProviderKind, Strategy};
+use crate::ids::Label;
+use crate::picker;
 use crate::routing::{Credential, Plan, Resolver, Target, apply};
 use crate::translate::Backend;
 use crate::translate::responses::shape_for_codex_raw;
@@ -41,6 +46,53 @@ pub fn resolve(proxy: &Proxy, config: &Config, request: &Request) -> Result<Plan
         .map_err(|e| intake::route_error(&e))?;
     intake::check_local_key(config, &plan, &request.headers)?;
     Ok(plan)
+}
+
+/// The conversation's key ([`crate::affinity`]) when a step of `plan` needs one: a Codex step
+/// (the backend's prompt cache keys on it, as `prompt_cache_key` and the session headers) or a
+/// step whose accounts the picker orders (a conversation stays on its account). Token counts
+/// need none.
+#[must_use]
+pub fn conversation(
+    config: &Config,
+    inbound: Inbound,
+    request: &Request,
+    plan: &Plan,
+) -> Option<Affinity> {
+    if inbound == Inbound::CountTokens {
+        return None;
+    }
+    let needed = plan.steps.iter().any(|step| {
+        config.provider(&step.target.provider).is_some_and(|p| {
+            matches!(p.kind, ProviderKind::OpenaiCodex { .. }) || picks_accounts(&step.target)
+        })
+    });
+    if !needed {
+        return None;
+    }
+    let affinity = affinity::of(
+        inbound.api(),
+        &request.headers,
+        &request.ids,
+        request.body.raw(),
+    );
+    if let Some(a) = &affinity {
+        tracing::debug!(key = %a.key, source = a.source.as_str(), "conversation");
+    }
+    affinity
+}
+
+/// Whether the picker orders the target's accounts (more than one, none pinned), so that a
+/// conversation's account is a choice worth remembering.
+#[must_use]
+pub fn picks_accounts(target: &Target) -> bool {
+    !target.pinned
+        && target
+            .credentials
+            .iter()
+            .filter(|c| matches!(c, Credential::Account(_)))
+            .nth(1)
+            .is_some()
 }
 
 /// What one step of the chain does.
@@ -82,7 +134,8 @@ pub fn counts_locally(inbound: Inbound, provider: &ProviderConfig) -> bool {
 /// What step `target` of the chain sends to `provider` (a token count it does not serve is
 /// [`counts_locally`]'s). A Responses request to the Codex backend is shaped in place when it
 /// can be ([`shape_for_codex_raw`]); otherwise the body becomes a JSON tree, which the `last`
-/// step takes instead of copying.
+/// step takes instead of copying. A streamed request to the Codex backend carries the
+/// conversation's key as its `prompt_cache_key`.
 ///
 /// # Errors
 ///
@@ -91,17 +144,18 @@ pub async fn prepare(
     config: &Config,
     proxy: &Proxy,
     inbound: Inbound,
-    body: &mut Body,
+    request: &mut Request,
     last: bool,
     provider: &ProviderConfig,
     target: &Target,
 ) -> Result<Prepared, ApiError> {
     let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
+    let cache_key = request.conversation.as_ref().map(|c| c.key.as_str());
     if is_codex
         && inbound == Inbound::Responses
         && target.effort.is_none()
         && target.service_tier.is_none()
-        && let Some(shaped) = shape_for_codex_raw(body.raw(), &target.model)
+        && let Some(shaped) = shape_for_codex_raw(request.body.raw(), &target.model, cache_key)
     {
         if !shaped.dropped.is_empty() {
             tracing::debug!(dropped = ?shaped.dropped, "fields the Codex backend does not accept were removed");
@@ -118,9 +172,9 @@ pub async fn prepare(
         }));
     }
     let json = if last {
-        Cow::Owned(body.take_value()?)
+        Cow::Owned(request.body.take_value()?)
     } else {
-        Cow::Borrowed(body.value()?)
+        Cow::Borrowed(request.body.value()?)
     };
     let backend = if is_codex {
         Backend::Codex
@@ -155,6 +209,13 @@ pub async fn prepare(
     if !matches!(inbound, Inbound::Compact | Inbound::CountTokens) {
         apply::apply(&mut json, api, target, is_codex)
             .map_err(|e| ApiError::bad_request(ErrorCode::UnsupportedVariant, e.to_string()))?;
+    }
+    // One conversation, one cache key (the session headers follow it).
+    if is_codex
+        && reads_stream
+        && let Some(conversation) = &request.conversation
+    {
+        affinity::stamp(&mut json, conversation);
     }
     let path = if translation.is_some() {
         pivot::upstream_path(api)
@@ -208,22 +269,71 @@ fn native_body(
     Ok((body, stream))
 }
 
-/// The credentials to try for a target, in order (rotated for `round-robin`); one `None` when
-/// the client's own credential travels (passthrough).
+/// The credentials to try for a target, in order; one `None` when the client's own credential
+/// travels (passthrough). Two or more accounts, none pinned, are ordered by the picker
+/// ([`crate::picker`]: the provider's strategy, each account's live quota and cooldown, the
+/// conversation's sticky account first); a configured key follows them.
 #[must_use]
 pub fn credentials(
     proxy: &Proxy,
     provider: &ProviderConfig,
     target: &Target,
     client_auth: bool,
+    conversation: Option<&Affinity>,
+    now: i64,
 ) -> Vec<Option<Credential>> {
     if client_auth {
         return vec![None];
     }
-    let mut list = target.credentials.clone();
-    if provider.strategy == Strategy::RoundRobin && !target.pinned && list.len() > 1 {
-        let n = list.len();
-        list.rotate_left(proxy.book.next_rotation(&provider.id) % n);
+    if !picks_accounts(target) {
+        return target.credentials.iter().cloned().map(Some).collect();
     }
-    list.into_iter().map(Some).collect()
+    let labels = target.account_labels();
+    let sticky = conversation.and_then(|c| proxy.sticky.get(&provider.id, &c.key, now));
+    let rotation = if provider.strategy == Strategy::RoundRobin {
+        proxy.book.next_rotation(&provider.id)
+    } else {
+        0
+    };
+    let pick = pick(proxy, provider, &labels, sticky.as_ref(), rotation, now);
+    let others = target
+        .credentials
+        .iter()
+        .filter(|c| !matches!(c, Credential::Account(_)))
+        .cloned();
+    pick.order
+        .into_iter()
+        .map(Credential::Account)
+        .chain(others)
+        .map(Some)
+        .collect()
+}
+
+/// The picker's order of `labels` (in the configured order) for `provider` at `now`, from the
+/// account book's live quota and cooldowns, `sticky` first while it can serve; `rotation` is the
+/// round-robin offset.
+#[must_use]
+pub fn pick(
+    proxy: &Proxy,
+    provider: &ProviderConfig,
+    labels: &[&Label],
+    sticky: Option<&Label>,
+    rotation: usize,
+    now: i64,
+) -> picker::Pick {
+    let book = &proxy.book;
+    let snapshots: Vec<_> = labels
+        .iter()
+        .map(|l| book.snapshot(&provider.id, l))
+        .collect();
+    let accounts: Vec<picker::Account<'_>> = labels
+        .iter()
+        .zip(&snapshots)
+        .map(|(label, snapshot)| picker::Account {
+            label,
+            snapshot: snapshot.as_ref(),
+            cooling_until: book.cooling_until(&provider.id, label, now),
+        })
+        .collect();
+    picker::order(provider.strategy, &accounts, sticky, rotation, now)
 }

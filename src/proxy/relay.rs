@@ -33,7 +33,8 @@ pub enum Peek {
     Committed(Committed),
     /// The account hit its usage limit before any output.
     UsageLimit(UsageLimit),
-    /// The stream broke or ended before any output.
+    /// The stream broke, ended, or failed with a server-side hiccup before any output: nothing
+    /// reached the client, so it may be tried again.
     Broken(ApiError),
 }
 
@@ -105,13 +106,17 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
                 let kind = kind_of(&block);
                 if !is_preamble(kind.as_deref()) {
                     if matches!(kind.as_deref(), Some("response.failed" | "error"))
-                        && let Some(limit) = block
-                            .event()
-                            .and_then(|e| e.json())
-                            .as_ref()
-                            .and_then(codex::usage_limit_in_event)
+                        && let Some(json) = block.event().and_then(|e| e.json())
                     {
-                        return Peek::UsageLimit(limit);
+                        if let Some(limit) = codex::usage_limit_in_event(&json) {
+                            return Peek::UsageLimit(limit);
+                        }
+                        if let Some(code) = codex::transient_failure_in_event(&json) {
+                            return Peek::Broken(ApiError::bad_gateway(
+                                ErrorCode::UpstreamFailed,
+                                format!("{provider} failed before any output ({code})"),
+                            ));
+                        }
                     }
                     committed = true;
                 }
@@ -326,6 +331,25 @@ mod tests {
             Peek::UsageLimit(limit) => assert_eq!(limit.resets_at, Some(99)),
             _ => panic!("expected a usage limit"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_server_failure_in_the_preamble_may_be_tried_again_and_a_request_failure_is_relayed()
+    {
+        let s = upstream(&[
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.failed","response":{"error":{"code":"server_is_overloaded"}}}),
+        ]);
+        match peek(s, "openai-codex").await {
+            Peek::Broken(e) => assert!(e.message.contains("server_is_overloaded"), "{}", e.message),
+            _ => panic!("expected a retryable failure"),
+        }
+        // The client's own mistake is its answer: the stream commits and carries it.
+        let s = upstream(&[
+            json!({"type":"response.created","response":{"id":"r"}}),
+            json!({"type":"response.failed","response":{"error":{"code":"context_length_exceeded"}}}),
+        ]);
+        assert!(matches!(peek(s, "openai-codex").await, Peek::Committed(_)));
     }
 
     #[tokio::test]

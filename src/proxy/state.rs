@@ -1,5 +1,7 @@
 //! What every proxied request shares: the configuration in force (swapped whole on reload), the
-//! credentials, the upstream client, the account book and the model catalogs.
+//! credentials, the upstream client, the account book, the conversations' sticky accounts, the
+//! retry policy and the model catalogs. One `Proxy` serves every serving thread: what it holds
+//! behind locks (the book, the sticky map, the catalogs) is the same for all of them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -7,7 +9,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::catalog::{ModelCache, Sources};
 use crate::config::{Config, ProviderConfig};
 use crate::ids::ProviderId;
+use crate::picker::StickyMap;
 use crate::quota::AccountBook;
+use crate::retry::RetryPolicy;
 use crate::routing::Inventory;
 use crate::upstream::credentials::Credentials;
 use crate::upstream::{Upstream, endpoint};
@@ -21,6 +25,10 @@ pub struct Proxy {
     pub upstream: Upstream,
     /// Cooldowns and quota per account.
     pub book: Arc<AccountBook>,
+    /// Which account each conversation runs on.
+    pub sticky: StickyMap,
+    /// How hard to retry an upstream hiccup before the answer begins.
+    pub retry: RetryPolicy,
     /// Live model catalogs.
     pub catalogs: ModelCache,
     /// Upstream addresses already built, per provider and path (cleared on reload).
@@ -42,6 +50,8 @@ impl Proxy {
             credentials,
             upstream: Upstream::new(),
             book,
+            sticky: StickyMap::new(),
+            retry: RetryPolicy::default(),
             catalogs: ModelCache::new(),
             endpoints: Mutex::default(),
         }

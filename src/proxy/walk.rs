@@ -1,7 +1,8 @@
 //! Walking the chain: each step, each credential in order, one attempt at a time, until an
 //! upstream answers. What an attempt's result means is [`outcome::classify`]'s to decide; the
-//! walk carries the decision out (refresh, cool down, fail over, answer) and keeps what went
-//! wrong for the final error.
+//! walk carries the decision out (refresh, cool down, wait and send again, fail over, answer),
+//! keeps what went wrong for the final error, and remembers which account served a
+//! conversation so its next request goes there too.
 
 use http::{HeaderValue, header};
 
@@ -21,7 +22,9 @@ use super::state::Proxy;
 use super::translated::{self, translated_answer};
 use crate::clock::unix_now;
 use crate::config::{AuthMode, Config, ProviderConfig};
-use crate::quota::{QuotaSource, Snapshot};
+use crate::ids::Label;
+use crate::quota::{QuotaSource, Snapshot, report};
+use crate::retry::{self, Retries};
 use crate::routing::{Credential, Plan};
 use crate::upstream;
 use crate::upstream::headers::{has_client_credentials, relayable_response_headers};
@@ -32,6 +35,10 @@ use crate::upstream::headers::{has_client_credentials, relayable_response_header
 ///
 /// The answer to give when nothing succeeded (see [`Failures::into_error`]), or an error the
 /// client caused.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one loop over steps, credentials and attempts reads best whole"
+)]
 pub async fn walk(
     proxy: &Proxy,
     config: &Config,
@@ -42,6 +49,7 @@ pub async fn walk(
 ) -> Result<Response, ApiError> {
     let local_key = config.server.api_key.as_ref();
     let mut failures = Failures::default();
+    let mut retries = Retries::new(proxy.retry);
     let last = plan.steps.len().saturating_sub(1);
     'steps: for (n, step) in plan.steps.iter().enumerate() {
         let target = &step.target;
@@ -55,7 +63,7 @@ pub async fn walk(
             config,
             proxy,
             inbound,
-            &mut request.body,
+            &mut request,
             n == last,
             provider,
             target,
@@ -70,12 +78,26 @@ pub async fn walk(
         };
         let client_auth = provider.auth_mode == AuthMode::Passthrough
             && has_client_credentials(&request.headers, local_key);
-        'creds: for credential in plan::credentials(proxy, provider, target, client_auth) {
+        let conversation = request.conversation.as_ref();
+        let credentials = plan::credentials(
+            proxy,
+            provider,
+            target,
+            client_auth,
+            conversation,
+            unix_now(),
+        );
+        'creds: for credential in credentials {
             let Some(mut auth) = acquire(proxy, provider, credential, &mut failures).await else {
                 continue;
             };
+            retries.new_account();
             let mut refreshed = false;
             loop {
+                if !retries.may_send() {
+                    break 'steps;
+                }
+                retries.sent();
                 let served = Served {
                     provider: provider.id.clone(),
                     model: target.model.clone(),
@@ -93,14 +115,28 @@ pub async fn walk(
                         refreshed,
                     },
                     observed,
+                    &mut retries,
                     unix_now(),
+                    retry::jitter(),
                 );
                 match decided {
-                    Outcome::Answer(success) => {
-                        let answer = answer(success, inbound, &out, &served, log).await;
+                    Outcome::Answer(mut success) => {
+                        let now = unix_now();
                         if let Some(label) = auth.label() {
-                            proxy.book.succeeded(&provider.id, label, unix_now());
+                            proxy.book.succeeded(&provider.id, label, now);
+                            if inbound == Inbound::Messages && out.is_codex {
+                                add_quota_headers(&mut success, proxy, provider, label, now);
+                            }
+                            // The conversation's next request goes to this account too.
+                            if plan::picks_accounts(target)
+                                && let Some(conversation) = conversation
+                            {
+                                proxy
+                                    .sticky
+                                    .set(&provider.id, &conversation.key, label, now);
+                            }
                         }
+                        let answer = answer(success, inbound, &out, &served, log).await;
                         return answer.map_err(|mut e| {
                             e.headers.extend(served.headers());
                             e
@@ -141,9 +177,17 @@ pub async fn walk(
                         failures.other(err);
                         continue 'creds;
                     }
+                    Outcome::Again { wait, error } => {
+                        failures.upstream = Some(error);
+                        tokio::time::sleep(wait).await;
+                    }
                     Outcome::Failover(err) => {
                         failures.upstream = Some(err);
-                        continue 'steps;
+                        continue 'creds;
+                    }
+                    Outcome::GiveUp(err) => {
+                        failures.upstream = Some(err);
+                        break 'steps;
                     }
                     Outcome::Fail(mut err) => {
                         err.headers.extend(served.headers());
@@ -159,6 +203,24 @@ pub async fn walk(
         }
     }
     Err(failures.into_error(unix_now()))
+}
+
+/// Anthropic's rate-limit headers from the serving account's live quota, on an answer to an
+/// Anthropic client (Claude Code reads them for its usage warnings).
+fn add_quota_headers(
+    success: &mut Success,
+    proxy: &Proxy,
+    provider: &ProviderConfig,
+    label: &Label,
+    now: i64,
+) {
+    // (A Codex answer to a Messages client is always a translated stream.)
+    let Success::Stream { headers, .. } = success else {
+        return;
+    };
+    if let Some(snapshot) = proxy.book.snapshot(&provider.id, label) {
+        headers.extend(report::anthropic_headers(&snapshot, now));
+    }
 }
 
 /// The credential for one attempt, or `None` (with the reason kept) when it cannot be used:

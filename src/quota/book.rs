@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::file::{AccountUsage, QuotaSource, UsageFile};
-use super::headers::{Snapshot, Window};
+use super::headers::Snapshot;
 use crate::ids::{Label, ProviderId};
 
 #[derive(Debug, Clone, Default)]
@@ -50,33 +50,11 @@ impl AccountBook {
         {
             let mut accounts = lock(&book.accounts);
             for a in &file.accounts {
-                let window = |used, minutes, reset| {
-                    let w = Window {
-                        used_percent: used,
-                        window_minutes: minutes,
-                        reset_at: reset,
-                    };
-                    (w != Window::default()).then_some(w)
-                };
-                let snapshot = Snapshot {
-                    primary: window(
-                        a.primary_used_percent,
-                        a.primary_window_minutes,
-                        a.primary_reset_at,
-                    ),
-                    secondary: window(
-                        a.secondary_used_percent,
-                        a.secondary_window_minutes,
-                        a.secondary_reset_at,
-                    ),
-                    plan_type: a.plan_type.clone(),
-                    ..Snapshot::default()
-                };
                 accounts.insert(
                     (a.provider.clone(), a.label.clone()),
                     AccountState {
                         cooling_until: a.cooling_until,
-                        snapshot: (snapshot != Snapshot::default()).then_some(snapshot),
+                        snapshot: a.snapshot(),
                         checked: a.quota_source.zip(a.quota_checked_at),
                         updated_at: a.updated_at,
                     },
@@ -94,6 +72,15 @@ impl AccountBook {
             .find(|((p, l), _)| p == provider && l == label)
             .and_then(|(_, s)| s.cooling_until)
             .filter(|until| *until > now)
+    }
+
+    /// The account's latest quota snapshot, if one was seen.
+    #[must_use]
+    pub fn snapshot(&self, provider: &ProviderId, label: &Label) -> Option<Snapshot> {
+        lock(&self.accounts)
+            .iter()
+            .find(|((p, l), _)| p == provider && l == label)
+            .and_then(|(_, s)| s.snapshot.clone())
     }
 
     /// Cools the account down until `until`.
@@ -211,6 +198,7 @@ impl AccountBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::quota::Window;
 
     fn ids() -> (ProviderId, Label) {
         (ProviderId::openai_codex(), "work".parse().unwrap())

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::headers::{Snapshot, Window};
 use crate::history::{QuotaRecord, QuotaWindow};
 use crate::ids::{Label, ProviderId};
 
@@ -113,6 +114,34 @@ impl QuotaSource {
 }
 
 impl AccountUsage {
+    /// The quota figures as a snapshot; `None` when there are none.
+    #[must_use]
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let window = |used, minutes, reset| {
+            let w = Window {
+                used_percent: used,
+                window_minutes: minutes,
+                reset_at: reset,
+            };
+            (w != Window::default()).then_some(w)
+        };
+        let snapshot = Snapshot {
+            primary: window(
+                self.primary_used_percent,
+                self.primary_window_minutes,
+                self.primary_reset_at,
+            ),
+            secondary: window(
+                self.secondary_used_percent,
+                self.secondary_window_minutes,
+                self.secondary_reset_at,
+            ),
+            plan_type: self.plan_type.clone(),
+            ..Snapshot::default()
+        };
+        (snapshot != Snapshot::default()).then_some(snapshot)
+    }
+
     /// Whether the account is cooling down at `now`.
     #[must_use]
     pub fn is_cooling(&self, now: i64) -> bool {
@@ -163,6 +192,7 @@ impl AccountUsage {
     }
 }
 
+/// A history window from the saved figures; `None` when none is known.
 fn window(
     used_percent: Option<f64>,
     window_minutes: Option<i64>,

@@ -174,6 +174,20 @@ pub struct Target {
     pub service_tier: Option<Setting<ServiceTier>>,
 }
 
+impl Target {
+    /// The labels of the stored accounts among its credentials, in order.
+    #[must_use]
+    pub fn account_labels(&self) -> Vec<&Label> {
+        self.credentials
+            .iter()
+            .filter_map(|c| match c {
+                Credential::Account(label) => Some(label),
+                Credential::ConfiguredKey | Credential::None => None,
+            })
+            .collect()
+    }
+}
+
 /// Why this provider was chosen, for `route` to explain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -453,15 +467,10 @@ impl<'a> Resolver<'a> {
                 label: label.clone(),
             });
         }
-        let mut ordered: Vec<Credential> = match &provider.accounts {
-            Some(order) => order
-                .iter()
-                .filter(|l| stored.contains(l))
-                .cloned()
-                .map(Credential::Account)
-                .collect(),
-            None => stored.iter().cloned().map(Credential::Account).collect(),
-        };
+        let mut ordered: Vec<Credential> = account_order(provider, stored)
+            .into_iter()
+            .map(Credential::Account)
+            .collect();
         let is_codex = matches!(provider.kind, ProviderKind::OpenaiCodex { .. });
         if !is_codex && provider.api_key.is_some() {
             ordered.push(Credential::ConfiguredKey);
@@ -478,6 +487,20 @@ impl<'a> Resolver<'a> {
             return Ok(vec![Credential::None]);
         }
         Ok(ordered)
+    }
+}
+
+/// A provider's stored accounts in the order to try them: its `accounts:` list (those of them
+/// that are stored), else every stored label.
+#[must_use]
+pub fn account_order(provider: &ProviderConfig, stored: &[Label]) -> Vec<Label> {
+    match &provider.accounts {
+        Some(order) => order
+            .iter()
+            .filter(|l| stored.contains(l))
+            .cloned()
+            .collect(),
+        None => stored.to_vec(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! One access-log line per request (tracing, target `bitrouter::access`, level info): method,
-//! path, model, provider, account, status, latency and tokens when the answer reported them.
+//! path, model, provider, account, status, latency and tokens (input, output, cached) when the
+//! answer reported them.
 //! The line is written when the answer's body ends (or the client goes away), so streams are
 //! logged with their full duration. Never a header value, never a token.
 //!

@@ -8,6 +8,9 @@
 //! The phases come from [`Activity`]: the socket notes the first byte of a request here, the
 //! route table the start of a request and the answer's body its end. One timer per connection
 //! wakes only when a limit could have passed.
+//!
+//! With HTTPS set up ([`crate::tls`]), a connection that opens with a TLS handshake is served
+//! over TLS; the sniff and the handshake count against the first request's header limit.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -26,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::activity::{Activity, HEAD, Limits};
 use super::routes;
 use super::state::AppState;
+use crate::tls::Conn;
 
 /// Serves one connection until it closes, a limit passes, or `shutdown` asks it to finish
 /// (the request in progress completes first). `permit` is its place under the connection
@@ -39,8 +43,22 @@ pub async fn serve(
     permit: OwnedSemaphorePermit,
 ) {
     let activity = Arc::new(Activity::new());
+    let conn = match &state.tls {
+        None => Conn::Plain(tcp),
+        Some(tls) => tokio::select! {
+            accepted = tls.accept(tcp) => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::debug!("client connection ended before a request: {e}");
+                    return;
+                }
+            },
+            () = watch(&activity, limits) => return,
+            () = shutdown.cancelled() => return,
+        },
+    };
     let io = TokioIo::new(Watched {
-        inner: tcp,
+        inner: conn,
         activity: activity.clone(),
     });
     let service = {
@@ -97,9 +115,9 @@ async fn watch(activity: &Activity, limits: Limits) {
     }
 }
 
-/// The client socket, noting when a request's first bytes arrive.
+/// The client connection, noting when a request's first bytes arrive.
 struct Watched {
-    inner: TcpStream,
+    inner: Conn,
     activity: Arc<Activity>,
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP face beside the proxy endpoints: `GET /health`, `GET /v1/models`, the dashboard
+//! The HTTP face beside the proxy endpoints: `GET /health`, `GET /v1/models`, the ChatGPT
+//! backend endpoints the Codex CLI asks for its usage display ([`super::backend`]), the dashboard
 //! (its routes from [`crate::dashboard`], which sees the server through
 //! [`super::dashboard_view`]), and the JSON errors for unknown routes and methods. Not on the
 //! hot path, so it uses axum's router.
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::backend;
 use super::routes::{ROUTES, flavor_of, method_not_allowed};
 use super::state::AppState;
 use crate::catalog;
@@ -24,6 +26,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/models", get(list_models))
         .route("/health", get(health))
+        .route(
+            "/backend-api/wham/accounts/check",
+            get(backend::accounts_check),
+        )
+        .route("/backend-api/wham/usage", get(backend::usage))
+        .route("/backend-api/codex/usage", get(backend::usage))
+        .route("/api/codex/usage", get(backend::usage))
         .merge(dashboard::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed)

@@ -2,11 +2,13 @@
 //! ([`listener`]), each with its header and idle limits ([`connection`]), the route table and
 //! the checks every request passes ([`routes`], [`guard`]), the access log and the request
 //! history's row ([`access_log`]), and the pages beside the proxy endpoints ([`face`]:
-//! `/health`, `/v1/models`, the dashboard). The proxy endpoints hand their requests to the
-//! request path, [`crate::proxy`].
+//! `/health`, `/v1/models`, the ChatGPT backend's usage endpoints in [`backend`], the
+//! dashboard). With a local CA ([`crate::tls`]) the same port also answers HTTPS. The proxy
+//! endpoints hand their requests to the request path, [`crate::proxy`].
 
 mod access_log;
 mod activity;
+mod backend;
 mod connection;
 mod dashboard_view;
 mod face;

@@ -23,7 +23,7 @@ use crate::proxy::{self, ApiError, ErrorCode, ErrorKind, Flavor, Inbound};
 use crate::upstream::headers::LOCAL_KEY_HEADER;
 
 /// The routes, for the 404 and 405 messages.
-pub const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /health, GET / (the dashboard)";
+pub const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /backend-api/wham/usage, GET /backend-api/wham/accounts/check, GET /health, GET / (the dashboard)";
 
 /// Handles one request on a connection.
 ///

@@ -1,10 +1,11 @@
 //! What the HTTP face shares: the request path's state, the address the server listens on and
-//! the request history's sink.
+//! the local HTTPS setup, if any, and the request history's sink.
 
 use std::net::SocketAddr;
 
 use crate::history::Sink;
 use crate::proxy::Proxy;
+use crate::tls::LocalTls;
 
 /// The server's shared state.
 #[derive(Debug)]
@@ -15,18 +16,22 @@ pub struct AppState {
     pub local_addr: SocketAddr,
     /// When the server started (Unix seconds), for `/health`.
     pub started_at: i64,
+    /// HTTPS on the same port (connections that open with a TLS handshake), if set up.
+    pub tls: Option<LocalTls>,
     /// Where finished requests are recorded (disabled unless set with [`Self::with_history`]).
     pub history: Sink,
 }
 
 impl AppState {
-    /// The state of a server bound to `local_addr`, starting now.
+    /// The state of a server bound to `local_addr`, starting now, that also answers HTTPS with
+    /// `tls`.
     #[must_use]
-    pub fn new(proxy: Proxy, local_addr: SocketAddr) -> Self {
+    pub fn new(proxy: Proxy, local_addr: SocketAddr, tls: Option<LocalTls>) -> Self {
         AppState {
             proxy,
             local_addr,
             started_at: crate::clock::unix_now(),
+            tls,
             history: Sink::disabled(),
         }
     }

@@ -98,6 +98,11 @@ fn permanent_or_sample(client: Client, target: &Target, models: &Models) -> Opti
                     "env_http_headers = {{ \"x-bitrouter-key\" = \"{KEY_VAR}\" }}"
                 );
             }
+            let https = origin.replacen("http://", "https://", 1);
+            let _ = write!(
+                t,
+                "# for your quota in /status and the status line (with a Codex ChatGPT login of its own):\n# requires_openai_auth = true under [model_providers.bitrouter], chatgpt_base_url = \"{https}/backend-api/\"\n# at the top, and CODEX_CA_CERTIFICATE set to the local CA `bitrouter serve` prints\n"
+            );
             t
         }
         Client::Opencode => {

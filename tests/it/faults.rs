@@ -446,7 +446,9 @@ async fn idle_timeout_after_headers_and_for_aggregated_clients() {
     let client = http_client();
     let url = format!("{}/v1/responses", server.url());
 
-    // 200 and headers, then silence: the client still gets a well-formed answer.
+    // 200 and headers, then silence (twice: it is tried again once): the client still gets a
+    // well-formed answer.
+    fake.push(Reply::sse(vec![Step::Stall]));
     fake.push(Reply::sse(vec![Step::Stall]));
     let resp = tokio::time::timeout(
         SECS,

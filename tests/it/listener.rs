@@ -264,6 +264,8 @@ async fn an_upstream_that_never_answers_gets_the_first_byte_timeout_and_a_slow_s
     let (_ctx, server) = start(&fake, "", "{connect: 2, first_byte: 1, idle: 10}").await;
     let client = http_client();
 
+    // A timeout before any output is retried once on the one account (issue 15): both stall.
+    fake.push(Reply::Stall);
     fake.push(Reply::Stall);
     let start = Instant::now();
     let resp = client
@@ -275,9 +277,10 @@ async fn an_upstream_that_never_answers_gets_the_first_byte_timeout_and_a_slow_s
     assert_eq!(resp.status(), 504);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "upstream_timeout");
+    assert_eq!(fake.posts().len(), 2, "one try and one retry");
     assert!(
         start.elapsed() < Duration::from_secs(5),
-        "the first-byte timeout took {:?}",
+        "two first-byte timeouts took {:?}",
         start.elapsed()
     );
 
@@ -303,4 +306,59 @@ async fn an_upstream_that_never_answers_gets_the_first_byte_timeout_and_a_slow_s
     let text = text.expect("the stream ended").unwrap();
     assert!(text.contains("response.completed"), "{text}");
     assert!(!text.contains("upstream_timeout"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_http_share_the_port_and_a_silent_client_gets_the_header_timeout() {
+    let fake = FakeUpstream::start().await;
+    let (ctx, server) = start(&fake, "  timeouts: {header: 1, idle: 3}\n", "{connect: 2}").await;
+    let addr: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    let ca = std::fs::read(ctx.data_home().join("bitrouter/tls/ca.pem")).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let https = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    // The usage display's endpoint over HTTPS, signed by the local CA...
+    let usage: Value = https
+        .get(format!("https://{addr}/backend-api/wham/usage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(usage["rate_limit"].is_object(), "{usage}");
+    // ...and a proxied request over HTTPS and over plain HTTP on the same port.
+    for base in [format!("https://{addr}"), server.url()] {
+        let resp = https
+            .post(format!("{base}/v1/responses"))
+            .json(&json!({"model": "gpt-6-luna", "input": "hi"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{base}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(
+            body["output"][0]["content"][0]["text"], DEFAULT_TEXT,
+            "{base}"
+        );
+    }
+    // A client that opens a TLS handshake and stalls, or sends nothing at all, is closed after
+    // the header timeout like one that stalls in its headers.
+    let mut stalled_tls = TcpStream::connect(addr).await.unwrap();
+    stalled_tls.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let opened = Instant::now();
+    for tcp in [&mut stalled_tls, &mut silent] {
+        let closed = closed_after(tcp, Duration::from_secs(5))
+            .await
+            .expect("the connection was never closed");
+        let waited = closed.duration_since(opened);
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+            "closed after {waited:?}"
+        );
+    }
 }

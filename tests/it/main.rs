@@ -38,6 +38,11 @@ mod codex_cli;
 mod codex_import;
 /// One Codex session shared by bitrouter and the real Codex CLI across refreshes, either way round.
 mod codex_share;
+/// The real Codex CLI's `/status` through bitrouter, in tmux: the serving account's quota.
+mod codex_status;
+/// Real clients (the Codex CLI, Claude Code, the openai SDK) holding 5-turn conversations: one
+/// cache key per conversation, cached tokens in their output.
+mod conversations;
 /// The dashboard over HTTP, `bitrouter dashboard`, and the page in headless Chromium.
 mod dashboard;
 /// Faults and load: failing, stalled and unreachable upstreams, disconnects, SIGKILL, bad input.
@@ -66,6 +71,9 @@ mod serve_sdk;
 /// Translation to providers that speak another API: `openai_chat`-only and
 /// `anthropic_messages`-only upstreams, and generic Responses upstreams without Codex shaping.
 mod serve_translate;
+/// The subscription used to the full: one cache key per conversation, cached tokens, the
+/// account with the most quota left, retries before any output, quota in clients' conventions.
+mod subscription;
 /// `bitrouter usage` without a history or on a damaged file, and `history: off`.
 mod usage;
 /// Glob aliases, pinned efforts and tiers, and `+effort`/`+fast` variant ids through `serve`,

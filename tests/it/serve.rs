@@ -559,10 +559,13 @@ async fn serve_route_chain_falls_through_a_503_to_its_next_entry() {
         fake.url()
     );
     let server = start(&ctx, &config).await;
-    fake.push(Reply::json(
-        503,
-        json!({"error": {"code": "server_is_overloaded", "message": "busy"}}),
-    ));
+    // Overloaded twice: the one account is tried again once, then the next entry.
+    for _ in 0..2 {
+        fake.push(Reply::json(
+            503,
+            json!({"error": {"code": "server_is_overloaded", "message": "busy"}}),
+        ));
+    }
 
     let resp = post(
         &server,
@@ -576,12 +579,13 @@ async fn serve_route_chain_falls_through_a_503_to_its_next_entry() {
     assert_eq!(header(&resp, "x-bitrouter-account"), "none");
     assert!(resp.text().await.unwrap().contains(DEFAULT_TEXT));
     let posts = fake.posts();
-    assert_eq!(posts.len(), 2);
-    assert_eq!(posts[1].path, "/backup/v1/responses");
-    assert_eq!(posts[1].json()["model"], "model-b");
+    assert_eq!(posts.len(), 3);
+    assert_eq!(posts[1].path, "/backend-api/codex/responses");
+    assert_eq!(posts[2].path, "/backup/v1/responses");
+    assert_eq!(posts[2].json()["model"], "model-b");
     // Native forwarding: the body is the client's, only the model replaced.
-    assert_eq!(posts[1].json()["input"], "hi");
-    assert_eq!(posts[1].header("authorization"), None);
+    assert_eq!(posts[2].json()["input"], "hi");
+    assert_eq!(posts[2].header("authorization"), None);
 
     // A 4xx the client caused never fails over.
     fake.push(Reply::json(
@@ -597,7 +601,7 @@ async fn serve_route_chain_falls_through_a_503_to_its_next_entry() {
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["message"], "Unsupported parameter: foo");
-    assert_eq!(fake.posts().len(), 3);
+    assert_eq!(fake.posts().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -743,7 +747,8 @@ async fn serve_times_out_a_stalled_upstream() {
     assert!(text.contains("event: error"), "{text}");
     assert!(text.contains("upstream_timeout"), "{text}");
 
-    // Stalled before answering: 504.
+    // Stalled before answering, and again when tried again: 504.
+    fake.push(Reply::Stall);
     fake.push(Reply::Stall);
     let resp = post(
         &server,
@@ -1340,19 +1345,33 @@ async fn serve_round_robin_rotates_the_starting_account() {
         ),
     )
     .await;
-    for _ in 0..4 {
+    // Four conversations take turns; a conversation's next request stays on its account.
+    for i in 0..4 {
         let resp = post(
             &server,
             "/v1/responses",
-            &json!({"model": "gpt-6-luna", "input": "hi", "stream": true}),
+            &json!({"model": "gpt-6-luna", "input": format!("conversation {i}"), "stream": true}),
         )
         .await;
         assert_eq!(resp.status(), 200);
         resp.text().await.unwrap();
     }
+    let resp = post(
+        &server,
+        "/v1/responses",
+        &json!({"model": "gpt-6-luna", "input": "conversation 1", "stream": true}),
+    )
+    .await;
+    resp.text().await.unwrap();
     assert_eq!(
         fake.post_bearers(),
-        vec!["tok-work", "tok-personal", "tok-work", "tok-personal"]
+        vec![
+            "tok-work",
+            "tok-personal",
+            "tok-work",
+            "tok-personal",
+            "tok-personal"
+        ]
     );
 
     // A pinned account is used as asked.
@@ -1418,11 +1437,13 @@ async fn serve_forwards_anthropic_messages_natively() {
     assert_eq!(req.json()["model"], "claude-test");
     assert_eq!(req.json()["max_tokens"], 16);
 
-    // Upstream trouble on /v1/messages is answered in Anthropic's shape.
-    fake.push(Reply::json(
-        529,
-        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
-    ));
+    // Upstream trouble on /v1/messages (tried twice) is answered in Anthropic's shape.
+    for _ in 0..2 {
+        fake.push(Reply::json(
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ));
+    }
     let resp = post(
         &server,
         "/v1/messages",

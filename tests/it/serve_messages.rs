@@ -18,17 +18,19 @@ fn request(stream: bool) -> Value {
         "messages": [{"role": "user", "content": "hi"}]})
 }
 
-/// An overloaded backend (503 `server_is_overloaded`) is Anthropic's 529 `overloaded_error`,
-/// streamed or not, which Claude Code retries.
+/// An overloaded backend (503 `server_is_overloaded`, on both tries bitrouter makes) is
+/// Anthropic's 529 `overloaded_error`, streamed or not, which Claude Code retries.
 #[tokio::test]
 async fn an_overloaded_backend_is_a_529_overloaded_error() {
     let fake = FakeUpstream::start().await;
     let (_ctx, server) = codex_server(&fake).await;
     for stream in [false, true] {
-        fake.push(Reply::json(
-            503,
-            json!({"error": {"code": "server_is_overloaded", "message": "busy"}}),
-        ));
+        for _ in 0..2 {
+            fake.push(Reply::json(
+                503,
+                json!({"error": {"code": "server_is_overloaded", "message": "busy"}}),
+            ));
+        }
         let resp = messages(&server, &request(stream)).await;
         assert_eq!(resp.status(), 529);
         let body: Value = resp.json().await.unwrap();

@@ -354,11 +354,13 @@ async fn chat_reaches_an_anthropic_only_provider() {
         json!({"type": "tool", "name": "get_weather"})
     );
 
-    // Anthropic's overload comes back as a 502 in OpenAI's shape.
-    fake.push(Reply::json(
-        529,
-        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
-    ));
+    // Anthropic's overload (tried twice) comes back as a 502 in OpenAI's shape.
+    for _ in 0..2 {
+        fake.push(Reply::json(
+            529,
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ));
+    }
     let resp = post(
         &server,
         "/v1/chat/completions",

@@ -26,9 +26,10 @@ pub struct RawShaped {
 }
 
 /// Shapes `body` for the Codex backend with `model` as its model, or `None` when the body needs
-/// the full shaping (see the module documentation).
+/// the full shaping (see the module documentation). With `cache_key`, the body's
+/// `prompt_cache_key` becomes that key (added when the body has none).
 #[must_use]
-pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
+pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) -> Option<RawShaped> {
     let mut seen: Vec<Cow<'_, str>> = Vec::new();
     let mut out = Vec::with_capacity(body.len() + model.len() + 96);
     out.extend_from_slice(b"{\"model\":");
@@ -45,13 +46,15 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
     let mut reasoning = false;
     for entry in jsonscan::entries(body)? {
         let (key, range) = entry.ok()?;
-        let name = key_text(key)?;
+        let name = jsonscan::key(key)?;
         if seen.contains(&name) {
             return None;
         }
         let raw = &body[range];
         match name.as_ref() {
             "model" | "store" => {}
+            // Replaced by the key given.
+            "prompt_cache_key" if cache_key.is_some() => {}
             "stream" => shaped.client_stream = raw == b"true",
             "input" => input = Some(raw),
             "include" => include = Some(raw),
@@ -75,6 +78,11 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
         }
         seen.push(name);
     }
+    if let Some(key) = cache_key {
+        out.extend_from_slice(b",\"prompt_cache_key\":");
+        serde_json::to_writer(&mut out, key).ok()?;
+        shaped.prompt_cache_key = Some(key.to_owned());
+    }
     out.extend_from_slice(b",\"stream\":true,\"store\":false");
     if !instructions {
         out.extend_from_slice(b",\"instructions\":\"\"");
@@ -85,20 +93,6 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str) -> Option<RawShaped> {
     out.push(b'}');
     shaped.body = out;
     Some(shaped)
-}
-
-/// A key as text (decoded only when it has escapes).
-fn key_text(key: &[u8]) -> Option<Cow<'_, str>> {
-    if memchr::memchr(b'\\', key).is_none() {
-        return std::str::from_utf8(key).ok().map(Cow::Borrowed);
-    }
-    let mut quoted = Vec::with_capacity(key.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(key);
-    quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted)
-        .ok()
-        .map(Cow::Owned)
 }
 
 /// `input` as the backend takes it: a string becomes one user message; a list is kept as it
@@ -178,7 +172,7 @@ fn probe(item: &[u8]) -> Option<Probe<'_>> {
     for entry in jsonscan::entries(item)? {
         let (key, range) = entry.ok()?;
         let raw = &item[range];
-        match key_text(key)?.as_ref() {
+        match jsonscan::key(key)?.as_ref() {
             "type" => probe.kind = Some(jsonscan::string(raw)?),
             "call_id" if raw != b"null" => probe.call_id = Some(jsonscan::string(raw)?),
             "id" => probe.id = true,
@@ -205,7 +199,7 @@ mod tests {
 
     /// Both shapings of `body`: when the fast one answers, it must agree with the full one.
     fn agree(body: &str) -> bool {
-        let fast = shape_for_codex_raw(body.as_bytes(), "gpt-x");
+        let fast = shape_for_codex_raw(body.as_bytes(), "gpt-x", None);
         let slow = serde_json::from_str::<Value>(body).ok().and_then(|mut v| {
             if let Value::Object(fields) = &mut v {
                 fields.insert("model".into(), json!("gpt-x"));
@@ -266,6 +260,29 @@ mod tests {
             r#"not json"#,
         ] {
             assert!(!agree(body), "the fast path took {body}");
+        }
+    }
+
+    #[test]
+    fn a_cache_key_replaces_or_joins_the_bodys() {
+        for body in [
+            r#"{"model":"m","input":[],"prompt_cache_key":"client"}"#,
+            r#"{"model":"m","input":[]}"#,
+            r#"{"model":"m","input":[],"prompt_cache_key":null}"#,
+        ] {
+            let shaped = shape_for_codex_raw(body.as_bytes(), "gpt-x", Some("conv-9")).unwrap();
+            let value: Value = serde_json::from_slice(&shaped.body).unwrap();
+            assert_eq!(value["prompt_cache_key"], "conv-9", "{body}");
+            assert_eq!(shaped.prompt_cache_key.as_deref(), Some("conv-9"));
+            // The rest is what the shaping without a key makes.
+            let mut plain: Value = serde_json::from_slice(
+                &shape_for_codex_raw(body.as_bytes(), "gpt-x", None)
+                    .unwrap()
+                    .body,
+            )
+            .unwrap();
+            plain["prompt_cache_key"] = json!("conv-9");
+            assert_eq!(value, plain, "{body}");
         }
     }
 

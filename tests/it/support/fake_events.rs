@@ -8,6 +8,17 @@ use super::fake_upstream::Step;
 /// The events of a complete Responses answer saying `text` (the completed event leaves
 /// `output` empty, as the backend sometimes does).
 pub fn answer_events(text: &str) -> Vec<Step> {
+    answer_events_with_cache(text, 0)
+}
+
+/// Input tokens the default answer reports, and how many of them a repeated conversation gets
+/// from the prompt cache when `FakeUpstream::simulate_prompt_cache` is on.
+pub const INPUT_TOKENS: u64 = 11;
+/// See [`INPUT_TOKENS`].
+pub const CACHED_TOKENS: u64 = 8;
+
+/// [`answer_events`] whose usage reports `cached` input tokens served from the prompt cache.
+pub fn answer_events_with_cache(text: &str, cached: u64) -> Vec<Step> {
     let item = json!({"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
         "content": [{"type": "output_text", "text": text, "annotations": []}]});
     vec![
@@ -29,7 +40,7 @@ pub fn answer_events(text: &str) -> Vec<Step> {
         Step::Event(json!({"type": "response.output_item.done", "output_index": 0, "item": item})),
         Step::Event(
             json!({"type": "response.completed", "response": {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-test", "output": [],
-            "usage": {"input_tokens": 11, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
+            "usage": {"input_tokens": INPUT_TOKENS, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": 7, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 18}}}),
         ),
     ]
 }

@@ -1,32 +1,35 @@
 //! A fake upstream (Codex backend and OpenAI/Anthropic-compatible APIs) on 127.0.0.1:0. It
 //! records every request (method, path, query, headers, body), answers from a queue of scripted
 //! replies (else a default answer for the path, the usage endpoint included), and can pace an
-//! SSE stream: hold the next event until the test releases it, die mid-stream, stall, or trickle
-//! keepalives. It counts streams whose connection went away (the body was dropped before it
+//! SSE stream ([`super::fake_replies`]): hold the next event until the test releases it, die
+//! mid-stream, stall, or trickle keepalives. It counts streams whose connection went away (the body was dropped before it
 //! finished). Chat Completions and Messages requests that ask for a stream get a streamed default
 //! answer in that API's shape.
+//!
+//! Per account (`chatgpt-account-id`) its Codex answers can carry `x-codex-*` quota headers
+//! ([`FakeUpstream::set_quota`]), and a repeated `prompt_cache_key` can report cached input
+//! tokens ([`FakeUpstream::simulate_prompt_cache`]).
 //!
 //! Codex requests (`POST …/backend-api/codex/responses`) are checked first by
 //! [`super::strict`], as strictly as the real backend checks them: a body it refuses gets the
 //! backend's 400 (and is kept in [`FakeUpstream::rejections`]) before any scripted reply is used.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use bitrouter::sse::format_event;
-use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{Notify, Semaphore};
 
 pub use super::fake_events::*;
+use super::fake_replies::{Pacing, json_response, respond};
+pub use super::fake_replies::{Reply, Step};
 use super::strict::{self, Rejection};
 
 /// One recorded request.
@@ -50,83 +53,6 @@ impl Recorded {
         self.headers
             .get(name)
             .map(|v| v.to_str().unwrap_or("").to_owned())
-    }
-}
-
-/// One step of a scripted SSE body.
-#[derive(Debug, Clone)]
-pub enum Step {
-    /// `event: <type>` + `data: <json>`.
-    Event(Value),
-    /// `data: <json>` with no event name (a Chat Completions chunk).
-    Data(Value),
-    /// Bytes sent as they are (e.g. `data: [DONE]\n\n`).
-    Raw(&'static str),
-    /// Wait until the test calls [`FakeUpstream::release`].
-    Hold,
-    /// Drop the connection (the body errors).
-    Die,
-    /// Never send anything again.
-    Stall,
-    /// Send a keepalive comment every 50 ms, forever.
-    Trickle,
-}
-
-/// A scripted reply.
-#[derive(Clone)]
-pub enum Reply {
-    /// An SSE body.
-    Sse {
-        status: u16,
-        headers: Vec<(String, String)>,
-        steps: Vec<Step>,
-        /// Send no `content-type` (the backend has been seen doing that).
-        no_content_type: bool,
-    },
-    /// A JSON body.
-    Json {
-        status: u16,
-        headers: Vec<(String, String)>,
-        body: Value,
-    },
-    /// Never answer.
-    Stall,
-    /// Run a hook (e.g. rotate a token file), then reply.
-    Hook(Arc<dyn Fn() + Send + Sync>, Box<Reply>),
-}
-
-impl Reply {
-    /// A JSON error reply.
-    pub fn json(status: u16, body: Value) -> Reply {
-        Reply::Json {
-            status,
-            headers: Vec::new(),
-            body,
-        }
-    }
-
-    /// A 200 SSE reply.
-    pub fn sse(steps: Vec<Step>) -> Reply {
-        Reply::Sse {
-            status: 200,
-            headers: Vec::new(),
-            steps,
-            no_content_type: false,
-        }
-    }
-
-    /// The backend's usage-limit answer.
-    pub fn usage_limit(resets_at: i64) -> Reply {
-        Reply::json(
-            429,
-            json!({"error": {
-                "type": "usage_limit_reached",
-                "message": "You've hit your usage limit.",
-                "plan_type": "plus",
-                "resets_at": resets_at,
-                "resets_in_seconds": 60
-            }}),
-        )
     }
 }
 
@@ -189,11 +115,13 @@ struct Inner {
     replies: Mutex<VecDeque<Reply>>,
     rules: Mutex<Vec<(Matcher, Reply)>>,
     responder: Mutex<Option<Responder>>,
-    release: Semaphore,
-    dropped: AtomicUsize,
-    dropped_notify: Notify,
+    pacing: Arc<Pacing>,
     models: Mutex<Value>,
     rejections: Mutex<Vec<Rejected>>,
+    /// `x-codex-*` headers per `chatgpt-account-id`, added to that account's Codex answers.
+    quota: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// Whether a repeated `prompt_cache_key` reports cached tokens.
+    prompt_cache: std::sync::atomic::AtomicBool,
 }
 
 /// A request the strict Codex backend refused, and how.
@@ -224,11 +152,11 @@ impl FakeUpstream {
             replies: Mutex::new(VecDeque::new()),
             rules: Mutex::new(Vec::new()),
             responder: Mutex::new(None),
-            release: Semaphore::new(0),
-            dropped: AtomicUsize::new(0),
-            dropped_notify: Notify::new(),
+            pacing: Arc::new(Pacing::new()),
             models: Mutex::new(codex_catalog()),
             rejections: Mutex::new(Vec::new()),
+            quota: Mutex::new(HashMap::new()),
+            prompt_cache: std::sync::atomic::AtomicBool::new(false),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -271,9 +199,56 @@ impl FakeUpstream {
         *self.inner.responder.lock().unwrap() = Some(responder);
     }
 
+    /// Makes this account's Codex answers carry `x-codex-*` quota headers: `five_hour` and
+    /// `weekly` percent used, resetting in an hour and in three days.
+    pub fn set_quota(&self, account_id: &str, five_hour: f64, weekly: f64) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let headers = vec![
+            (
+                "x-codex-primary-used-percent".to_owned(),
+                five_hour.to_string(),
+            ),
+            (
+                "x-codex-primary-window-minutes".to_owned(),
+                "300".to_owned(),
+            ),
+            (
+                "x-codex-primary-reset-at".to_owned(),
+                (now + 3600).to_string(),
+            ),
+            (
+                "x-codex-secondary-used-percent".to_owned(),
+                weekly.to_string(),
+            ),
+            (
+                "x-codex-secondary-window-minutes".to_owned(),
+                "10080".to_owned(),
+            ),
+            (
+                "x-codex-secondary-reset-at".to_owned(),
+                (now + 3 * 86_400).to_string(),
+            ),
+            ("x-codex-plan-type".to_owned(), "plus".to_owned()),
+        ];
+        self.inner
+            .quota
+            .lock()
+            .unwrap()
+            .insert(account_id.to_owned(), headers);
+    }
+
+    /// From now on the default Codex answer reports [`CACHED_TOKENS`] cached input tokens for a
+    /// `prompt_cache_key` it has seen before (as the backend's prompt cache would).
+    pub fn simulate_prompt_cache(&self) {
+        self.inner.prompt_cache.store(true, Ordering::SeqCst);
+    }
+
     /// Lets one held stream continue.
     pub fn release(&self) {
-        self.inner.release.add_permits(1);
+        self.inner.pacing.release.add_permits(1);
     }
 
     /// Every request so far.
@@ -311,12 +286,12 @@ impl FakeUpstream {
     pub async fn wait_dropped(&self, n: usize, within: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let notified = self.inner.dropped_notify.notified();
-            if self.inner.dropped.load(Ordering::SeqCst) >= n {
+            let notified = self.inner.pacing.dropped_notify.notified();
+            if self.inner.pacing.dropped.load(Ordering::SeqCst) >= n {
                 return true;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.inner.dropped.load(Ordering::SeqCst) >= n;
+                return self.inner.pacing.dropped.load(Ordering::SeqCst) >= n;
             }
         }
     }
@@ -346,7 +321,19 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
         headers: parts.headers.clone(),
         body,
     };
-    inner.requests.lock().unwrap().push(recorded.clone());
+    let seen_key = {
+        let mut requests = inner.requests.lock().unwrap();
+        let key = recorded.json()["prompt_cache_key"]
+            .as_str()
+            .map(str::to_owned);
+        let seen = key.is_some_and(|k| {
+            requests
+                .iter()
+                .any(|r| r.json()["prompt_cache_key"].as_str() == Some(k.as_str()))
+        });
+        requests.push(recorded.clone());
+        seen
+    };
 
     if recorded.method == "GET" && recorded.path.ends_with("/models") {
         let models = inner.models.lock().unwrap().clone();
@@ -383,13 +370,31 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
     };
     let reply = ruled.or_else(|| inner.replies.lock().unwrap().pop_front());
     let responder = inner.responder.lock().unwrap().clone();
+    let cached = if seen_key && inner.prompt_cache.load(Ordering::SeqCst) {
+        CACHED_TOKENS
+    } else {
+        0
+    };
     let reply = reply
         .or_else(|| responder.and_then(|r| r(&recorded)))
-        .unwrap_or_else(|| default_reply(&recorded));
-    respond(inner, reply).await
+        .unwrap_or_else(|| default_reply(&recorded, cached));
+    let quota = recorded
+        .path
+        .ends_with("/backend-api/codex/responses")
+        .then(|| recorded.header("chatgpt-account-id"))
+        .flatten()
+        .and_then(|account| inner.quota.lock().unwrap().get(&account).cloned());
+    let mut response = respond(inner.pacing.clone(), reply).await;
+    for (name, value) in quota.into_iter().flatten() {
+        response.headers_mut().insert(
+            axum::http::HeaderName::try_from(name).unwrap(),
+            axum::http::HeaderValue::try_from(value).unwrap(),
+        );
+    }
+    response
 }
 
-fn default_reply(req: &Recorded) -> Reply {
+fn default_reply(req: &Recorded, cached: u64) -> Reply {
     let body = req.json();
     if req.method == "GET"
         && (req.path.ends_with("/wham/usage") || req.path.ends_with("/api/codex/usage"))
@@ -403,7 +408,7 @@ fn default_reply(req: &Recorded) -> Reply {
         );
     }
     if req.path.ends_with("/responses") {
-        return Reply::sse(answer_events(DEFAULT_TEXT));
+        return Reply::sse(answer_events_with_cache(DEFAULT_TEXT, cached));
     }
     let streamed = body["stream"] == true;
     if req.path.ends_with("/chat/completions") && streamed {
@@ -429,132 +434,4 @@ fn default_reply(req: &Recorded) -> Reply {
         );
     }
     Reply::json(404, json!({"detail": "Not Found"}))
-}
-
-fn json_response(status: u16, headers: &[(String, String)], body: &Value) -> Response {
-    let mut builder = Response::builder()
-        .status(StatusCode::from_u16(status).unwrap())
-        .header("content-type", "application/json");
-    for (k, v) in headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    builder.body(Body::from(body.to_string())).unwrap()
-}
-
-/// Counts the stream as dropped unless it finished.
-struct DropGuard {
-    inner: Arc<Inner>,
-    finished: bool,
-}
-
-impl DropGuard {
-    fn mark_finished(&mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.inner.dropped.fetch_add(1, Ordering::SeqCst);
-            self.inner.dropped_notify.notify_waiters();
-        }
-    }
-}
-
-fn respond(
-    inner: Arc<Inner>,
-    reply: Reply,
-) -> std::pin::Pin<Box<dyn Future<Output = Response> + Send>> {
-    Box::pin(async move {
-        match reply {
-            Reply::Hook(hook, reply) => {
-                hook();
-                respond(inner, *reply).await
-            }
-            Reply::Stall => {
-                std::future::pending::<()>().await;
-                unreachable!()
-            }
-            Reply::Json {
-                status,
-                headers,
-                body,
-            } => json_response(status, &headers, &body),
-            Reply::Sse {
-                status,
-                headers,
-                steps,
-                no_content_type,
-            } => {
-                let guard = DropGuard {
-                    inner: inner.clone(),
-                    finished: false,
-                };
-                let state = (VecDeque::from(steps), guard, false);
-                let stream = futures_util::stream::unfold(
-                    state,
-                    |(mut steps, mut guard, trickling)| async move {
-                        if trickling {
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            return Some((
-                                Ok::<_, std::io::Error>(Bytes::from_static(b": keepalive\n\n")),
-                                (steps, guard, true),
-                            ));
-                        }
-                        loop {
-                            match steps.pop_front() {
-                                None => {
-                                    guard.mark_finished();
-                                    return None;
-                                }
-                                Some(Step::Event(v)) => {
-                                    let kind = v["type"].as_str().unwrap_or("message");
-                                    let frame = format_event(Some(kind), &v.to_string());
-                                    return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
-                                }
-                                Some(Step::Data(v)) => {
-                                    let frame = format_event(None, &v.to_string());
-                                    return Some((Ok(Bytes::from(frame)), (steps, guard, false)));
-                                }
-                                Some(Step::Raw(raw)) => {
-                                    return Some((
-                                        Ok(Bytes::from_static(raw.as_bytes())),
-                                        (steps, guard, false),
-                                    ));
-                                }
-                                Some(Step::Hold) => {
-                                    guard.inner.release.acquire().await.unwrap().forget();
-                                }
-                                Some(Step::Die) => {
-                                    // Let hyper flush what was sent before the connection dies.
-                                    tokio::time::sleep(Duration::from_millis(100)).await;
-                                    guard.mark_finished();
-                                    return Some((
-                                        Err(std::io::Error::other("scripted death")),
-                                        (steps, guard, false),
-                                    ));
-                                }
-                                Some(Step::Stall) => std::future::pending::<()>().await,
-                                Some(Step::Trickle) => {
-                                    return Some((
-                                        Ok(Bytes::from_static(b": keepalive\n\n")),
-                                        (steps, guard, true),
-                                    ));
-                                }
-                            }
-                        }
-                    },
-                );
-                let mut builder = Response::builder().status(StatusCode::from_u16(status).unwrap());
-                if !no_content_type {
-                    builder = builder.header("content-type", "text/event-stream");
-                }
-                for (k, v) in &headers {
-                    builder = builder.header(k.as_str(), v.as_str());
-                }
-                builder.body(Body::from_stream(stream.boxed())).unwrap()
-            }
-        }
-    })
 }

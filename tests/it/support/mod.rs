@@ -10,6 +10,7 @@ pub mod client_fixtures;
 pub mod clients;
 pub mod fake_events;
 pub mod fake_issuer;
+pub mod fake_replies;
 pub mod fake_upstream;
 pub mod fixtures;
 pub mod history;

@@ -1,0 +1,238 @@
+//! Prompt-cache affinity: one stable key per conversation, so every request of it reaches the
+//! Codex backend with the same `prompt_cache_key` and `session-id` (the backend's prompt cache
+//! and its routing key on them) and stays on one account.
+//!
+//! [`of`] takes the key from the client's own ids when it sends any, in this order:
+//! 1. the body's `prompt_cache_key` (the Codex CLI and OpenAI clients that set one);
+//! 2. a session header: `session-id`, `session_id`, `conversation_id` (the Codex CLI, older
+//!    Codex and third parties) or `x-claude-code-session-id` (Claude Code);
+//! 3. the session in an Anthropic body's `metadata.user_id` (Claude Code writes a JSON object
+//!    with `session_id`; older versions `user_…_session_<id>`);
+//! 4. the body's `user` (OpenAI clients' per-user cache bucket before `prompt_cache_key`), or
+//!    an Anthropic body's `metadata.user_id` that holds no session (the same idea).
+//!
+//! Without any, the key is derived from the conversation's opening — instructions or system
+//! prompt, tools, and the first user turn — which every later request of the conversation
+//! repeats unchanged (see [`opening`]). A client id that is a short plain token is used as it
+//! is; anything else (long, or possibly personal like `user`) is hashed. Keys are never secrets
+//! and never include a credential.
+//!
+//! The hot path builds no JSON tree of the request: the body's ids come from the pass that
+//! takes the body in ([`BodyIds`]), and the opening is read in place, parsing only its own
+//! pieces (never the rest of a long conversation).
+
+mod opening;
+#[cfg(test)]
+mod tests;
+
+use http::{HeaderMap, HeaderName};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::Api;
+use crate::jsonscan;
+
+/// Where a conversation's key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The body's `prompt_cache_key`.
+    CacheKey,
+    /// A session header sent by the client.
+    SessionHeader,
+    /// The session id in Claude Code's `metadata.user_id`.
+    ClaudeCodeMetadata,
+    /// The body's `user`.
+    User,
+    /// Derived from the conversation's opening.
+    Opening,
+}
+
+impl Source {
+    /// A short name for logs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::CacheKey => "prompt_cache_key",
+            Source::SessionHeader => "session header",
+            Source::ClaudeCodeMetadata => "metadata.user_id",
+            Source::User => "user",
+            Source::Opening => "opening",
+        }
+    }
+}
+
+/// A conversation's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Affinity {
+    /// The key: sent as `prompt_cache_key`, `session-id` and `session_id`.
+    pub key: String,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// The ids in a request body that can name a conversation. They are found while the body is
+/// taken in (`proxy::intake` reads them in the pass that finds `model`, through
+/// [`BodyIds::note`]), so affinity never walks the body again for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyIds {
+    /// `prompt_cache_key`, when it is a non-blank string.
+    pub prompt_cache_key: Option<String>,
+    /// `user`, when it is a non-blank string.
+    pub user: Option<String>,
+    /// `metadata.user_id`, when it is a non-blank string.
+    pub metadata_user_id: Option<String>,
+}
+
+impl BodyIds {
+    /// The top-level fields [`BodyIds::note`] reads.
+    pub const FIELDS: [&'static str; 3] = ["prompt_cache_key", "user", "metadata"];
+
+    /// Notes a top-level field of the body, given as its JSON text; fields other than
+    /// [`BodyIds::FIELDS`] and values of another type are ignored. A later note of the same
+    /// field replaces an earlier one, as a JSON tree keeps the last of repeated keys.
+    pub fn note(&mut self, field: &str, raw: &[u8]) {
+        match field {
+            "prompt_cache_key" => self.prompt_cache_key = text(raw),
+            "user" => self.user = text(raw),
+            "metadata" => {
+                self.metadata_user_id = jsonscan::field(raw, "user_id").and_then(text);
+            }
+            _ => {}
+        }
+    }
+
+    /// The ids of a whole body (JSON text), for callers that have not read it yet.
+    #[must_use]
+    pub fn scan(body: &[u8]) -> BodyIds {
+        let mut ids = BodyIds::default();
+        for (key, range) in jsonscan::entries(body)
+            .into_iter()
+            .flatten()
+            .map_while(Result::ok)
+        {
+            if let Some(field) = jsonscan::key(key) {
+                ids.note(&field, &body[range]);
+            }
+        }
+        ids
+    }
+}
+
+/// A JSON string's text, trimmed, when it is a non-blank string.
+fn text(raw: &[u8]) -> Option<String> {
+    let s = jsonscan::string(raw)?;
+    let trimmed = s.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// Session headers, in the order they are read.
+const SESSION_HEADERS: [HeaderName; 4] = [
+    HeaderName::from_static("session-id"),
+    HeaderName::from_static("session_id"),
+    HeaderName::from_static("conversation_id"),
+    HeaderName::from_static("x-claude-code-session-id"),
+];
+
+/// The conversation key of a request that came in on `api` with these headers, body ids and
+/// body (JSON text, read only when no id names the conversation); `None` when the body holds
+/// no conversation at all (no ids, no instructions, tools or user turn).
+#[must_use]
+pub fn of(api: Api, headers: &HeaderMap, ids: &BodyIds, body: &[u8]) -> Option<Affinity> {
+    if let Some(key) = &ids.prompt_cache_key {
+        return Some(client_key(key, Source::CacheKey));
+    }
+    let header = SESSION_HEADERS.iter().find_map(|name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    });
+    if let Some(session) = header {
+        return Some(client_key(session, Source::SessionHeader));
+    }
+    let user_field = if api == Api::AnthropicMessages {
+        let user_id = ids.metadata_user_id.as_deref();
+        if let Some(session) = user_id.and_then(claude_code_session) {
+            return Some(client_key(&session, Source::ClaudeCodeMetadata));
+        }
+        user_id
+    } else {
+        ids.user.as_deref()
+    };
+    if let Some(user) = user_field {
+        return Some(Affinity {
+            key: hashed("user", user.as_bytes()),
+            source: Source::User,
+        });
+    }
+    let opening = opening::canonical(api, body)?;
+    Some(Affinity {
+        key: hashed("opening", &opening),
+        source: Source::Opening,
+    })
+}
+
+/// The session id in Claude Code's `metadata.user_id`: a JSON object with `session_id`, or the
+/// older `user_<hash>_account_<uuid>_session_<uuid>` string.
+fn claude_code_session(user_id: &str) -> Option<String> {
+    if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(user_id) {
+        return fields
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+    }
+    user_id
+        .rsplit_once("_session_")
+        .map(|(_, session)| session.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// A client's own id: used as it is when it is a short plain token, else hashed.
+fn client_key(id: &str, source: Source) -> Affinity {
+    let plain = id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    let key = if plain {
+        id.to_owned()
+    } else {
+        hashed("client", id.as_bytes())
+    };
+    Affinity { key, source }
+}
+
+/// A UUID-shaped key from SHA-256 over a namespace and the input (so equal inputs in different
+/// roles never collide).
+fn hashed(namespace: &str, input: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"bitrouter affinity ");
+    hasher.update(namespace.as_bytes());
+    hasher.update([0]);
+    hasher.update(input);
+    let digest = hasher.finalize();
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    // Version 8 (custom) and the RFC 9562 variant, so it reads as a well-formed UUID.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut text = uuid::Uuid::encode_buffer();
+    uuid::Uuid::from_bytes(bytes)
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
+}
+
+/// Puts the key into a Codex backend body as `prompt_cache_key` (the backend caches and routes
+/// on it). A body that is not an object is left alone (it is refused elsewhere).
+pub fn stamp(body: &mut Value, affinity: &Affinity) {
+    if let Value::Object(fields) = body {
+        fields.insert(
+            "prompt_cache_key".to_owned(),
+            Value::String(affinity.key.clone()),
+        );
+    }
+}
