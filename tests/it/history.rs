@@ -116,17 +116,20 @@ async fn requests_from_several_clients_become_rows_and_usage_totals_match_exactl
         &json!({"input": prompt}),
     )
     .await;
-    // 5. The Vercel AI SDK on Chat Completions; the backend fails.
-    fake.push(Reply::json(
-        500,
-        json!({"error": {"message": "the backend broke", "code": "server_error"}}),
-    ));
+    // 5. The Vercel AI SDK on Chat Completions, pinned to `work`; the backend fails, and again
+    // on the retry (two tries on one account).
+    for _ in 0..2 {
+        fake.push(Reply::json(
+            500,
+            json!({"error": {"message": "the backend broke", "code": "server_error"}}),
+        ));
+    }
     let chat = json!({"model": model, "messages": [{"role": "user", "content": prompt}]});
     let s5 = send(
         &server,
         "/v1/chat/completions",
         "ai-sdk-openai/4.0.118 ai/7.0.173 runtime/node.js/v24",
-        &[],
+        &[("x-bitrouter-account", "work")],
         &chat,
     )
     .await;
@@ -287,7 +290,7 @@ async fn requests_from_several_clients_become_rows_and_usage_totals_match_exactl
             "openai-codex",
             m,
             "work",
-            1,
+            2,
             0,
             s5,
             got[4][9],
