@@ -6,6 +6,9 @@
 #
 #   scripts/callgrind-proxy.sh [BITROUTER_BINARY] [OUT_DIR]
 #
+# BITROUTER_HISTORY=off runs bitrouter with `history: off` (the request history costs the
+# difference; with sequential requests each is its own write, so this is its most expensive case).
+#
 # Needs valgrind, nginx and wrk (Debian: valgrind nginx-light wrk) and a built benchmark
 # (`cargo bench --bench proxy --no-run`, or `cargo build --profile profiling --bench proxy`).
 set -euo pipefail
@@ -18,11 +21,17 @@ total() { callgrind_annotate "$out/callgrind.$1.out" 2>/dev/null | awk '/PROGRAM
 for n in 200 2200; do
   # The benchmark starts bitrouter with a cleared environment: one wrapper per run.
   wrapper="$out/bitrouter-under-callgrind-$n"
-  printf '#!/bin/sh\nexec '"$(command -v valgrind)"'  --tool=callgrind --callgrind-out-file=%s %s "$@"\n' \
-    "$out/callgrind.$n.out" "$bin" > "$wrapper"
+  {
+    echo '#!/bin/sh'
+    if [ "${BITROUTER_HISTORY:-on}" = off ]; then
+      echo 'printf "history: off\n" >>"$XDG_CONFIG_HOME/bitrouter/bitrouter.yaml"'
+    fi
+    printf 'exec %s --tool=callgrind --callgrind-out-file=%s %s "$@"\n' \
+      "$(command -v valgrind)" "$out/callgrind.$n.out" "$bin"
+  } >"$wrapper"
   chmod +x "$wrapper"
   BITROUTER_BENCH_BIN="$wrapper" BITROUTER_BENCH_ONLY=bitrouter BITROUTER_BENCH_REQUESTS=$n "$bench" >/dev/null
 done
 few=$(total 200); many=$(total 2200)
-echo "bitrouter: $(( (many - few) / 2000 )) instructions per request ($bin)"
+echo "bitrouter: $(( (many - few) / 2000 )) instructions per request ($bin, history ${BITROUTER_HISTORY:-on})"
 echo "profiles: $out/callgrind.2200.out (callgrind_annotate, kcachegrind)"
