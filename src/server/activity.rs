@@ -1,9 +1,13 @@
 //! The phase of one client connection, for its time limits: waiting for the next request,
 //! receiving a request's headers, or serving a request. Two atomics per connection; the
-//! socket, the route table and the answer's body each note their part.
+//! socket, the route table and the answer's body each note their part. It also holds the
+//! connection's place under the connection cap, given back when the last holder lets go (a
+//! WebSocket the connection became outlives its HTTP part).
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Waiting for the next request; no byte of it yet.
 pub const WAITING: u8 = 0;
@@ -19,15 +23,19 @@ pub struct Activity {
     /// When the phase began, in milliseconds since `epoch`.
     since: AtomicU64,
     pub epoch: Instant,
+    /// The connection's place under `server.max_connections`.
+    _place: OwnedSemaphorePermit,
 }
 
 impl Activity {
-    /// A connection that just opened: its first request's headers are awaited.
-    pub fn new() -> Self {
+    /// A connection that just opened, holding `place` under the cap: its first request's
+    /// headers are awaited.
+    pub fn new(place: OwnedSemaphorePermit) -> Self {
         Activity {
             phase: AtomicU8::new(HEAD),
             since: AtomicU64::new(0),
             epoch: Instant::now(),
+            _place: place,
         }
     }
 

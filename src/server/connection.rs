@@ -33,7 +33,7 @@ use crate::tls::Conn;
 
 /// Serves one connection until it closes, a limit passes, or `shutdown` asks it to finish
 /// (the request in progress completes first). `permit` is its place under the connection
-/// cap, given back when it ends.
+/// cap, given back when it ends (or, when it became a WebSocket, when that closes).
 pub async fn serve(
     tcp: TcpStream,
     state: Arc<AppState>,
@@ -42,7 +42,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     permit: OwnedSemaphorePermit,
 ) {
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Activity::new(permit));
     let conn = match &state.tls {
         None => Conn::Plain(tcp),
         Some(tls) => tokio::select! {
@@ -71,7 +71,7 @@ pub async fn serve(
         // The limits here replace hyper's own header timeout, which also cuts idle connections.
         .header_read_timeout(None)
         .keep_alive(true);
-    let conn = builder.serve_connection(io, service);
+    let conn = builder.serve_connection(io, service).with_upgrades();
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => finished(result),
@@ -81,7 +81,6 @@ pub async fn serve(
             finished(conn.await);
         }
     }
-    drop(permit);
 }
 
 fn finished(result: hyper::Result<()>) {

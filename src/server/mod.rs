@@ -4,7 +4,7 @@
 //! beside the proxy endpoints ([`face`]: `/health`, `/v1/models`, and the ChatGPT backend's
 //! usage endpoints in [`backend`]). With a local CA ([`crate::tls`]) the same port also
 //! answers HTTPS. The proxy endpoints hand their requests to the request path,
-//! [`crate::proxy`].
+//! [`crate::proxy`]; a WebSocket handshake on `/v1/responses` is answered in [`socket`].
 
 mod access_log;
 mod activity;
@@ -15,6 +15,7 @@ pub mod guard;
 mod listener;
 pub mod reload;
 mod routes;
+mod socket;
 mod state;
 
 use std::net::SocketAddr;

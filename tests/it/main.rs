@@ -40,6 +40,8 @@ mod codex_import;
 mod codex_share;
 /// The real Codex CLI's `/status` through bitrouter, in tmux: the serving account's quota.
 mod codex_status;
+/// The Codex CLI's Responses WebSocket transport through `bitrouter serve`.
+mod codex_ws;
 /// Real clients (the Codex CLI, Claude Code, the openai SDK) holding 5-turn conversations: one
 /// cache key per conversation, cached tokens in their output.
 mod conversations;

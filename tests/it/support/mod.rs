@@ -15,6 +15,7 @@ pub mod fake_upstream;
 pub mod fixtures;
 pub mod model;
 pub mod recorder;
+pub mod recorder_ws;
 pub mod serve;
 pub mod strict;
 
