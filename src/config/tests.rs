@@ -384,3 +384,16 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn websocket_is_off_by_default_and_only_for_codex() {
+    let config = parse("").unwrap();
+    let codex = config.provider(&"openai-codex".parse().unwrap()).unwrap();
+    assert!(!codex.websocket);
+    let config = parse("providers:\n  openai-codex:\n    websocket: true\n").unwrap();
+    let codex = config.provider(&"openai-codex".parse().unwrap()).unwrap();
+    assert!(codex.websocket);
+    let e = err("providers:\n  openai:\n    base_url: https://x.test\n    websocket: true\n");
+    assert!(e.contains("websocket"), "{e}");
+    assert!(e.contains("only openai-codex"), "{e}");
+}

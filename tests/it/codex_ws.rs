@@ -294,3 +294,61 @@ async fn a_plain_get_is_told_to_upgrade_or_post() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "websocket_unsupported");
 }
+
+/// With `server.api_key` set, a handshake without the key is refused before any upgrade, and one
+/// that carries it opens a socket whose turns are served.
+#[tokio::test]
+async fn a_handshake_needs_the_local_key_when_one_is_set() {
+    use crate::support::TestContext;
+    use crate::support::serve::{ServeProcess, Token, seed_tokens};
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    seed_tokens(
+        &ctx,
+        &[Token {
+            provider: "openai-codex",
+            label: "work",
+            token: "tok-work",
+            account_id: Some("acc-work"),
+        }],
+    );
+    ctx.write_config(&format!(
+        "server:\n  api_key: k-local\nproviders:\n  openai-codex:\n    base_url: {}\n",
+        fake.codex_base()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+
+    let request = format!("ws://{addr}/v1/responses")
+        .into_client_request()
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(answer)) => {
+            assert_eq!(answer.status(), 401)
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|(_, a)| a.status())),
+    }
+
+    let mut request = format!("ws://{addr}/v1/responses")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("x-bitrouter-key", "k-local".parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    socket
+        .send(create(
+            json!({"model": "gpt-6-luna", "stream": true, "store": false,
+            "instructions": "", "input": [{"type": "message", "role": "user", "content": "hi"}]}),
+        ))
+        .await
+        .unwrap();
+    let answer = events(&mut socket).await;
+    assert_eq!(
+        answer.last().unwrap()["type"],
+        "response.completed",
+        "{answer:?}"
+    );
+}

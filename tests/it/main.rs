@@ -70,6 +70,8 @@ mod serve_translate;
 /// The subscription used to the full: one cache key per conversation, cached tokens, the
 /// account with the most quota left, retries before any output, quota in clients' conventions.
 mod subscription;
+/// `websocket: true`: Responses streams to the backend over its WebSocket transport.
+mod upstream_ws;
 /// Glob aliases, pinned efforts and tiers, and `+effort`/`+fast` variant ids through `serve`,
 /// `route` and `models`.
 mod variants;

@@ -12,6 +12,7 @@ pub mod fake_events;
 pub mod fake_issuer;
 pub mod fake_replies;
 pub mod fake_upstream;
+pub mod fake_ws;
 pub mod fixtures;
 pub mod model;
 pub mod recorder;
