@@ -3,7 +3,8 @@
 //! `OpenAI-Beta: responses_websockets=2026-02-06`, the body sent as one `response.create`
 //! message, and the answer read back as an upstream [`Response`] the rest of the request path
 //! takes as it takes HTTP's: each text frame becomes one SSE event, an `error` frame with a
-//! status becomes an error answer with that status. A refused upgrade (`426`, `404`) is
+//! status becomes an error answer with that status, and `codex.rate_limits` frames before the
+//! first event become the `x-codex-*` headers HTTP would have carried. A refused upgrade (`426`, `404`) is
 //! reported as such, so the caller falls back to HTTP. One socket per request, closed after
 //! the response's terminal event.
 
@@ -79,11 +80,18 @@ pub async fn send(
         .send(Message::text(create_message(body)))
         .await
         .map_err(|e| broken(&e))?;
-    let first = match tokio::time::timeout(timeouts.first_byte, next_text(&mut socket)).await {
-        Ok(Ok(Some(text))) => text,
-        Ok(Ok(None)) => Bytes::new(),
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
+    let mut handshake = handshake;
+    let first = loop {
+        let text = match tokio::time::timeout(timeouts.first_byte, next_text(&mut socket)).await {
+            Ok(Ok(Some(text))) => text,
+            Ok(Ok(None)) => break Bytes::new(),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
+        };
+        // Quota before the answer is what HTTP sends as headers: it becomes those headers.
+        if !rate_limits_to_headers(&text, &mut handshake) {
+            break text;
+        }
     };
     if let Some((status, headers, body)) = error_answer(&first) {
         let _ = socket.close(None).await;
@@ -224,6 +232,39 @@ async fn next_text(socket: &mut Socket) -> Result<Option<Bytes>, TransportError>
             Some(Err(e)) => return Err(broken(&e)),
         }
     }
+}
+
+/// A `codex.rate_limits` frame's windows and plan as the `x-codex-*` headers HTTP answers
+/// carry; `false` when the frame is something else.
+fn rate_limits_to_headers(frame: &[u8], headers: &mut HeaderMap) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(frame) else {
+        return false;
+    };
+    if value["type"] != "codex.rate_limits" {
+        return false;
+    }
+    let mut put = |name: String, v: &Value| {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return,
+        };
+        if let (Ok(name), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(text)) {
+            headers.insert(name, v);
+        }
+    };
+    for which in ["primary", "secondary"] {
+        let window = &value["rate_limits"][which];
+        for (field, header) in [
+            ("used_percent", "used-percent"),
+            ("window_minutes", "window-minutes"),
+            ("reset_at", "reset-at"),
+        ] {
+            put(format!("x-codex-{which}-{header}"), &window[field]);
+        }
+    }
+    put("x-codex-plan-type".to_owned(), &value["plan_type"]);
+    true
 }
 
 /// An `error` frame with an HTTP status, as an error answer: `{"error": …}` and the frame's
@@ -373,6 +414,22 @@ mod tests {
         assert!(!terminal);
         assert!(as_sse(&Bytes::from_static(br#"{"type":"response.completed"}"#)).1);
         assert!(as_sse(&Bytes::from_static(br#"{"type":"error","error":{}}"#)).1);
+    }
+
+    #[test]
+    fn a_rate_limits_frame_becomes_quota_headers() {
+        let mut headers = HeaderMap::new();
+        let frame = br#"{"type":"codex.rate_limits","plan_type":"plus","rate_limits":{"primary":{"used_percent":12.5,"window_minutes":300,"reset_at":1790000000},"secondary":null}}"#;
+        assert!(rate_limits_to_headers(frame, &mut headers));
+        assert_eq!(headers["x-codex-primary-used-percent"], "12.5");
+        assert_eq!(headers["x-codex-primary-window-minutes"], "300");
+        assert_eq!(headers["x-codex-primary-reset-at"], "1790000000");
+        assert_eq!(headers["x-codex-plan-type"], "plus");
+        assert!(headers.get("x-codex-secondary-used-percent").is_none());
+        assert!(!rate_limits_to_headers(
+            br#"{"type":"response.created"}"#,
+            &mut headers
+        ));
     }
 
     #[test]

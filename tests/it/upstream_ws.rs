@@ -105,6 +105,35 @@ async fn responses_go_to_the_backend_over_a_websocket() {
     assert!(fake.rejections().is_empty());
 }
 
+/// The backend's `codex.rate_limits` event before the answer is the quota an HTTP answer
+/// carries in headers: the client gets the `x-codex-*` headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_events_become_the_quota_headers() {
+    let fake = FakeUpstream::start().await;
+    fake.speak_websocket();
+    fake.set_quota("acc-work", 12.0, 40.0);
+    let (_ctx, server) = ws_server(&fake).await;
+    let resp = ask(&server, true).await;
+    assert_eq!(resp.status(), 200);
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header("x-codex-primary-used-percent").as_deref(),
+        Some("12.0")
+    );
+    assert_eq!(
+        header("x-codex-secondary-used-percent").as_deref(),
+        Some("40.0")
+    );
+    assert_eq!(header("x-codex-plan-type").as_deref(), Some("plus"));
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("codex.rate_limits"), "{text}");
+    assert!(text.contains(DEFAULT_TEXT));
+}
+
 /// An upstream that answers the upgrade with `426` gets HTTP at once, and from then on without
 /// asking again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! turns it on: each `response.create` message is posted to the fake itself over HTTP with the
 //! handshake's headers (so the strict checks, scripted replies and quota headers all apply, and
 //! the request is recorded with `x-fake-transport: websocket`), and the answer comes back as
-//! text frames, one per event; an error answer is one `error` frame with its status and quota
+//! text frames, one per event, after a `codex.rate_limits` event when the answer carried quota
+//! headers; an error answer is one `error` frame with its status and quota
 //! headers, as the backend sends it.
 
 use axum::body::Body;
@@ -105,6 +106,12 @@ where
             }
             continue;
         }
+        // As the backend does on this transport: quota as an event before the answer.
+        if let Some(event) = rate_limits_event(answer.headers())
+            && socket.send(Message::text(event)).await.is_err()
+        {
+            return;
+        }
         let mut stream = answer.bytes_stream();
         let mut buffer = Vec::new();
         while let Some(Ok(chunk)) = stream.next().await {
@@ -125,6 +132,27 @@ where
             }
         }
     }
+}
+
+/// A `codex.rate_limits` event for an answer's `x-codex-*` quota headers, if it has any.
+fn rate_limits_event(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let number = |name: String| -> Option<f64> { headers.get(name)?.to_str().ok()?.parse().ok() };
+    let window = |which: &str| -> Option<Value> {
+        Some(json!({
+            "used_percent": number(format!("x-codex-{which}-used-percent"))?,
+            "window_minutes": number(format!("x-codex-{which}-window-minutes")).map(|n| n as i64),
+            "reset_at": number(format!("x-codex-{which}-reset-at")).map(|n| n as i64),
+        }))
+    };
+    let primary = window("primary")?;
+    let plan = headers
+        .get("x-codex-plan-type")
+        .and_then(|v| v.to_str().ok());
+    Some(
+        json!({"type": "codex.rate_limits", "plan_type": plan,
+            "rate_limits": {"primary": primary, "secondary": window("secondary")}})
+        .to_string(),
+    )
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
