@@ -352,3 +352,88 @@ async fn a_handshake_needs_the_local_key_when_one_is_set() {
         "{answer:?}"
     );
 }
+
+/// A socket closed for idleness while the Codex CLI runs a tool (`server.timeouts.idle` shorter
+/// than the tool) costs nothing: the CLI opens a new socket for its next turn, and bitrouter,
+/// which no longer has the old socket's conversation, gets it whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Codex CLI"]
+async fn codex_exec_recovers_from_a_socket_closed_while_idle() {
+    use crate::support::TestContext;
+    use crate::support::serve::{ServeProcess, Token, seed_tokens};
+    let codex = clients::codex();
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    seed_tokens(
+        &ctx,
+        &[Token {
+            provider: "openai-codex",
+            label: "work",
+            token: "tok-work",
+            account_id: Some("acc-work"),
+        }],
+    );
+    ctx.write_config(&format!(
+        "server:\n  timeouts: {{ idle: 1 }}\nproviders:\n  openai-codex:\n    base_url: {}\n",
+        fake.codex_base()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    let tool_loop = ToolLoop::custom(
+        "exec",
+        "const r = await tools.exec_command({cmd: \"sleep 3 && cat secret.txt\"}); text(r.output);",
+        "banana",
+    );
+    fake.respond_with(tool_loop.clone().responder());
+    let work = ctx.root().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("secret.txt"), "the secret word is banana\n").unwrap();
+    std::fs::write(
+        ctx.codex_home().join("config.toml"),
+        ws_provider(&server.url()),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(codex);
+    cmd.env_clear()
+        .envs(clients::node_env(&ctx))
+        .current_dir(&work)
+        .args([
+            "exec",
+            "--skip-git-repo-check",
+            "--ephemeral",
+            "--sandbox",
+            "read-only",
+            "--color",
+            "never",
+            "What is the secret word in secret.txt?",
+        ]);
+    let out = clients::run("codex exec", cmd, &server, Duration::from_secs(120)).await;
+    assert!(
+        out.stdout.contains(&tool_loop.final_text()),
+        "stdout:\n{}\nstderr:\n{}\nbitrouter:\n{}",
+        out.stdout,
+        out.stderr,
+        server.stderr()
+    );
+    let posts: Vec<Value> = fake
+        .posts()
+        .iter()
+        .filter(|r| r.path == "/backend-api/codex/responses")
+        .map(|r| r.json())
+        .collect();
+    let last = posts.last().unwrap();
+    let kinds: Vec<&str> = last["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["type"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"custom_tool_call") && kinds.contains(&"custom_tool_call_output"),
+        "{kinds:?}"
+    );
+    eprintln!(
+        "backend posts: {}\nbitrouter:\n{}",
+        posts.len(),
+        server.stderr()
+    );
+}
