@@ -237,12 +237,13 @@ async fn next_text(socket: &mut Socket) -> Result<Option<Bytes>, TransportError>
 /// A `codex.rate_limits` frame's windows and plan as the `x-codex-*` headers HTTP answers
 /// carry; `false` when the frame is something else.
 fn rate_limits_to_headers(frame: &[u8], headers: &mut HeaderMap) -> bool {
+    let kind = crate::jsonscan::field(frame, "type").and_then(crate::jsonscan::string);
+    if kind.as_deref() != Some("codex.rate_limits") {
+        return false;
+    }
     let Ok(value) = serde_json::from_slice::<Value>(frame) else {
         return false;
     };
-    if value["type"] != "codex.rate_limits" {
-        return false;
-    }
     let mut put = |name: String, v: &Value| {
         let text = match v {
             Value::String(s) => s.clone(),
