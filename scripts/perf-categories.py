@@ -21,6 +21,10 @@ CATS=[
  ('hyper client connection and pool', r'dispatch::Client<|role::Client|hyper_util::client'),
  ('axum routing/middleware', r'axum::|<axum|tower::util'),
  ('hyper server connection', r'dispatch::Server<|role::Server|hyper::server'),
+ ('JSON scanned in place (jsonscan)', r'bitrouter::jsonscan::'),
+ ('affinity and account picker', r'bitrouter::(affinity|picker)::'),
+ ('response headers relayed', r'upstream::headers::'),
+ ('server face (connections, listener)', r'bitrouter::server::'),
  ('other bitrouter code', r'bitrouter::'),
  ('tokio runtime/IO driver', r'tokio::|mio::'),
 ]

@@ -3,6 +3,10 @@
 //! The binary is a thin shell around [`run`]; everything is in this library so that tests and
 //! benchmarks can drive it directly.
 
+// Module overviews name their private parts on purpose: the library exists for the binary, its
+// tests and benchmarks, and its documentation is read with `--document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod affinity;
 pub mod auth;
 pub mod catalog;

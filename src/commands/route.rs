@@ -248,14 +248,7 @@ fn pick(
     usage: &UsageFile,
     now: i64,
 ) -> Value {
-    let labels: Vec<&Label> = target
-        .credentials
-        .iter()
-        .filter_map(|c| match c {
-            Credential::Account(label) => Some(label),
-            Credential::ConfiguredKey | Credential::None => None,
-        })
-        .collect();
+    let labels = target.account_labels();
     if target.pinned {
         return labels.first().map_or(Value::Null, |first| {
             json!({"account": first, "why": "pinned",

@@ -288,14 +288,7 @@ pub fn credentials(
     if !picks_accounts(target) {
         return target.credentials.iter().cloned().map(Some).collect();
     }
-    let labels: Vec<&Label> = target
-        .credentials
-        .iter()
-        .filter_map(|c| match c {
-            Credential::Account(label) => Some(label),
-            Credential::ConfiguredKey | Credential::None => None,
-        })
-        .collect();
+    let labels = target.account_labels();
     let sticky = conversation.and_then(|c| proxy.sticky.get(&provider.id, &c.key, now));
     let rotation = if provider.strategy == Strategy::RoundRobin {
         proxy.book.next_rotation(&provider.id)

@@ -174,6 +174,20 @@ pub struct Target {
     pub service_tier: Option<Setting<ServiceTier>>,
 }
 
+impl Target {
+    /// The labels of the stored accounts among its credentials, in order.
+    #[must_use]
+    pub fn account_labels(&self) -> Vec<&Label> {
+        self.credentials
+            .iter()
+            .filter_map(|c| match c {
+                Credential::Account(label) => Some(label),
+                Credential::ConfiguredKey | Credential::None => None,
+            })
+            .collect()
+    }
+}
+
 /// Why this provider was chosen, for `route` to explain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -8,7 +8,7 @@ use crate::translate::stop::truncate_at_stop;
 use crate::translate::{Finish, Usage, created_at, derived_id, type_of};
 
 /// Builds one `chat.completion` from an aggregated Responses object (see
-/// [`super::responses::Aggregator`]). Stop sequences cut the text, and drop any output item
+/// [`crate::translate::responses::Aggregator`]). Stop sequences cut the text, and drop any output item
 /// after the cut.
 #[must_use]
 pub fn chat_completion_from_response(

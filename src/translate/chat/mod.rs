@@ -4,9 +4,9 @@
 //! stays `""`, as the Codex CLI itself sends its prompt (spec §10); user text and images become
 //! `input_text` / `input_image`; assistant text becomes an `output_text` message and each tool
 //! call a top-level `function_call` item; `tool` messages become `function_call_output` items.
-//! For the Codex backend the result then goes through [`shape_for_codex`], so every backend rule
+//! For the Codex backend the result then goes through [`crate::translate::responses::shape_for_codex`], so every backend rule
 //! holds for it too, and sampling and length parameters the backend refuses are dropped and
-//! listed; for any other Responses upstream ([`Backend::Generic`]) they are kept. `n > 1` is
+//! listed; for any other Responses upstream ([`crate::translate::Backend::Generic`]) they are kept. `n > 1` is
 //! refused; stop sequences are applied to the output on the way back (see [`super::stop`]).
 //!
 //! Responses: [`ChatStream`] turns backend events into `chat.completion.chunk` payloads as they

@@ -14,7 +14,7 @@
 //! `previous_response_id` is refused, since a Chat upstream keeps no state.
 //!
 //! Answers ([`ChatUpstreamStream`]): `chat.completion.chunk` payloads become Responses events
-//! through [`ResponsesWriter`]: `delta.content` a message, `delta.reasoning_content` (or
+//! through [`crate::translate::writer::ResponsesWriter`]: `delta.content` a message, `delta.reasoning_content` (or
 //! `reasoning`) a reasoning summary, `delta.tool_calls` function calls by index; the
 //! `finish_reason` and the usage chunk end the response at `data: [DONE]`. A chunk carrying
 //! `error` fails it. A stream that ends without `[DONE]` after a `finish_reason` still

@@ -158,7 +158,7 @@ impl MessagesStream {
         }
     }
 
-    /// Reports `input_tokens` in `message_start` (e.g. from [`count_tokens_estimate`]); the
+    /// Reports `input_tokens` in `message_start` (e.g. from [`crate::translate::messages::count::count_tokens`]); the
     /// backend's real count is sent in `message_delta`.
     #[must_use]
     pub fn with_input_estimate(mut self, input_tokens: u64) -> Self {
