@@ -33,7 +33,7 @@ use crate::tls::Conn;
 
 /// Serves one connection until it closes, a limit passes, or `shutdown` asks it to finish
 /// (the request in progress completes first). `permit` is its place under the connection
-/// cap, given back when it ends (or, when it became a WebSocket, when that closes).
+/// cap, given back when it ends; a connection that became a WebSocket ends when the socket does.
 pub async fn serve(
     tcp: TcpStream,
     state: Arc<AppState>,
@@ -42,7 +42,7 @@ pub async fn serve(
     shutdown: CancellationToken,
     permit: OwnedSemaphorePermit,
 ) {
-    let activity = Arc::new(Activity::new(permit));
+    let activity = Arc::new(Activity::new());
     let conn = match &state.tls {
         None => Conn::Plain(tcp),
         Some(tls) => tokio::select! {
@@ -81,6 +81,12 @@ pub async fn serve(
             finished(conn.await);
         }
     }
+    // A request upgraded the connection (a WebSocket): it is served here, in the same task, so
+    // it keeps the connection's place and shutdown waits for it like for any answer.
+    if let Some(then) = activity.take_then() {
+        then(shutdown).await;
+    }
+    drop(permit);
 }
 
 fn finished(result: hyper::Result<()>) {

@@ -2,8 +2,9 @@
 //! spec §6): the handshake checked (version, key, the local key when one is set) and answered
 //! `101` here, then the socket served by [`crate::proxy::socket`] until the client closes it,
 //! it waits longer than `server.timeouts.idle` for its next message, or a turn's stream breaks.
-//! Each message is one access-log line (method `WEBSOCKET`). The socket keeps its connection's
-//! place under `server.max_connections` while it is open.
+//! Each message is one access-log line (method `WEBSOCKET`). The socket is served by its
+//! connection's task (see [`Activity::then`]), so it keeps the connection's place under
+//! `server.max_connections` and shutdown lets a turn under way finish.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_util::sync::CancellationToken;
 
 use super::access_log;
 use super::activity::Activity;
@@ -81,13 +83,16 @@ pub fn accept(
     let socket_config = WebSocketConfig::default()
         .max_message_size(Some(config.server.max_body_bytes))
         .max_frame_size(Some(config.server.max_body_bytes));
-    tokio::spawn(serve(
-        state.clone(),
-        activity.clone(),
-        upgrade,
-        parts.headers,
-        socket_config,
-    ));
+    let state = state.clone();
+    activity.then(Box::new(move |shutdown| {
+        Box::pin(serve(
+            state,
+            upgrade,
+            parts.headers,
+            socket_config,
+            shutdown,
+        ))
+    }));
 
     let mut response = proxy::Response::new(proxy::Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -100,13 +105,14 @@ pub fn accept(
     Ok(response)
 }
 
-/// Serves one socket until it ends. `_activity` keeps the connection's place under the cap.
+/// Serves one socket until it ends. On shutdown a turn under way finishes, then the socket is
+/// closed (`1001 going away`).
 async fn serve(
     state: Arc<AppState>,
-    _activity: Arc<Activity>,
     upgrade: OnUpgrade,
     headers: HeaderMap,
     config: WebSocketConfig,
+    shutdown: CancellationToken,
 ) {
     let upgraded = match upgrade.await {
         Ok(upgraded) => upgraded,
@@ -121,7 +127,15 @@ async fn serve(
     let method = Method::from_bytes(LOG_METHOD.as_bytes()).unwrap_or(Method::GET);
     loop {
         let idle = state.proxy.config().server.idle_timeout;
-        let message = match tokio::time::timeout(idle, socket.next()).await {
+        let next = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                close(&mut socket, CloseCode::Away, "the server is stopping").await;
+                return;
+            }
+            next = tokio::time::timeout(idle, socket.next()) => next,
+        };
+        let message = match next {
             Err(_) => {
                 close(&mut socket, CloseCode::Normal, "idle").await;
                 return;

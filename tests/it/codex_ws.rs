@@ -437,3 +437,59 @@ async fn codex_exec_recovers_from_a_socket_closed_while_idle() {
         server.stderr()
     );
 }
+
+/// On SIGTERM a turn under way on a socket finishes, then the socket is closed as going away
+/// and the server exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_turn_under_way_finishes_on_sigterm() {
+    use crate::support::fake_upstream::{Reply, Step, answer_events};
+    let fake = FakeUpstream::start().await;
+    let (_ctx, mut server) = codex_server(&fake).await;
+    let mut steps = answer_events("graceful");
+    steps.insert(4, Step::Hold);
+    fake.push(Reply::sse(steps));
+    let mut socket = connect(&server.url()).await;
+    socket
+        .send(create(
+            json!({"model": "gpt-6-luna", "stream": true, "store": false,
+            "instructions": "", "input": [{"type": "message", "role": "user", "content": "hi"}]}),
+        ))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e: &Value| e.to_string().contains("graceful"))
+    {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            panic!("the socket ended early: {seen:?}");
+        };
+        seen.push(serde_json::from_str(&text).unwrap());
+    }
+    server.signal("TERM");
+    assert!(
+        server
+            .wait_for_stderr("shutting down", 1, Duration::from_secs(10))
+            .await,
+        "{}",
+        server.stderr()
+    );
+    fake.release();
+    let rest = events(&mut socket).await;
+    assert_eq!(
+        rest.last().unwrap()["type"],
+        "response.completed",
+        "{rest:?}"
+    );
+    match tokio::time::timeout(Duration::from_secs(10), socket.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => {
+            assert_eq!(u16::from(frame.code), 1001, "{frame:?}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("serve exits after the turn");
+    assert!(status.success(), "{status}: {}", server.stderr());
+}
