@@ -9,7 +9,8 @@
 //! (`BITROUTER_BENCH_REQUESTS`, default 300, after 20 warm-up requests) and reports the time to
 //! the first event and to `response.completed`, p50 and p99: over HTTP a new request on a
 //! kept-alive connection, over a WebSocket a new message on one open socket (as the Codex CLI
-//! sends its turns). It measures; it asserts only that every answer completed.
+//! sends its turns), all of one conversation (one `session-id`), so bitrouter keeps its socket
+//! to the upstream between them. It measures; it asserts only that every answer completed.
 
 #![allow(
     clippy::print_stdout,
@@ -59,6 +60,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
+
+/// The conversation every request belongs to (its `session-id`, as the Codex CLI sends it).
+const SESSION: &str = "bench-conversation";
 
 /// Requests measured per row (after the warm-up).
 const DEFAULT_REQUESTS: usize = 300;
@@ -158,6 +162,7 @@ async fn over_http(url: &str, n: usize) -> (Vec<Duration>, Vec<Duration>) {
         let mut resp = client
             .post(url)
             .header("content-type", "application/json")
+            .header("session-id", SESSION)
             .body(REQUEST)
             .send()
             .await
@@ -188,6 +193,9 @@ async fn over_ws(addr: SocketAddr, path: &str, n: usize) -> (Vec<Duration>, Vec<
         "openai-beta",
         "responses_websockets=2026-02-06".parse().unwrap(),
     );
+    request
+        .headers_mut()
+        .insert("session-id", SESSION.parse().unwrap());
     let tcp = TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     let (mut socket, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();

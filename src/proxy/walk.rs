@@ -338,7 +338,16 @@ async fn send(
     headers: http::HeaderMap,
 ) -> Result<upstream::Response, upstream::TransportError> {
     if out.is_codex && out.reads_stream && proxy.uses_websocket(provider) {
-        match socket::send(provider.timeouts, &out.url, headers.clone(), &out.body).await? {
+        let sockets = &proxy.upstream.sockets;
+        match socket::send(
+            sockets,
+            provider.timeouts,
+            &out.url,
+            headers.clone(),
+            &out.body,
+        )
+        .await?
+        {
             Opened::Answer(response) => return Ok(response),
             Opened::Refused(status) => {
                 tracing::info!(

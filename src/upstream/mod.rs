@@ -91,6 +91,8 @@ pub struct Upstream {
     /// One pool per serving thread and connect timeout in use (a short list): a connection's
     /// I/O runs on the thread that opened it, so each thread keeps its own.
     pools: Mutex<Vec<(ThreadId, Duration, Pool)>>,
+    /// Sockets to the backend's WebSocket transport, kept between a conversation's requests.
+    pub sockets: std::sync::Arc<socket::Pool>,
 }
 
 impl std::fmt::Debug for Upstream {

@@ -48,17 +48,19 @@ fn responses(fake: &FakeUpstream) -> Vec<Recorded> {
         .collect()
 }
 
+/// A request of one conversation (its `session-id` header, as the Codex CLI sends it).
 async fn ask(server: &ServeProcess, stream: bool) -> reqwest::Response {
     http_client()
         .post(format!("{}/v1/responses", server.url()))
+        .header("session-id", "conv-a")
         .json(&json!({"model": "gpt-6-luna", "input": "hi", "stream": stream}))
         .send()
         .await
         .unwrap()
 }
 
-/// A streamed and a whole Responses request reach the backend over WebSockets with the account's
-/// credential and the transport's beta header, and come back as over HTTP.
+/// A streamed and a whole Responses request reach the backend over WebSockets with the
+/// account's credential and the transport's beta header, and come back as over HTTP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_go_to_the_backend_over_a_websocket() {
     let fake = FakeUpstream::start().await;
@@ -81,7 +83,9 @@ async fn responses_go_to_the_backend_over_a_websocket() {
     );
 
     let shakes = handshakes(&fake);
-    assert_eq!(shakes.len(), 2, "one socket per request");
+    // One socket per serving thread the two requests landed on (the client's second request
+    // may come on a new connection); the next test pins a conversation to one thread.
+    assert!(matches!(shakes.len(), 1 | 2), "{} handshakes", shakes.len());
     for shake in &shakes {
         assert_eq!(
             shake.header("openai-beta").as_deref(),
@@ -132,6 +136,65 @@ async fn quota_events_become_the_quota_headers() {
     let text = resp.text().await.unwrap();
     assert!(!text.contains("codex.rate_limits"), "{text}");
     assert!(text.contains(DEFAULT_TEXT));
+}
+
+/// One turn of conversation `session` on a socket of its own to bitrouter (a client socket
+/// is served by one thread, as are the upstream sockets it uses), answered in full.
+async fn turns_on_a_client_socket(server: &ServeProcess, session: &str, turns: usize) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let mut request = format!("ws://{addr}/v1/responses")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("session-id", session.parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    let create = json!({"type": "response.create", "model": "gpt-6-luna", "stream": true,
+        "store": false, "instructions": "", "input": [{"type": "message", "role": "user", "content": "hi"}]});
+    for _ in 0..turns {
+        socket
+            .send(Message::text(create.to_string()))
+            .await
+            .unwrap();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("an event within 10 s")
+                .expect("the socket stays open")
+                .unwrap();
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(&text).unwrap();
+            assert_ne!(event["type"], "error", "{event}");
+            if event["type"] == "response.completed" {
+                break;
+            }
+        }
+    }
+}
+
+/// A conversation's requests share one socket to the backend and another conversation gets a
+/// socket of its own; a parked socket the backend closed meanwhile is replaced by a new one
+/// without the client noticing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_are_kept_per_conversation_and_replaced_when_closed() {
+    let fake = FakeUpstream::start().await;
+    fake.speak_websocket();
+    let (_ctx, server) = ws_server(&fake).await;
+    turns_on_a_client_socket(&server, "conv-a", 2).await;
+    assert_eq!(handshakes(&fake).len(), 1, "one conversation, one socket");
+    turns_on_a_client_socket(&server, "conv-b", 1).await;
+    assert_eq!(handshakes(&fake).len(), 2, "two conversations, two sockets");
+
+    fake.close_websockets_after_one_answer();
+    turns_on_a_client_socket(&server, "conv-c", 2).await;
+    assert_eq!(handshakes(&fake).len(), 4, "the closed socket was replaced");
+    assert_eq!(responses(&fake).len(), 5);
 }
 
 /// An upstream that answers the upgrade with `426` gets HTTP at once, and from then on without
@@ -220,6 +283,6 @@ async fn codex_exec_over_websockets_both_ways() {
             .iter()
             .all(|p| p.header(TRANSPORT_HEADER).as_deref() == Some("websocket"))
     );
-    assert_eq!(handshakes(&fake).len(), 2);
+    assert_eq!(handshakes(&fake).len(), 1, "both turns on one socket");
     assert!(fake.rejections().is_empty());
 }

@@ -124,6 +124,8 @@ struct Inner {
     prompt_cache: std::sync::atomic::AtomicBool,
     /// Whether WebSocket handshakes are taken (else answered `426`).
     websocket: std::sync::atomic::AtomicBool,
+    /// Whether each WebSocket closes after its first answer.
+    websocket_once: Arc<std::sync::atomic::AtomicBool>,
     /// `http://127.0.0.1:PORT`, where the WebSocket transport posts its messages.
     url: String,
 }
@@ -164,6 +166,7 @@ impl FakeUpstream {
             quota: Mutex::new(HashMap::new()),
             prompt_cache: std::sync::atomic::AtomicBool::new(false),
             websocket: std::sync::atomic::AtomicBool::new(false),
+            websocket_once: Arc::default(),
             url: format!("http://{addr}"),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
@@ -252,6 +255,11 @@ impl FakeUpstream {
         self.inner.websocket.store(true, Ordering::SeqCst);
     }
 
+    /// Each WebSocket closes after its first answer (as a backend that drops idle sockets).
+    pub fn close_websockets_after_one_answer(&self) {
+        self.inner.websocket_once.store(true, Ordering::SeqCst);
+    }
+
     /// From now on the default Codex answer reports [`CACHED_TOKENS`] cached input tokens for a
     /// `prompt_cache_key` it has seen before (as the backend's prompt cache would).
     pub fn simulate_prompt_cache(&self) {
@@ -331,7 +339,8 @@ async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
             body: Bytes::new(),
         });
         if inner.websocket.load(Ordering::SeqCst) {
-            return super::fake_ws::accept(inner.url.clone(), req);
+            let once = inner.websocket_once.load(Ordering::SeqCst);
+            return super::fake_ws::accept(inner.url.clone(), once, req);
         }
         return json_response(426, &[], &json!({"detail": "Upgrade Required"}));
     }

@@ -29,8 +29,9 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Upgrades `req` and serves the socket, posting each message to `self_url` + its path.
-pub fn accept(self_url: String, mut req: Request) -> Response {
+/// Upgrades `req` and serves the socket, posting each message to `self_url` + its path; with
+/// `once`, the socket is closed after its first answer.
+pub fn accept(self_url: String, once: bool, mut req: Request) -> Response {
     let key = req
         .headers()
         .get("sec-websocket-key")
@@ -45,7 +46,7 @@ pub fn accept(self_url: String, mut req: Request) -> Response {
         };
         let socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        serve(socket, format!("{self_url}{path}"), headers).await;
+        serve(socket, format!("{self_url}{path}"), headers, once).await;
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -56,7 +57,7 @@ pub fn accept(self_url: String, mut req: Request) -> Response {
         .unwrap()
 }
 
-async fn serve<S>(mut socket: WebSocketStream<S>, url: String, handshake: HeaderMap)
+async fn serve<S>(mut socket: WebSocketStream<S>, url: String, handshake: HeaderMap, once: bool)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -130,6 +131,10 @@ where
                     return;
                 }
             }
+        }
+        if once {
+            let _ = socket.close(None).await;
+            return;
         }
     }
 }
