@@ -2,9 +2,9 @@
 //! keeps one socket for a whole run: a socket whose response ended is parked under its
 //! handshake (address and headers, per-request headers left out) and the next request with the
 //! same handshake, on the same serving thread, takes it instead of opening one. A socket parked
-//! longer than [`PARKED_FOR`] is dropped; at most [`MAX_PARKED`] wait.
+//! longer than [`PARKED_FOR`] is closed; at most [`MAX_PARKED`] wait.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
@@ -87,37 +87,35 @@ impl Pool {
         Some(parked.swap_remove(at).socket)
     }
 
-    /// Parks `socket`, opened with `key`, on this thread.
-    pub(super) fn park(&self, key: Key, socket: Socket) {
-        let mut parked = self
-            .parked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        parked.retain(|p| p.since.elapsed() < PARKED_FOR);
-        if parked.len() >= MAX_PARKED {
-            parked.remove(0);
+    /// Parks `socket`, opened with `key`, on this thread; it is closed after [`PARKED_FOR`]
+    /// unless a request takes it first.
+    pub(super) fn park(self: &Arc<Self>, key: Key, socket: Socket) {
+        {
+            let mut parked = self
+                .parked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            parked.retain(|p| p.since.elapsed() < PARKED_FOR);
+            if parked.len() >= MAX_PARKED {
+                parked.remove(0);
+            }
+            parked.push(Parked {
+                key,
+                thread: std::thread::current().id(),
+                since: Instant::now(),
+                socket,
+            });
         }
-        parked.push(Parked {
-            key,
-            thread: std::thread::current().id(),
-            since: Instant::now(),
-            socket,
+        let pool = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(PARKED_FOR).await;
+            if let Some(pool) = pool.upgrade() {
+                pool.parked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .retain(|p| p.since.elapsed() < PARKED_FOR);
+            }
         });
-    }
-
-    /// How many sockets are parked.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.parked
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    }
-
-    /// Whether no socket is parked.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
