@@ -217,6 +217,7 @@ fn not_found(id: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use pretty_assertions::assert_eq;
+    use proptest::prelude::*;
     use serde_json::{Value, json};
 
     use super::*;
@@ -290,6 +291,60 @@ mod tests {
         ] {
             let err = read(message.as_bytes(), &History::default()).unwrap_err();
             assert_eq!(err.status, 400, "{message}");
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z\"\\\\\n\u{e9}{}\\[\\],:]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-z\"\\\\]{0,5}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_create_message_becomes_its_body_without_the_transport_fields(
+            extra in proptest::collection::btree_map("[a-z_\"\\\\]{1,8}", arb_json(), 0..6),
+            input in proptest::collection::vec(arb_json(), 0..4),
+            generate in any::<Option<bool>>(),
+            pretty in any::<bool>(),
+        ) {
+            let mut expected: serde_json::Map<String, Value> = extra
+                .into_iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "type" | "generate" | "previous_response_id" | "client_metadata" | "input"))
+                .collect();
+            let mut message = expected.clone();
+            expected.insert("input".to_owned(), Value::Array(input.clone()));
+            message.insert("type".to_owned(), json!(CREATE));
+            message.insert("input".to_owned(), Value::Array(input));
+            if let Some(generate) = generate {
+                message.insert("generate".to_owned(), json!(generate));
+            }
+            let message = Value::Object(message);
+            let text = if pretty {
+                serde_json::to_string_pretty(&message).unwrap()
+            } else {
+                message.to_string()
+            };
+            let create = read(text.as_bytes(), &History::default()).unwrap();
+            prop_assert_eq!(body(&create), Value::Object(expected));
+            prop_assert_eq!(create.prewarm, generate == Some(false));
+        }
+
+        #[test]
+        fn any_bytes_are_taken_or_refused_never_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(create) = read(&bytes, &History::default()) {
+                prop_assert!(serde_json::from_slice::<Value>(&create.body).is_ok());
+            }
         }
     }
 
