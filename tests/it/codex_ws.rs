@@ -493,3 +493,56 @@ async fn a_turn_under_way_finishes_on_sigterm() {
         .expect("serve exits after the turn");
     assert!(status.success(), "{status}: {}", server.stderr());
 }
+
+/// With `auth_mode: passthrough`, the credential on the handshake (the Codex CLI's own login,
+/// `requires_openai_auth = true`) goes upstream with every turn, as on HTTP.
+#[tokio::test]
+async fn the_handshakes_own_login_passes_through_on_every_turn() {
+    use crate::support::TestContext;
+    use crate::support::serve::ServeProcess;
+    let fake = FakeUpstream::start().await;
+    let ctx = TestContext::new();
+    ctx.write_config(&format!(
+        "providers:\n  openai-codex:\n    base_url: {}\n    auth_mode: passthrough\n",
+        fake.codex_base()
+    ));
+    let server = ServeProcess::start(&ctx, &[]).await;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let mut request = format!("ws://{addr}/v1/responses")
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("authorization", "Bearer tok-client".parse().unwrap());
+    headers.insert("chatgpt-account-id", "acc-client".parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    for _ in 0..2 {
+        socket
+            .send(create(json!({"model": "gpt-6-luna", "stream": true, "store": false,
+                "instructions": "", "input": [{"type": "message", "role": "user", "content": "hi"}]})))
+            .await
+            .unwrap();
+        let answer = events(&mut socket).await;
+        assert_eq!(
+            answer.last().unwrap()["type"],
+            "response.completed",
+            "{answer:?}"
+        );
+    }
+    let posts: Vec<_> = fake
+        .posts()
+        .into_iter()
+        .filter(|r| r.path == "/backend-api/codex/responses")
+        .collect();
+    assert_eq!(posts.len(), 2);
+    for post in &posts {
+        assert_eq!(
+            post.header("authorization").as_deref(),
+            Some("Bearer tok-client")
+        );
+        assert_eq!(
+            post.header("chatgpt-account-id").as_deref(),
+            Some("acc-client")
+        );
+    }
+}
