@@ -197,6 +197,55 @@ async fn sockets_are_kept_per_conversation_and_replaced_when_closed() {
     assert_eq!(responses(&fake).len(), 5);
 }
 
+/// `n` streamed requests of conversation `session` on one HTTP connection (so one serving
+/// thread): each answer's headers and body.
+async fn on_one_connection(
+    server: &ServeProcess,
+    session: &str,
+    n: usize,
+) -> Vec<(http::HeaderMap, String)> {
+    use http_body_util::BodyExt;
+    let addr = server.url().trim_start_matches("http://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let body = json!({"model": "gpt-6-luna", "input": "hi", "stream": true}).to_string();
+        let request = http::Request::post("/v1/responses")
+            .header("host", &addr)
+            .header("content-type", "application/json")
+            .header("session-id", session)
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        sender.ready().await.unwrap();
+        let answer = sender.send_request(request).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let (parts, body) = answer.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        out.push((parts.headers, String::from_utf8_lossy(&body).into_owned()));
+    }
+    out
+}
+
+/// Requests of one conversation on one connection share one socket to the backend, and every
+/// answer carries what the backend said on the socket's handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_socket_answers_with_its_handshakes_headers() {
+    let fake = FakeUpstream::start().await;
+    fake.speak_websocket();
+    let (_ctx, server) = ws_server(&fake).await;
+    let answers = on_one_connection(&server, "conv-a", 3).await;
+    assert_eq!(handshakes(&fake).len(), 1);
+    for (headers, body) in &answers {
+        assert_eq!(headers["x-models-etag"], "fake-models-etag");
+        assert!(body.contains(DEFAULT_TEXT), "{body}");
+    }
+}
+
 /// An upstream that answers the upgrade with `426` gets HTTP at once, and from then on without
 /// asking again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,15 +63,16 @@ pub async fn send(
 ) -> Result<Opened, TransportError> {
     let key = Key::new(url, &headers);
     let message = create_message(body);
-    if let Some(socket) = pool.take(&key) {
+    if let Some((socket, handshake)) = pool.take(&key) {
         let parked = Exchange {
             pool: pool.clone(),
             key: key.clone(),
             timeouts,
+            handshake: handshake.clone(),
         };
         // A parked socket the backend has closed meanwhile answers nothing: nothing reached
         // anyone yet, so the request goes on a new socket.
-        if let Ok(Some(response)) = parked.run(socket, HeaderMap::new(), &message).await {
+        if let Ok(Some(response)) = parked.run(socket, handshake, &message).await {
             return Ok(Opened::Answer(response));
         }
     }
@@ -93,6 +94,7 @@ pub async fn send(
         pool: pool.clone(),
         key,
         timeouts,
+        handshake: lasting(&handshake),
     };
     match fresh.run(socket, handshake, &message).await? {
         Some(response) => Ok(Opened::Answer(response)),
@@ -108,6 +110,8 @@ struct Exchange {
     pool: Arc<Pool>,
     key: Key,
     timeouts: Timeouts,
+    /// The handshake answer's headers that hold for every answer on the socket.
+    handshake: HeaderMap,
 }
 
 impl Exchange {
@@ -178,7 +182,7 @@ impl Exchange {
             match terminal {
                 Terminal::No => Some((Ok(event), Some((socket, None, exchange)))),
                 Terminal::Done => {
-                    exchange.pool.park(exchange.key, socket);
+                    exchange.pool.park(exchange.key, socket, exchange.handshake);
                     Some((Ok(event), None))
                 }
                 Terminal::Failed => {
@@ -189,6 +193,26 @@ impl Exchange {
         })
         .boxed()
     }
+}
+
+/// A handshake answer's headers without its quota, which holds for its own moment only (later
+/// answers on the socket get theirs from `codex.rate_limits` frames).
+fn lasting(headers: &HeaderMap) -> HeaderMap {
+    let mut out = headers.clone();
+    let quota: Vec<HeaderName> = out
+        .keys()
+        .filter(|n| {
+            let n = n.as_str();
+            n.starts_with("x-codex-primary-")
+                || n.starts_with("x-codex-secondary-")
+                || n.starts_with("x-codex-credits-")
+        })
+        .cloned()
+        .collect();
+    for name in quota {
+        out.remove(name);
+    }
+    out
 }
 
 /// The answer to a handshake.

@@ -58,6 +58,8 @@ struct Parked {
     thread: ThreadId,
     since: Instant,
     socket: Socket,
+    /// The handshake answer's headers, for the answers the socket gives later.
+    headers: HeaderMap,
 }
 
 /// The parked sockets.
@@ -73,8 +75,9 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// A parked socket for `key` on this thread, if one is fresh enough.
-    pub(super) fn take(&self, key: &Key) -> Option<Socket> {
+    /// A parked socket for `key` on this thread, if one is fresh enough, and its handshake
+    /// answer's headers.
+    pub(super) fn take(&self, key: &Key) -> Option<(Socket, HeaderMap)> {
         let mut parked = self
             .parked
             .lock()
@@ -84,12 +87,13 @@ impl Pool {
         let at = parked
             .iter()
             .rposition(|p| p.thread == thread && p.key == *key)?;
-        Some(parked.swap_remove(at).socket)
+        let taken = parked.swap_remove(at);
+        Some((taken.socket, taken.headers))
     }
 
     /// Parks `socket`, opened with `key`, on this thread; it is closed after [`PARKED_FOR`]
     /// unless a request takes it first.
-    pub(super) fn park(self: &Arc<Self>, key: Key, socket: Socket) {
+    pub(super) fn park(self: &Arc<Self>, key: Key, socket: Socket, headers: HeaderMap) {
         {
             let mut parked = self
                 .parked
@@ -104,6 +108,7 @@ impl Pool {
                 thread: std::thread::current().id(),
                 since: Instant::now(),
                 socket,
+                headers,
             });
         }
         let pool = Arc::downgrade(self);

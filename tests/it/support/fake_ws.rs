@@ -53,6 +53,8 @@ pub fn accept(self_url: String, once: bool, mut req: Request) -> Response {
         .header("connection", "upgrade")
         .header("upgrade", "websocket")
         .header("sec-websocket-accept", key)
+        // As the backend: what holds for the whole socket comes on the handshake.
+        .header("x-models-etag", "fake-models-etag")
         .body(Body::empty())
         .unwrap()
 }
@@ -61,7 +63,7 @@ async fn serve<S>(mut socket: WebSocketStream<S>, url: String, handshake: Header
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = super::serve::http_client();
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else {
             continue;
