@@ -127,6 +127,7 @@ pub(super) struct RawProvider {
     accounts: Option<Vec<Label>>,
     strategy: Option<Strategy>,
     timeouts: Option<RawTimeouts>,
+    websocket: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +218,9 @@ pub struct ProviderConfig {
     pub strategy: Strategy,
     /// Upstream timeouts.
     pub timeouts: Timeouts,
+    /// Streams `/responses` over the backend's WebSocket transport (Codex providers), falling
+    /// back to HTTP when the upgrade is refused.
+    pub websocket: bool,
 }
 
 impl ProviderConfig {
@@ -245,6 +249,7 @@ impl ProviderConfig {
             accounts: None,
             strategy: Strategy::default(),
             timeouts: Timeouts::default(),
+            websocket: false,
         }
     }
 
@@ -351,11 +356,18 @@ impl RawProvider {
             provider.accounts = self.accounts;
             provider.strategy = self.strategy.unwrap_or_default();
             provider.timeouts = timeouts;
+            provider.websocket = self.websocket.unwrap_or(false);
             return Ok(provider);
         }
 
         if self.oauth.is_some() {
             return Err(("oauth", "only openai-codex signs in with OAuth".into()));
+        }
+        if self.websocket == Some(true) {
+            return Err((
+                "websocket",
+                "only openai-codex streams over the backend's WebSocket transport".into(),
+            ));
         }
         let Some(Parsed(base_url)) = self.base_url else {
             return Err((
@@ -390,6 +402,7 @@ impl RawProvider {
             accounts: self.accounts,
             strategy: self.strategy.unwrap_or_default(),
             timeouts,
+            websocket: false,
         })
     }
 }

@@ -417,3 +417,16 @@ fn history_errors_name_the_key() {
     assert!(e.contains("history"), "{e}");
     assert!(e.contains("off"), "{e}");
 }
+
+#[test]
+fn websocket_is_off_by_default_and_only_for_codex() {
+    let config = parse("").unwrap();
+    let codex = config.provider(&"openai-codex".parse().unwrap()).unwrap();
+    assert!(!codex.websocket);
+    let config = parse("providers:\n  openai-codex:\n    websocket: true\n").unwrap();
+    let codex = config.provider(&"openai-codex".parse().unwrap()).unwrap();
+    assert!(codex.websocket);
+    let e = err("providers:\n  openai:\n    base_url: https://x.test\n    websocket: true\n");
+    assert!(e.contains("websocket"), "{e}");
+    assert!(e.contains("only openai-codex"), "{e}");
+}

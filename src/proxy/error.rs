@@ -119,8 +119,10 @@ pub enum ErrorCode {
     UnknownRoute,
     /// The method is not allowed on this route.
     MethodNotAllowed,
-    /// A WebSocket upgrade on `/v1/responses`.
+    /// A `GET /v1/responses` that is not a WebSocket upgrade.
     WebsocketUnsupported,
+    /// A WebSocket message continues a response the socket did not answer last.
+    PreviousResponseNotFound,
     /// The upstream did not answer in time, or went silent.
     UpstreamTimeout,
     /// No connection to the upstream.
@@ -169,6 +171,7 @@ impl ErrorCode {
             ErrorCode::UnknownRoute => "unknown_route",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::WebsocketUnsupported => "websocket_unsupported",
+            ErrorCode::PreviousResponseNotFound => "previous_response_not_found",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::UpstreamUnreachable => "upstream_unreachable",
             ErrorCode::UpstreamFailed => "upstream_failed",

@@ -13,7 +13,8 @@
 //!    ([`error`]).
 //!
 //! [`Proxy`] is the state the path shares; [`record`] is what it learns for the access log and
-//! the request history.
+//! the request history. [`socket`] serves the Codex CLI's WebSocket transport by sending each of
+//! its messages down this same path.
 
 pub mod answer;
 pub mod body;
@@ -28,6 +29,7 @@ pub mod pivot;
 pub mod plan;
 pub mod record;
 pub mod relay;
+pub mod socket;
 pub mod state;
 pub mod translated;
 pub mod walk;

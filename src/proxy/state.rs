@@ -33,6 +33,8 @@ pub struct Proxy {
     pub catalogs: ModelCache,
     /// Upstream addresses already built, per provider and path (cleared on reload).
     endpoints: Mutex<HashMap<(ProviderId, &'static str), http::Uri>>,
+    /// Providers with `websocket: true` that refused the upgrade: HTTP until the next reload.
+    websocket_refused: Mutex<Vec<ProviderId>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -54,6 +56,7 @@ impl Proxy {
             retry: RetryPolicy::default(),
             catalogs: ModelCache::new(),
             endpoints: Mutex::default(),
+            websocket_refused: Mutex::default(),
         }
     }
 
@@ -77,6 +80,33 @@ impl Proxy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+        self.websocket_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Whether `provider` is to be asked over its WebSocket transport: it is configured so and
+    /// has not refused the upgrade since the configuration was loaded.
+    #[must_use]
+    pub fn uses_websocket(&self, provider: &ProviderConfig) -> bool {
+        provider.websocket
+            && !self
+                .websocket_refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(&provider.id)
+    }
+
+    /// `provider` refused the WebSocket upgrade: it gets HTTP from now on.
+    pub fn refuse_websocket(&self, provider: &ProviderId) {
+        let mut refused = self
+            .websocket_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !refused.contains(provider) {
+            refused.push(provider.clone());
+        }
     }
 
     /// `{base_url}/{path}` of `provider`, built once per configuration.

@@ -28,6 +28,7 @@ use crate::retry::{self, Retries};
 use crate::routing::{Credential, Plan};
 use crate::upstream;
 use crate::upstream::headers::{has_client_credentials, relayable_response_headers};
+use crate::upstream::socket::{self, Opened};
 
 /// Tries the plan's steps until one answers.
 ///
@@ -285,16 +286,7 @@ async fn attempt(
         translated_headers(&mut headers, out.api);
     }
     log.update(|f| f.attempt(served.provider.as_str(), &served.model, &served.account));
-    let sent = proxy
-        .upstream
-        .send_to(
-            provider.timeouts,
-            http::Method::POST,
-            out.url.clone(),
-            headers,
-            out.body.clone(),
-        )
-        .await;
+    let sent = send(proxy, provider, out, headers).await;
     let response = match sent {
         Ok(response) => response,
         Err(e) => {
@@ -331,6 +323,48 @@ async fn attempt(
         Peek::UsageLimit(limit) => Observed::StreamLimit(limit),
         Peek::Broken(err) => Observed::StreamBroken(err),
     }
+}
+
+/// Sends one attempt over HTTP, or over the backend's WebSocket transport when the provider
+/// asks for it and this is a Responses stream; a refused upgrade falls back to HTTP at once
+/// and for good (until the configuration is reloaded).
+async fn send(
+    proxy: &Proxy,
+    provider: &ProviderConfig,
+    out: &Outgoing,
+    headers: http::HeaderMap,
+) -> Result<upstream::Response, upstream::TransportError> {
+    if out.is_codex && out.reads_stream && proxy.uses_websocket(provider) {
+        let sockets = &proxy.upstream.sockets;
+        match socket::send(
+            sockets,
+            provider.timeouts,
+            &out.url,
+            headers.clone(),
+            &out.body,
+        )
+        .await?
+        {
+            Opened::Answer(response) => return Ok(response),
+            Opened::Refused(status) => {
+                tracing::info!(
+                    provider = %provider.id,
+                    "the upstream refused the WebSocket upgrade ({status}); using HTTP"
+                );
+                proxy.refuse_websocket(&provider.id);
+            }
+        }
+    }
+    proxy
+        .upstream
+        .send_to(
+            provider.timeouts,
+            http::Method::POST,
+            out.url.clone(),
+            headers,
+            out.body.clone(),
+        )
+        .await
 }
 
 /// The client's answer from a success.

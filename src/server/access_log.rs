@@ -58,20 +58,58 @@ pub fn enabled() -> bool {
 /// written; the cell is what the request path fills in (a no-op cell without an entry).
 #[must_use]
 pub fn start<B>(req: &Request<B>, history: &Sink) -> (Option<Entry>, LogCell) {
+    begin(
+        req.method(),
+        req.uri().path(),
+        req.headers(),
+        proxied(req),
+        history,
+    )
+}
+
+/// Starts the entry for one turn on a WebSocket (a `response.create` message): logged with the
+/// transport's `method`, recorded as a streamed `/v1/responses` request of the client that made
+/// the handshake (`headers`).
+#[must_use]
+pub fn start_turn(
+    method: &Method,
+    headers: &HeaderMap,
+    history: &Sink,
+) -> (Option<Entry>, LogCell) {
+    let (mut entry, cell) = begin(
+        method,
+        Inbound::Responses.route(),
+        headers,
+        Some(Inbound::Responses),
+        history,
+    );
+    if let Some(row) = entry.as_mut().and_then(|e| e.row.as_mut()) {
+        row.streamed = true;
+    }
+    (entry, cell)
+}
+
+fn begin(
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    inbound: Option<Inbound>,
+    history: &Sink,
+) -> (Option<Entry>, LogCell) {
     let line = enabled().then(|| Line {
-        method: req.method().clone(),
-        path: req.uri().path().to_owned(),
+        method: method.clone(),
+        path: path.to_owned(),
     });
     let row = history
         .is_enabled()
-        .then(|| proxied(req))
+        .then_some(inbound)
         .flatten()
         .map(|inbound| Row {
             history: history.clone(),
             at_ms: unix_now_ms(),
             endpoint: inbound.route(),
-            user_agent: header_text(req.headers().get(header::USER_AGENT)),
-            originator: header_text(req.headers().get("originator")),
+            user_agent: header_text(headers.get(header::USER_AGENT)),
+            originator: header_text(headers.get("originator")),
             streamed: false,
         });
     if line.is_none() && row.is_none() {

@@ -1,9 +1,18 @@
 //! The phase of one client connection, for its time limits: waiting for the next request,
 //! receiving a request's headers, or serving a request. Two atomics per connection; the
-//! socket, the route table and the answer's body each note their part.
+//! socket, the route table and the answer's body each note their part. When a request turns
+//! the connection into a WebSocket, the route table leaves here what serves it next
+//! ([`Activity::then`]), for the connection to run once its HTTP part is done.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+/// What serves a connection after an upgrade, given the server's shutdown signal.
+pub type Then = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
 
 /// Waiting for the next request; no byte of it yet.
 pub const WAITING: u8 = 0;
@@ -13,12 +22,22 @@ pub const HEAD: u8 = 1;
 pub const BUSY: u8 = 2;
 
 /// The phase of one connection and when it began.
-#[derive(Debug)]
 pub struct Activity {
     phase: AtomicU8,
     /// When the phase began, in milliseconds since `epoch`.
     since: AtomicU64,
     pub epoch: Instant,
+    /// What serves the connection once its HTTP part ends (an upgrade), if anything.
+    then: Mutex<Option<Then>>,
+}
+
+impl std::fmt::Debug for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Activity")
+            .field("phase", &self.phase)
+            .field("since", &self.since)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Activity {
@@ -28,6 +47,7 @@ impl Activity {
             phase: AtomicU8::new(HEAD),
             since: AtomicU64::new(0),
             epoch: Instant::now(),
+            then: Mutex::new(None),
         }
     }
 
@@ -38,6 +58,22 @@ impl Activity {
     fn enter(&self, phase: u8) {
         self.since.store(self.now(), Ordering::Relaxed);
         self.phase.store(phase, Ordering::Relaxed);
+    }
+
+    /// The connection becomes what `then` serves, once its HTTP part ends.
+    pub fn then(&self, then: Then) {
+        *self
+            .then
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(then);
+    }
+
+    /// What serves the connection after its HTTP part, if a request upgraded it.
+    pub fn take_then(&self) -> Option<Then> {
+        self.then
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// A request's headers are complete and it is being served.

@@ -33,7 +33,7 @@ use crate::tls::Conn;
 
 /// Serves one connection until it closes, a limit passes, or `shutdown` asks it to finish
 /// (the request in progress completes first). `permit` is its place under the connection
-/// cap, given back when it ends.
+/// cap, given back when it ends; a connection that became a WebSocket ends when the socket does.
 pub async fn serve(
     tcp: TcpStream,
     state: Arc<AppState>,
@@ -71,7 +71,7 @@ pub async fn serve(
         // The limits here replace hyper's own header timeout, which also cuts idle connections.
         .header_read_timeout(None)
         .keep_alive(true);
-    let conn = builder.serve_connection(io, service);
+    let conn = builder.serve_connection(io, service).with_upgrades();
     let mut conn = std::pin::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => finished(result),
@@ -80,6 +80,11 @@ pub async fn serve(
             conn.as_mut().graceful_shutdown();
             finished(conn.await);
         }
+    }
+    // A request upgraded the connection (a WebSocket): it is served here, in the same task, so
+    // it keeps the connection's place and shutdown waits for it like for any answer.
+    if let Some(then) = activity.take_then() {
+        then(shutdown).await;
     }
     drop(permit);
 }

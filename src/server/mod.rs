@@ -4,7 +4,8 @@
 //! history's row ([`access_log`]), and the pages beside the proxy endpoints ([`face`]:
 //! `/health`, `/v1/models`, the ChatGPT backend's usage endpoints in [`backend`], the
 //! dashboard). With a local CA ([`crate::tls`]) the same port also answers HTTPS. The proxy
-//! endpoints hand their requests to the request path, [`crate::proxy`].
+//! endpoints hand their requests to the request path, [`crate::proxy`]; a WebSocket handshake on
+//! `/v1/responses` is answered in [`socket`].
 
 mod access_log;
 mod activity;
@@ -16,6 +17,7 @@ pub mod guard;
 mod listener;
 pub mod reload;
 mod routes;
+mod socket;
 mod state;
 
 use std::net::SocketAddr;

@@ -18,12 +18,13 @@ use tower::ServiceExt;
 use super::access_log::{self, Entry};
 use super::activity::Activity;
 use super::guard::{self, Verdict};
+use super::socket;
 use super::state::AppState;
 use crate::proxy::{self, ApiError, ErrorCode, ErrorKind, Flavor, Inbound};
 use crate::upstream::headers::LOCAL_KEY_HEADER;
 
 /// The routes, for the 404 and 405 messages.
-pub const ROUTES: &str = "POST /v1/responses, POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /backend-api/wham/usage, GET /backend-api/wham/accounts/check, GET /health, GET / (the dashboard)";
+pub const ROUTES: &str = "POST /v1/responses, GET /v1/responses (WebSocket), POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /backend-api/wham/usage, GET /backend-api/wham/accounts/check, GET /health, GET / (the dashboard)";
 
 /// Handles one request on a connection.
 ///
@@ -62,7 +63,7 @@ pub async fn handle(
             response
         }
         Verdict::Serve(origin) => {
-            let mut response = route(&state, face, req, &log).await;
+            let mut response = route(&state, &activity, face, req, &log).await;
             if let Some(origin) = origin {
                 guard::allow_origin(response.headers_mut(), origin);
             }
@@ -85,7 +86,8 @@ pub async fn handle(
 
 /// Sends the request where its method and path lead.
 async fn route(
-    state: &AppState,
+    state: &Arc<AppState>,
+    activity: &Arc<Activity>,
     face: axum::Router,
     req: Request<Incoming>,
     log: &proxy::LogCell,
@@ -99,16 +101,15 @@ async fn route(
                 .map(Inner::Proxy);
         }
         if inbound == Inbound::Responses && req.method() == Method::GET {
-            // Newer Codex CLIs try a WebSocket first; 426 makes them fall back to HTTP at once.
-            return error(
-                ApiError::new(
-                    StatusCode::UPGRADE_REQUIRED,
-                    ErrorKind::InvalidRequest,
-                    ErrorCode::WebsocketUnsupported,
-                    "bitrouter speaks HTTP, not WebSocket, on /v1/responses: send POST /v1/responses",
-                ),
-                Flavor::OpenAi,
-            );
+            // The Codex CLI's WebSocket transport; anything else gets a 426, which makes a
+            // client that tried a WebSocket fall back to HTTP at once.
+            if !socket::is_upgrade(req.headers()) {
+                return error(socket::not_upgrade(), Flavor::OpenAi);
+            }
+            return match socket::accept(state, activity, req) {
+                Ok(response) => response.map(Inner::Proxy),
+                Err(err) => error(err, Flavor::OpenAi),
+            };
         }
         return error(method_not_allowed(req.method(), path), inbound.flavor());
     }

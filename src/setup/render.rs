@@ -98,6 +98,10 @@ fn permanent_or_sample(client: Client, target: &Target, models: &Models) -> Opti
                     "env_http_headers = {{ \"x-bitrouter-key\" = \"{KEY_VAR}\" }}"
                 );
             }
+            let _ = writeln!(
+                t,
+                "# optional: supports_websockets = true keeps one socket open for a whole run"
+            );
             let https = origin.replacen("http://", "https://", 1);
             let _ = write!(
                 t,

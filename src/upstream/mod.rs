@@ -2,12 +2,14 @@
 //! ([`Upstream`]: pooled connections, `TCP_NODELAY`, redirects off, a connect timeout, a
 //! first-byte timeout and an idle timeout between body chunks, never a total one, so long
 //! streams are not cut), endpoints under a provider's `base_url`, the credentials the server
-//! may use ([`credentials`]) and the one place they are attached to a request ([`attach`]).
+//! may use ([`credentials`]) and the one place they are attached to a request ([`attach`]);
+//! the Codex backend's WebSocket transport for `/responses` ([`socket`]).
 //! Failures come back as [`TransportError`]s that name no URL and no header.
 
 pub mod attach;
 pub mod credentials;
 pub mod headers;
+pub mod socket;
 
 use std::sync::Mutex;
 use std::thread::ThreadId;
@@ -89,6 +91,8 @@ pub struct Upstream {
     /// One pool per serving thread and connect timeout in use (a short list): a connection's
     /// I/O runs on the thread that opened it, so each thread keeps its own.
     pools: Mutex<Vec<(ThreadId, Duration, Pool)>>,
+    /// Sockets to the backend's WebSocket transport, kept between a conversation's requests.
+    pub sockets: std::sync::Arc<socket::Pool>,
 }
 
 impl std::fmt::Debug for Upstream {

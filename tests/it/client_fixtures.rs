@@ -53,6 +53,11 @@ fn every_recorded_client_request_translates_to_a_body_the_backend_accepts() {
     assert!(!clients.is_empty(), "no recorded clients");
     for client in &clients {
         for (scenario, request) in fixtures::load(client) {
+            // WebSocket messages continue earlier responses whose output is not recorded, so
+            // they cannot be spelled out here; `codex_cli` checks them against the backend.
+            if request["method"] != "POST" {
+                continue;
+            }
             let name = format!("{client}/{scenario} {}", request["path"]);
             let path = request["path"].as_str().unwrap_or("");
             let Some(translated) = translate(path, request["body"].clone()) else {

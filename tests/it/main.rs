@@ -40,6 +40,8 @@ mod codex_import;
 mod codex_share;
 /// The real Codex CLI's `/status` through bitrouter, in tmux: the serving account's quota.
 mod codex_status;
+/// The Codex CLI's Responses WebSocket transport through `bitrouter serve`.
+mod codex_ws;
 /// Real clients (the Codex CLI, Claude Code, the openai SDK) holding 5-turn conversations: one
 /// cache key per conversation, cached tokens in their output.
 mod conversations;
@@ -74,6 +76,8 @@ mod serve_translate;
 /// The subscription used to the full: one cache key per conversation, cached tokens, the
 /// account with the most quota left, retries before any output, quota in clients' conventions.
 mod subscription;
+/// `websocket: true`: Responses streams to the backend over its WebSocket transport.
+mod upstream_ws;
 /// `bitrouter usage` without a history or on a damaged file, and `history: off`.
 mod usage;
 /// Glob aliases, pinned efforts and tiers, and `+effort`/`+fast` variant ids through `serve`,

@@ -122,6 +122,12 @@ struct Inner {
     quota: Mutex<HashMap<String, Vec<(String, String)>>>,
     /// Whether a repeated `prompt_cache_key` reports cached tokens.
     prompt_cache: std::sync::atomic::AtomicBool,
+    /// Whether WebSocket handshakes are taken (else answered `426`).
+    websocket: std::sync::atomic::AtomicBool,
+    /// Whether each WebSocket closes after its first answer.
+    websocket_once: Arc<std::sync::atomic::AtomicBool>,
+    /// `http://127.0.0.1:PORT`, where the WebSocket transport posts its messages.
+    url: String,
 }
 
 /// A request the strict Codex backend refused, and how.
@@ -147,6 +153,8 @@ impl Drop for FakeUpstream {
 impl FakeUpstream {
     /// Starts a fake on 127.0.0.1:0 (inside the current tokio runtime).
     pub async fn start() -> FakeUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
             replies: Mutex::new(VecDeque::new()),
@@ -157,10 +165,11 @@ impl FakeUpstream {
             rejections: Mutex::new(Vec::new()),
             quota: Mutex::new(HashMap::new()),
             prompt_cache: std::sync::atomic::AtomicBool::new(false),
+            websocket: std::sync::atomic::AtomicBool::new(false),
+            websocket_once: Arc::default(),
+            url: format!("http://{addr}"),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -240,6 +249,17 @@ impl FakeUpstream {
             .insert(account_id.to_owned(), headers);
     }
 
+    /// Takes WebSocket handshakes on `…/codex/responses` (see [`super::fake_ws`]); without this
+    /// they are answered `426 Upgrade Required`.
+    pub fn speak_websocket(&self) {
+        self.inner.websocket.store(true, Ordering::SeqCst);
+    }
+
+    /// Each WebSocket closes after its first answer (as a backend that drops idle sockets).
+    pub fn close_websockets_after_one_answer(&self) {
+        self.inner.websocket_once.store(true, Ordering::SeqCst);
+    }
+
     /// From now on the default Codex answer reports [`CACHED_TOKENS`] cached input tokens for a
     /// `prompt_cache_key` it has seen before (as the backend's prompt cache would).
     pub fn simulate_prompt_cache(&self) {
@@ -310,6 +330,20 @@ impl FakeUpstream {
 }
 
 async fn handle(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    if super::fake_ws::is_upgrade(req.headers()) {
+        inner.requests.lock().unwrap().push(Recorded {
+            method: "GET".to_owned(),
+            path: req.uri().path().to_owned(),
+            query: req.uri().query().map(str::to_owned),
+            headers: req.headers().clone(),
+            body: Bytes::new(),
+        });
+        if inner.websocket.load(Ordering::SeqCst) {
+            let once = inner.websocket_once.load(Ordering::SeqCst);
+            return super::fake_ws::accept(inner.url.clone(), once, req);
+        }
+        return json_response(426, &[], &json!({"detail": "Upgrade Required"}));
+    }
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await

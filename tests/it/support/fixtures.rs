@@ -35,6 +35,7 @@ const KEPT_HEADERS: &[&str] = &[
     "content-type",
     "openai-beta",
     "originator",
+    "upgrade",
     "user-agent",
     "x-app",
     "x-stainless-helper-method",
@@ -176,12 +177,17 @@ fn shape_under(value: &Value, key: Option<&str>) -> Value {
     }
 }
 
-/// A client's POST requests as fixture entries, in a stable order (by shape, then content),
-/// so concurrent requests do not reorder them between recordings.
+/// A client's POST requests, WebSocket handshakes and the messages on them as fixture entries,
+/// in a stable order (by shape, then content), so concurrent requests do not reorder them
+/// between recordings.
 fn entries(requests: &[Sent], scrub: &Scrub) -> Vec<Value> {
     let mut entries: Vec<Value> = requests
         .iter()
-        .filter(|r| r.method == "POST")
+        .filter(|r| {
+            r.method == "POST"
+                || r.method == "WEBSOCKET"
+                || (r.method == "GET" && super::recorder_ws::is_upgrade(&r.headers))
+        })
         .map(|r| entry(r, scrub))
         .collect();
     entries.sort_by_cached_key(|e| (shape(e).to_string(), e.to_string()));

@@ -1,7 +1,8 @@
 //! A recording pass-through proxy on 127.0.0.1:0 between a real client and `bitrouter serve`:
 //! it keeps every request the client sent (method, path, query, headers, body) and the status
-//! bitrouter answered, and forwards both unchanged, streaming the answer back chunk by chunk. What it keeps becomes the client's
-//! fixtures (see [`super::fixtures`]).
+//! bitrouter answered, and forwards both unchanged, streaming the answer back chunk by chunk
+//! (WebSockets too, see [`super::recorder_ws`]). What it keeps becomes the client's fixtures
+//! (see [`super::fixtures`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,7 +43,7 @@ const HOP_BY_HOP: &[&str] = &[
 struct Inner {
     target: String,
     http: reqwest::Client,
-    sent: Mutex<Vec<Sent>>,
+    sent: Arc<Mutex<Vec<Sent>>>,
 }
 
 /// The running proxy.
@@ -69,7 +70,7 @@ impl Recorder {
         let inner = Arc::new(Inner {
             target: target.trim_end_matches('/').to_owned(),
             http,
-            sent: Mutex::new(Vec::new()),
+            sent: Arc::default(),
         });
         let app = Router::new().fallback(forward).with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -92,6 +93,9 @@ impl Recorder {
 }
 
 async fn forward(State(inner): State<Arc<Inner>>, req: Request) -> Response {
+    if super::recorder_ws::is_upgrade(req.headers()) {
+        return super::recorder_ws::forward(&inner.target, inner.sent.clone(), req).await;
+    }
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
