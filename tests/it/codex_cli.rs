@@ -13,36 +13,15 @@ use crate::support::serve::{ServeProcess, Token, codex_server, seed_tokens};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI"]
 async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
-    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     let (ctx, server) = codex_server(&fake).await;
 
-    std::fs::write(
-        ctx.codex_home().join("config.toml"),
-        format!(
-            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    clients::write_codex_config(&ctx, &server.url(), "");
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
 
-    let mut cmd = tokio::process::Command::new(codex);
-    cmd.env_clear()
-        .envs(clients::node_env(&ctx))
-        .current_dir(&work)
-        .args([
-            "exec",
-            "--skip-git-repo-check",
-            "--ephemeral",
-            "--sandbox",
-            "read-only",
-            "--color",
-            "never",
-            "say hi",
-        ])
-        .stdin(Stdio::null())
+    let mut cmd = clients::codex_exec(&ctx, &work, "say hi");
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -100,7 +79,6 @@ async fn codex_cli_answers_through_serve_without_a_login_of_its_own() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI"]
 async fn codex_exec_runs_a_tool_loop_through_serve() {
-    let codex = clients::codex();
     let stage = Stage::start().await;
     let work = stage.work_dir();
     std::fs::write(work.join("secret.txt"), "the secret word is banana\n").unwrap();
@@ -110,29 +88,9 @@ async fn codex_exec_runs_a_tool_loop_through_serve() {
         "banana",
     );
     stage.play(&tool_loop);
-    std::fs::write(
-        stage.ctx.codex_home().join("config.toml"),
-        format!(
-            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\n",
-            stage.base()
-        ),
-    )
-    .unwrap();
+    clients::write_codex_config(&stage.ctx, &stage.base(), "");
 
-    let mut cmd = tokio::process::Command::new(codex);
-    cmd.env_clear()
-        .envs(clients::node_env(&stage.ctx))
-        .current_dir(&work)
-        .args([
-            "exec",
-            "--skip-git-repo-check",
-            "--ephemeral",
-            "--sandbox",
-            "read-only",
-            "--color",
-            "never",
-            "What is the secret word in secret.txt?",
-        ]);
+    let cmd = clients::codex_exec(&stage.ctx, &work, "What is the secret word in secret.txt?");
     let out = clients::run("codex exec", cmd, &stage.server, Duration::from_secs(120)).await;
     assert!(
         out.stdout.contains(&tool_loop.final_text()),
@@ -204,14 +162,7 @@ async fn codex_cli_own_login_passes_through_serve() {
         .unwrap(),
     )
     .unwrap();
-    std::fs::write(
-        ctx.codex_home().join("config.toml"),
-        format!(
-            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\nrequires_openai_auth = true\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    clients::write_codex_config(&ctx, &server.url(), "requires_openai_auth = true\n");
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
 

@@ -14,12 +14,8 @@ use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream};
 use crate::support::model::ToolLoop;
 use crate::support::serve::codex_server;
 
-/// The Codex CLI's provider block for bitrouter at `base`, on the WebSocket transport.
-fn ws_provider(base: &str) -> String {
-    format!(
-        "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{base}/v1\"\nwire_api = \"responses\"\nsupports_websockets = true\n"
-    )
-}
+/// The provider line that puts the Codex CLI on its WebSocket transport.
+const WEBSOCKETS: &str = "supports_websockets = true\n";
 
 /// `codex exec` on the WebSocket transport runs a tool loop: its warm-up is answered by
 /// bitrouter, each turn reaches the backend over HTTP with the whole conversation (the CLI sends
@@ -28,7 +24,6 @@ fn ws_provider(base: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI"]
 async fn codex_exec_runs_a_tool_loop_over_a_websocket() {
-    let codex = clients::codex();
     let stage = Stage::start().await;
     let work = stage.work_dir();
     std::fs::write(work.join("secret.txt"), "the secret word is banana\n").unwrap();
@@ -38,26 +33,9 @@ async fn codex_exec_runs_a_tool_loop_over_a_websocket() {
         "banana",
     );
     stage.play(&tool_loop);
-    std::fs::write(
-        stage.ctx.codex_home().join("config.toml"),
-        ws_provider(&stage.base()),
-    )
-    .unwrap();
+    clients::write_codex_config(&stage.ctx, &stage.base(), WEBSOCKETS);
 
-    let mut cmd = tokio::process::Command::new(codex);
-    cmd.env_clear()
-        .envs(clients::node_env(&stage.ctx))
-        .current_dir(&work)
-        .args([
-            "exec",
-            "--skip-git-repo-check",
-            "--ephemeral",
-            "--sandbox",
-            "read-only",
-            "--color",
-            "never",
-            "What is the secret word in secret.txt?",
-        ]);
+    let cmd = clients::codex_exec(&stage.ctx, &work, "What is the secret word in secret.txt?");
     let out = clients::run("codex exec", cmd, &stage.server, Duration::from_secs(120)).await;
     assert!(
         out.stdout.contains(&tool_loop.final_text()),
@@ -361,7 +339,6 @@ async fn a_handshake_needs_the_local_key_when_one_is_set() {
 async fn codex_exec_recovers_from_a_socket_closed_while_idle() {
     use crate::support::TestContext;
     use crate::support::serve::{ServeProcess, Token, seed_tokens};
-    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     let ctx = TestContext::new();
     seed_tokens(
@@ -387,25 +364,8 @@ async fn codex_exec_recovers_from_a_socket_closed_while_idle() {
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("secret.txt"), "the secret word is banana\n").unwrap();
-    std::fs::write(
-        ctx.codex_home().join("config.toml"),
-        ws_provider(&server.url()),
-    )
-    .unwrap();
-    let mut cmd = tokio::process::Command::new(codex);
-    cmd.env_clear()
-        .envs(clients::node_env(&ctx))
-        .current_dir(&work)
-        .args([
-            "exec",
-            "--skip-git-repo-check",
-            "--ephemeral",
-            "--sandbox",
-            "read-only",
-            "--color",
-            "never",
-            "What is the secret word in secret.txt?",
-        ]);
+    clients::write_codex_config(&ctx, &server.url(), WEBSOCKETS);
+    let cmd = clients::codex_exec(&ctx, &work, "What is the secret word in secret.txt?");
     let out = clients::run("codex exec", cmd, &server, Duration::from_secs(120)).await;
     assert!(
         out.stdout.contains(&tool_loop.final_text()),

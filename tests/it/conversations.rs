@@ -63,14 +63,7 @@ async fn codex_cli_keeps_one_cache_key_per_thread() {
     let fake = FakeUpstream::start().await;
     fake.simulate_prompt_cache();
     let (ctx, server) = codex_server(&fake).await;
-    std::fs::write(
-        ctx.codex_home().join("config.toml"),
-        format!(
-            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\n",
-            server.url()
-        ),
-    )
-    .unwrap();
+    clients::write_codex_config(&ctx, &server.url(), "");
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let common = ["--skip-git-repo-check", "--sandbox", "read-only", "--json"];

@@ -283,7 +283,6 @@ async fn an_error_frame_is_answered_like_the_http_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the Codex CLI"]
 async fn codex_exec_over_websockets_both_ways() {
-    let codex = clients::codex();
     let fake = FakeUpstream::start().await;
     fake.speak_websocket();
     let (ctx, server) = ws_server(&fake).await;
@@ -296,28 +295,8 @@ async fn codex_exec_over_websockets_both_ways() {
     let work = ctx.root().join("work");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("secret.txt"), "the secret word is banana\n").unwrap();
-    std::fs::write(
-        ctx.codex_home().join("config.toml"),
-        format!(
-            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{}/v1\"\nwire_api = \"responses\"\nsupports_websockets = true\n",
-            server.url()
-        ),
-    )
-    .unwrap();
-    let mut cmd = tokio::process::Command::new(codex);
-    cmd.env_clear()
-        .envs(clients::node_env(&ctx))
-        .current_dir(&work)
-        .args([
-            "exec",
-            "--skip-git-repo-check",
-            "--ephemeral",
-            "--sandbox",
-            "read-only",
-            "--color",
-            "never",
-            "What is the secret word in secret.txt?",
-        ]);
+    clients::write_codex_config(&ctx, &server.url(), "supports_websockets = true\n");
+    let cmd = clients::codex_exec(&ctx, &work, "What is the secret word in secret.txt?");
     let out = clients::run("codex exec", cmd, &server, Duration::from_secs(120)).await;
     assert!(
         out.stdout.contains(&tool_loop.final_text()),

@@ -170,3 +170,33 @@ pub async fn run(
     );
     output
 }
+
+/// Writes the Codex CLI's `config.toml` in `ctx`'s `$CODEX_HOME`: a `bitrouter` provider at
+/// `base` (the server's URL) on the Responses API, the default model `gpt-6-luna`, and `extra`
+/// lines in the provider's table (e.g. `supports_websockets = true`).
+pub fn write_codex_config(ctx: &TestContext, base: &str, extra: &str) {
+    std::fs::write(
+        ctx.codex_home().join("config.toml"),
+        format!(
+            "model = \"gpt-6-luna\"\nmodel_provider = \"bitrouter\"\n\n[model_providers.bitrouter]\nname = \"bitrouter\"\nbase_url = \"{base}/v1\"\nwire_api = \"responses\"\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
+/// `codex exec <prompt>` in `work`, with `ctx`'s environment (Node 24 first on PATH), read-only,
+/// ephemeral and without colours.
+pub fn codex_exec(ctx: &TestContext, work: &Path, prompt: &str) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(codex());
+    cmd.env_clear().envs(node_env(ctx)).current_dir(work).args([
+        "exec",
+        "--skip-git-repo-check",
+        "--ephemeral",
+        "--sandbox",
+        "read-only",
+        "--color",
+        "never",
+        prompt,
+    ]);
+    cmd
+}
