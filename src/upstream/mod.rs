@@ -10,6 +10,7 @@ pub mod attach;
 pub mod credentials;
 pub mod headers;
 pub mod socket;
+mod tls;
 
 use std::sync::Mutex;
 use std::thread::ThreadId;
@@ -23,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::ClientConfig;
 use url::Url;
 
 use crate::config::Timeouts;
@@ -185,12 +187,12 @@ fn build_pool(connect: Duration) -> Result<Pool, TransportError> {
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect));
     http.enforce_http(false);
+    let tls = tls::client_config().map_err(|cause| TransportError {
+        kind: TransportKind::Broken,
+        cause,
+    })?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_platform_verifier(rustls::crypto::ring::default_provider())
-        .map_err(|e| TransportError {
-            kind: TransportKind::Broken,
-            cause: format!("cannot set up TLS for upstream requests: {e}"),
-        })?
+        .with_tls_config(ClientConfig::clone(&tls))
         .https_or_http()
         .enable_http1()
         .enable_http2()

@@ -8,7 +8,7 @@
 //! reported as such, so the caller falls back to HTTP. A socket whose response completed is
 //! parked for the same conversation's next request ([`pool`]).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -301,22 +301,9 @@ fn skipped(name: &HeaderName) -> bool {
         || name.as_str().starts_with("sec-websocket-")
 }
 
-/// The client TLS setup: rustls with ring and the platform's verifier, HTTP/1.1 only.
+/// The client TLS setup (HTTP/1.1 only: no ALPN).
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, TransportError> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            use rustls_platform_verifier::BuilderVerifierExt;
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .and_then(BuilderVerifierExt::with_platform_verifier)
-            .map(|b| Arc::new(b.with_no_client_auth()))
-            .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(|e| broken_setup(&format!("cannot set up TLS for upstream requests: {e}")))
+    super::tls::client_config().map_err(|e| broken_setup(&e))
 }
 
 /// The next text frame's bytes; `None` when the socket closed.
