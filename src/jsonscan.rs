@@ -234,6 +234,29 @@ pub fn field_range(s: &[u8], name: &str) -> Option<Range<usize>> {
         .map(|(_, range)| range)
 }
 
+/// The ranges of the first entries named `names` in the object `s` holds, read in one pass
+/// (which stops once each has been found).
+#[must_use]
+pub fn field_ranges<const N: usize>(s: &[u8], names: [&str; N]) -> [Option<Range<usize>>; N] {
+    let mut found = [const { None }; N];
+    let Some(entries) = entries(s) else {
+        return found;
+    };
+    let mut left = N;
+    for (key, range) in entries.map_while(Result::ok) {
+        for (name, slot) in names.iter().zip(found.iter_mut()) {
+            if slot.is_none() && key_is(key, name) {
+                *slot = Some(range.clone());
+                left -= 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+    }
+    found
+}
+
 /// The value of the first entry named `name` in the object `s` holds.
 #[must_use]
 pub fn field<'a>(s: &'a [u8], name: &str) -> Option<&'a [u8]> {
@@ -325,6 +348,14 @@ mod tests {
         assert_eq!(field(doc, "bs").map(string), Some(Some("x\"y".into())));
         assert_eq!(field(doc, "c"), Some(&br#"{"d": [1, {"e": null}]}"#[..]));
         assert_eq!(field(doc, "z"), None);
+        let [c, z, a] = field_ranges(doc, ["c", "z", "a"]);
+        assert_eq!(
+            (c, z, a),
+            (field_range(doc, "c"), None, field_range(doc, "a"))
+        );
+        // The first of two entries with one name, as `field` reads it.
+        let twice = br#"{"a": 1, "a": 2}"#;
+        assert_eq!(field_ranges(twice, ["a"]), [field_range(twice, "a")]);
         assert_eq!(string(b"\"plain\""), Some(Cow::Borrowed("plain")));
         assert_eq!(string(b"5"), None);
     }

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::jsonscan;
+
 /// Token counts of one answer, as the upstream reported them, in one meaning for all APIs:
 /// `input` counts every input token (cached ones included), `cached` the part served from the
 /// prompt cache, `output` every output token (reasoning included), `reasoning` that part.
@@ -38,9 +40,9 @@ impl Tokens {
     /// counts (the hot path builds no JSON tree for it unless a count is not a plain number).
     #[must_use]
     pub fn from_usage_raw(usage: &[u8]) -> Option<Tokens> {
-        match serde_json::from_slice::<Usage>(usage) {
-            Ok(counts) => counts.tokens(),
-            Err(_) => Tokens::from_usage(&serde_json::from_slice(usage).ok()?),
+        match Usage::scan(usage) {
+            Some(counts) => counts.tokens(),
+            None => Tokens::from_usage(&serde_json::from_slice(usage).ok()?),
         }
     }
 
@@ -80,7 +82,57 @@ struct Details {
     reasoning_tokens: Option<u64>,
 }
 
+impl Details {
+    /// A details object read in place: `Some(None)` for `null` or another non-object (which
+    /// holds no count), `None` when it is malformed.
+    fn scan(raw: &[u8]) -> Option<Option<Details>> {
+        let Some(entries) = jsonscan::entries(raw) else {
+            return Some(None);
+        };
+        let mut details = Details::default();
+        for entry in entries {
+            let (key, range) = entry.ok()?;
+            let count = jsonscan::unsigned(&raw[range]);
+            match &*jsonscan::key(key)? {
+                "cached_tokens" => details.cached_tokens = count,
+                "reasoning_tokens" => details.reasoning_tokens = count,
+                _ => {}
+            }
+        }
+        Some(Some(details))
+    }
+}
+
 impl Usage {
+    /// The counts read in place ([`jsonscan`]), a later entry of a name taking the place of an
+    /// earlier one; `None` when `raw` is not an object or is malformed (the caller then reads
+    /// it as a tree).
+    fn scan(raw: &[u8]) -> Option<Usage> {
+        let mut usage = Usage::default();
+        for entry in jsonscan::entries(raw)? {
+            let (key, range) = entry.ok()?;
+            let value = &raw[range];
+            let count = || jsonscan::unsigned(value);
+            let key = jsonscan::key(key)?;
+            match &*key {
+                "input_tokens" => usage.input_tokens = count(),
+                "output_tokens" => usage.output_tokens = count(),
+                "prompt_tokens" => usage.prompt_tokens = count(),
+                "completion_tokens" => usage.completion_tokens = count(),
+                "cache_read_input_tokens" => usage.cache_read_input_tokens = count(),
+                "cache_creation_input_tokens" => usage.cache_creation_input_tokens = count(),
+                "input_tokens_details" => usage.input_tokens_details = Details::scan(value)?,
+                "output_tokens_details" => usage.output_tokens_details = Details::scan(value)?,
+                "prompt_tokens_details" => usage.prompt_tokens_details = Details::scan(value)?,
+                "completion_tokens_details" => {
+                    usage.completion_tokens_details = Details::scan(value)?;
+                }
+                _ => {}
+            }
+        }
+        Some(usage)
+    }
+
     /// The counts that are whole numbers, when some other value is not (e.g. a count that is
     /// a string): each read on its own.
     fn lenient(usage: &Value) -> Usage {
@@ -284,6 +336,10 @@ mod tests {
             r#"{"total_tokens":7}"#,
             r#"{"input_\u0074okens":9,"output_tokens":{"nested":1}}"#,
             r#""not an object""#,
+            r#"{"input_tokens":1,"input_tokens":2}"#,
+            r#"{"input_tokens_details":null,"input_tokens":3}"#,
+            r#"{ "input_tokens_details" : 5 , "input_tokens" : 3 , "x" : [1, {"y": "}"}] }"#,
+            r#"{"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":1}}"#,
         ] {
             let tree: Value = serde_json::from_str(raw).unwrap();
             assert_eq!(

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
@@ -14,6 +15,8 @@ use super::lanes::Lanes;
 use super::packed::{self, View};
 #[cfg(test)]
 use super::record::RequestRecord;
+#[cfg(test)]
+use super::record::Tokens;
 use super::record::{QuotaRecord, QuotaWindow};
 use crate::clock::unix_now;
 
@@ -47,7 +50,8 @@ impl Pending {
     }
 }
 
-const INSERT_REQUEST: &str = "INSERT INTO request_rows (at_ms, agent, target, tries, failovers, status, error_code, error_message, ttfb_ms, duration_ms, input_tokens, cached_tokens, output_tokens, reasoning_tokens, streamed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+/// The start of an `INSERT` of request rows, whose `VALUES` follow ([`insert_sql`]).
+const INSERT_REQUEST_HEAD: &str = "INSERT INTO request_rows (at_ms, agent, target, tries, failovers, status, error_code, error_message, ttfb_ms, duration_ms, input_tokens, cached_tokens, output_tokens, reasoning_tokens, streamed) VALUES ";
 
 const INSERT_QUOTA: &str = "INSERT INTO quota_snapshots (at_ms, provider, account, source, plan, primary_used_percent, primary_window_minutes, primary_reset_at, secondary_used_percent, secondary_window_minutes, secondary_reset_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
@@ -180,13 +184,22 @@ fn write_all(conn: &mut Connection, pending: &Pending, ids: &mut Ids) -> rusqlit
         if pending.requests.len() > 1 {
             views.sort_by_key(|v| v.at_ms);
         }
-        let mut requests = tx.prepare_cached(INSERT_REQUEST)?;
+        let mut rows = Vec::with_capacity(views.len());
+        let mut last: Option<(&View<'_>, i64, i64)> = None;
         for v in &views {
-            let agent = ids.agent(&tx, v)?;
-            let target = ids.target(&tx, v)?;
-            insert_request(&mut requests, v, agent, target)?;
-            n += 1;
+            // Requests in a row mostly come from one client for one model: reuse the ids.
+            let agent = match last {
+                Some((p, agent, _)) if same_agent(p, v) => agent,
+                _ => ids.agent(&tx, v)?,
+            };
+            let target = match last {
+                Some((p, _, target)) if same_target(p, v) => target,
+                _ => ids.target(&tx, v)?,
+            };
+            rows.push((v, agent, target));
+            last = Some((v, agent, target));
         }
+        n += insert_requests(&tx, &rows)?;
         let mut quotas = tx.prepare_cached(INSERT_QUOTA)?;
         for q in &pending.quotas {
             insert_quota(&mut quotas, q)?;
@@ -195,6 +208,15 @@ fn write_all(conn: &mut Connection, pending: &Pending, ids: &mut Ids) -> rusqlit
     }
     tx.commit()?;
     Ok(n)
+}
+
+fn same_agent(a: &View<'_>, b: &View<'_>) -> bool {
+    (a.user_agent, a.originator) == (b.user_agent, b.originator)
+}
+
+fn same_target(a: &View<'_>, b: &View<'_>) -> bool {
+    (a.endpoint, a.model_asked, a.provider, a.model, a.account)
+        == (b.endpoint, b.model_asked, b.provider, b.model, b.account)
 }
 
 /// Stores requests in one transaction (tests seed databases with it).
@@ -214,30 +236,78 @@ pub(super) fn store_requests(
     write(conn, &pending, &mut Ids::default())
 }
 
-fn insert_request(
+/// Rows stored by one multi-row `INSERT` (SQLite then runs one statement for all of them,
+/// which costs less per row than a statement each).
+const ROWS_PER_INSERT: usize = 32;
+
+/// The `INSERT` of one request row, or of [`ROWS_PER_INSERT`] when `many`.
+fn insert_sql(many: bool) -> &'static str {
+    static ONE: OnceLock<String> = OnceLock::new();
+    static MANY: OnceLock<String> = OnceLock::new();
+    let (cell, rows) = if many {
+        (&MANY, ROWS_PER_INSERT)
+    } else {
+        (&ONE, 1)
+    };
+    cell.get_or_init(|| {
+        let row = format!("({})", vec!["?"; COLUMNS].join(", "));
+        format!("{INSERT_REQUEST_HEAD}{}", vec![row; rows].join(", "))
+    })
+}
+
+/// Inserts `rows` (each request with its agent and target ids); returns how many.
+fn insert_requests(
+    tx: &Transaction<'_>,
+    rows: &[(&View<'_>, i64, i64)],
+) -> rusqlite::Result<usize> {
+    let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut many = tx.prepare_cached(insert_sql(true))?;
+        for chunk in &mut chunks {
+            for (i, row) in chunk.iter().enumerate() {
+                bind_request(&mut many, i * COLUMNS, row)?;
+            }
+            many.raw_execute()?;
+        }
+    }
+    let mut one = tx.prepare_cached(insert_sql(false))?;
+    for row in chunks.remainder() {
+        bind_request(&mut one, 0, row)?;
+        one.raw_execute()?;
+    }
+    Ok(rows.len())
+}
+
+/// The columns of a request row ([`INSERT_REQUEST_HEAD`]).
+const COLUMNS: usize = 15;
+
+/// Binds one request's columns to parameters `offset + 1 ..= offset + COLUMNS`.
+fn bind_request(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    v: &View<'_>,
-    agent: i64,
-    target: i64,
+    offset: usize,
+    &(v, agent, target): &(&View<'_>, i64, i64),
 ) -> rusqlite::Result<()> {
     let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    stmt.execute(params![
-        v.at_ms,
-        agent,
-        target,
-        v.tries,
-        v.failovers,
-        v.status,
-        v.error_code,
-        v.error_message,
-        v.ttfb_ms.map(int),
-        int(v.duration_ms),
-        v.tokens.input.map(int),
-        v.tokens.cached.map(int),
-        v.tokens.output.map(int),
-        v.tokens.reasoning.map(int),
-        v.streamed,
-    ])?;
+    let values: [&dyn rusqlite::ToSql; COLUMNS] = [
+        &v.at_ms,
+        &agent,
+        &target,
+        &v.tries,
+        &v.failovers,
+        &v.status,
+        &v.error_code,
+        &v.error_message,
+        &v.ttfb_ms.map(int),
+        &int(v.duration_ms),
+        &v.tokens.input.map(int),
+        &v.tokens.cached.map(int),
+        &v.tokens.output.map(int),
+        &v.tokens.reasoning.map(int),
+        &v.streamed,
+    ];
+    for (i, value) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(offset + i + 1, value)?;
+    }
     Ok(())
 }
 
@@ -375,6 +445,84 @@ mod tests {
                 row(5, "curl", "curl/8.5.0", "gpt-5"),
             ]
         );
+    }
+
+    #[test]
+    fn a_batch_of_many_requests_is_stored_row_for_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = db::open_for_writing(&db::path_in(dir.path()), 1)
+            .unwrap()
+            .conn;
+        // Two full multi-row inserts and a remainder; agents and models change in runs.
+        let n = 2 * ROWS_PER_INSERT + 5;
+        let records: Vec<RequestRecord> = (0..n)
+            .map(|i| {
+                let agent = if i / 3 % 2 == 0 {
+                    "curl/8.5.0"
+                } else {
+                    "aider/0.86"
+                };
+                let model = if i / 7 % 2 == 0 {
+                    "gpt-6.1-sol"
+                } else {
+                    "gpt-5"
+                };
+                let i = u64::try_from(i).unwrap();
+                RequestRecord {
+                    tries: u32::try_from(i % 3).unwrap(),
+                    error_code: (i % 5 == 0).then(|| format!("code-{i}")),
+                    ttfb_ms: (i % 2 == 0).then_some(i),
+                    duration_ms: 10 * i,
+                    tokens: Tokens {
+                        input: Some(100 + i),
+                        cached: (i % 4 == 0).then_some(i),
+                        output: Some(i),
+                        reasoning: None,
+                    },
+                    streamed: i % 2 == 1,
+                    ..request(i64::try_from(i).unwrap(), agent, model)
+                }
+            })
+            .collect();
+        assert_eq!(store_requests(&mut conn, records.clone()).unwrap(), n);
+        let mut stmt = conn
+            .prepare(
+                "SELECT at_ms, user_agent, model, tries, error_code, ttfb_ms, duration_ms, \
+                 input_tokens, cached_tokens, output_tokens, reasoning_tokens, streamed \
+                 FROM requests ORDER BY id",
+            )
+            .unwrap();
+        let stored: Vec<RequestRecord> = stmt
+            .query_map([], |r| {
+                let model: Option<String> = r.get(2)?;
+                let n = |i: usize| -> rusqlite::Result<Option<u64>> {
+                    Ok(r.get::<_, Option<i64>>(i)?
+                        .map(|v| u64::try_from(v).unwrap()))
+                };
+                Ok(RequestRecord {
+                    tries: r.get(3)?,
+                    error_code: r.get(4)?,
+                    ttfb_ms: n(5)?,
+                    duration_ms: n(6)?.unwrap(),
+                    tokens: Tokens {
+                        input: n(7)?,
+                        cached: n(8)?,
+                        output: n(9)?,
+                        reasoning: n(10)?,
+                    },
+                    streamed: r.get(11)?,
+                    ..request(
+                        r.get(0)?,
+                        &r.get::<_, String>(1)?,
+                        model.as_deref().unwrap_or_default(),
+                    )
+                })
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(stored, records);
+        assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (2, 2));
     }
 
     #[test]

@@ -147,13 +147,15 @@ impl Patcher {
             return block.into_raw();
         };
         let inner = &bytes[response.clone()];
-        if rebuild
-            && self.log.is_enabled()
-            && let Some(tokens) = jsonscan::field(inner, "usage").and_then(Tokens::from_usage_raw)
-        {
+        let [output, usage] = if rebuild && self.log.is_enabled() {
+            jsonscan::field_ranges(inner, ["output", "usage"])
+        } else {
+            [jsonscan::field_range(inner, "output"), None]
+        };
+        if let Some(tokens) = usage.and_then(|u| Tokens::from_usage_raw(&inner[u])) {
             self.log.update(|f| f.tokens = tokens);
         }
-        let Some(output) = jsonscan::field_range(inner, "output") else {
+        let Some(output) = output else {
             return block.into_raw();
         };
         let value = &inner[output.clone()];
