@@ -19,7 +19,8 @@
 //! After the run the history database is read back: every request answered must be a row.
 //! It measures; it asserts only that every answer was a 200.
 //!
-//! Environment: `BITROUTER_BENCH_ROUNDS` (6) and `BITROUTER_BENCH_SECS` (seconds per phase, 10);
+//! Environment: `BITROUTER_BENCH_ROUNDS` (6), `BITROUTER_BENCH_SIDE_ROUNDS` (side-by-side rounds,
+//! as many) and `BITROUTER_BENCH_SECS` (seconds per phase, 10);
 //! `BITROUTER_BENCH_QUICK=1` (2 rounds of 3 s); `BITROUTER_BENCH_AA=1` runs both configurations
 //! with the history off, which shows the benchmark's own noise; `BITROUTER_BENCH_BIN=/path` (the
 //! binary under test instead of this build's); `BITROUTER_BENCH_ONLY=on|off` runs one phase of
@@ -118,6 +119,18 @@ fn thread_cpu_secs(pid: u32, name: &str) -> f64 {
         .sum();
     // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
     ticks as f64 / 100.0
+}
+
+/// The mean of `v` and the half width of its 95 % confidence interval (normal approximation;
+/// the rounds are independent runs).
+fn mean_and_ci(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.len() < 2 {
+        return (v.first().copied().unwrap_or(f64::NAN), f64::NAN);
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    let variance = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, 1.96 * (variance / n).sqrt())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -254,7 +267,8 @@ async fn bench() {
 
     // Side by side: both servers loaded at once, on the same machine at the same moments.
     let mut together: Vec<[Load; 2]> = Vec::new();
-    for round in 0..rounds {
+    let side_rounds = number("BITROUTER_BENCH_SIDE_ROUNDS", rounds);
+    for round in 0..side_rounds {
         let (loads, answered) =
             side_by_side(&bin, [on_home.path(), off_home.path()], &script, secs).await;
         answered_on += answered;
@@ -325,6 +339,7 @@ async fn bench() {
         .zip(&off)
         .map(|(a, b)| (1.0 - a.load.rps / b.load.rps) * 100.0)
         .collect();
+    let (mean, half_width) = mean_and_ci(&paired);
     paired.sort_by(f64::total_cmp);
     println!(
         "{:<40} {:>12} {:>12} {:>9.1}%   (rounds: {})",
@@ -338,23 +353,29 @@ async fn bench() {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    println!(
+        "{:<40} {:>12} {:>12} {:>9.1}% ± {half_width:.1}% (95 %)",
+        "throughput cost, mean of rounds", "", "", mean
+    );
     let mut side: Vec<f64> = together
         .iter()
         .map(|[a, b]| (1.0 - a.rps / b.rps) * 100.0)
         .collect();
     side.sort_by(f64::total_cmp);
     let both = |i: usize| median(together.iter().map(|l| l[i].rps).collect());
-    println!(
-        "{:<40} {:>12.0} {:>12.0} {:>9.1}%   (rounds: {})",
-        "side by side, each at 32 connections",
-        both(1),
-        both(0),
-        median(side.clone()),
-        side.iter()
-            .map(|c| format!("{c:.1}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    if !together.is_empty() {
+        println!(
+            "{:<40} {:>12.0} {:>12.0} {:>9.1}%   (rounds: {})",
+            "side by side, each at 32 connections",
+            both(1),
+            both(0),
+            median(side.clone()),
+            side.iter()
+                .map(|c| format!("{c:.1}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     if !aa {
         // wrk does not count the requests still in flight when it stops; the server may finish
         // and store them.

@@ -388,6 +388,15 @@ mod tests {
             .unwrap()
     }
 
+    /// A new database in a temporary directory (kept while the directory is).
+    fn fresh() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = db::open_for_writing(&db::path_in(dir.path()), 1)
+            .unwrap()
+            .conn;
+        (dir, conn)
+    }
+
     fn request(at_ms: i64, agent: &str, model: &str) -> RequestRecord {
         RequestRecord {
             at_ms,
@@ -449,10 +458,7 @@ mod tests {
 
     #[test]
     fn a_batch_of_many_requests_is_stored_row_for_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = db::open_for_writing(&db::path_in(dir.path()), 1)
-            .unwrap()
-            .conn;
+        let (_dir, mut conn) = fresh();
         // Two full multi-row inserts and a remainder; agents and models change in runs.
         let n = 2 * ROWS_PER_INSERT + 5;
         let records: Vec<RequestRecord> = (0..n)
@@ -527,10 +533,7 @@ mod tests {
 
     #[test]
     fn lanes_are_stored_in_the_order_requests_arrived() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = db::open_for_writing(&db::path_in(dir.path()), 1)
-            .unwrap()
-            .conn;
+        let (_dir, mut conn) = fresh();
         let lane = |times: &[i64]| {
             let mut bytes = Vec::new();
             for t in times {
@@ -555,10 +558,7 @@ mod tests {
 
     #[test]
     fn pruning_removes_old_rows_and_the_text_only_they_used() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = db::open_for_writing(&db::path_in(dir.path()), 1)
-            .unwrap()
-            .conn;
+        let (_dir, mut conn) = fresh();
         let day = 86_400_000;
         let now = 100 * day;
         let mut ids = Ids::default();
