@@ -40,7 +40,6 @@ struct Line {
 /// The request's side of a history row. The header values are copied: holding them would keep
 /// hyper's read buffer from being reused.
 struct Row {
-    history: Sink,
     at_ms: i64,
     endpoint: &'static str,
     user_agent: Option<String>,
@@ -105,7 +104,6 @@ fn begin(
         .then_some(inbound)
         .flatten()
         .map(|inbound| Row {
-            history: history.clone(),
             at_ms: unix_now_ms(),
             endpoint: inbound.route(),
             user_agent: header_text(headers.get(header::USER_AGENT)),
@@ -163,9 +161,9 @@ impl Entry {
         }
     }
 
-    /// Writes the line and hands the history its row, for an answer with `status` that has
-    /// ended.
-    pub fn finish(self, status: u16) {
+    /// Writes the line and hands `history` (the sink the entry was started with) its row, for
+    /// an answer with `status` that has ended.
+    pub fn finish(self, status: u16, history: &Sink) {
         let f: LogFields = self.cell.take();
         let duration_ms = millis(self.start.elapsed());
         if let Some(line) = &self.line {
@@ -191,7 +189,7 @@ impl Entry {
         let ttfb_ms = self
             .first_byte
             .map(|t| millis(t.duration_since(self.start)));
-        row.history.request(RequestRecord {
+        history.request(RequestRecord {
             at_ms: row.at_ms,
             user_agent: row.user_agent,
             originator: row.originator,

@@ -80,6 +80,7 @@ pub async fn handle(
             entry,
             status,
             activity,
+            state,
         }),
     }))
 }
@@ -176,12 +177,15 @@ struct Ended {
     entry: Option<Entry>,
     status: u16,
     activity: Arc<Activity>,
+    /// The request's own handle on the server state (its history sink finishes the entry; a
+    /// clone of the sink per request would be one more count that every core writes).
+    state: Arc<AppState>,
 }
 
 impl Drop for Ended {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            entry.finish(self.status);
+            entry.finish(self.status, &self.state.history);
         }
         self.activity.idle();
     }

@@ -164,7 +164,7 @@ async fn serve(
             .await;
         let status = sent.as_ref().map_or(499, |s| s.status);
         if let Some(entry) = entry {
-            entry.finish(status);
+            entry.finish(status, &state.history);
         }
         match sent {
             Ok(sent) if sent.broken => {
