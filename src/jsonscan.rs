@@ -228,10 +228,8 @@ pub fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
 /// The range of the first entry named `name` in the object `s` holds.
 #[must_use]
 pub fn field_range(s: &[u8], name: &str) -> Option<Range<usize>> {
-    entries(s)?
-        .map_while(Result::ok)
-        .find(|(key, _)| key_is(key, name))
-        .map(|(_, range)| range)
+    let [range] = field_ranges(s, [name]);
+    range
 }
 
 /// The ranges of the first entries named `names` in the object `s` holds, read in one pass

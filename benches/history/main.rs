@@ -11,16 +11,12 @@
 //! the server for the phase's length. The table gives each configuration's median throughput,
 //! p50 latency and CPU time per request (the server's user + system time over the requests it
 //! answered, the history writer thread's part shown apart), and the history's cost in percent.
-//! Then the same number of side-by-side rounds: both servers fresh and loaded at once, each by
-//! its own `wrk` at 32 connections, so that they meet the same machine at the same moments; the
-//! ratio of their throughputs is what a request costs each (the writer thread included), free
-//! of the drifts between phases that a shared machine has. The last line of the table gives
-//! the median of each round's cost, with every round's figure.
+//! The table ends with the median and the mean (with its 95 % interval) of the rounds' own
+//! costs: each round's two phases ran back to back.
 //! After the run the history database is read back: every request answered must be a row.
 //! It measures; it asserts only that every answer was a 200.
 //!
-//! Environment: `BITROUTER_BENCH_ROUNDS` (6), `BITROUTER_BENCH_SIDE_ROUNDS` (side-by-side rounds,
-//! as many) and `BITROUTER_BENCH_SECS` (seconds per phase, 10);
+//! Environment: `BITROUTER_BENCH_ROUNDS` (6) and `BITROUTER_BENCH_SECS` (seconds per phase, 10);
 //! `BITROUTER_BENCH_QUICK=1` (2 rounds of 3 s); `BITROUTER_BENCH_AA=1` runs both configurations
 //! with the history off, which shows the benchmark's own noise; `BITROUTER_BENCH_BIN=/path` (the
 //! binary under test instead of this build's); `BITROUTER_BENCH_ONLY=on|off` runs one phase of
@@ -173,35 +169,6 @@ async fn phase(bin: &Path, home: &Path, script: &Path, secs: u64) -> (Phase, u64
     (Phase { load, writer_us }, warm.requests + load.requests)
 }
 
-/// One side-by-side round: both servers fresh, each loaded by its own wrk at the same time for
-/// `secs`. They share the CPU (and the upstream) for the whole round, so a drift of the machine
-/// hits both alike; their throughput ratio is then what one request costs each, the history
-/// writer included. Returns (history on, history off) and the requests answered by the first.
-async fn side_by_side(bin: &Path, homes: [&Path; 2], script: &Path, secs: u64) -> ([Load; 2], u64) {
-    let (on, on_addr, _) = spawn_bitrouter(bin, homes[0]).await;
-    let (off, off_addr, _) = spawn_bitrouter(bin, homes[1]).await;
-    let load_both = |secs: u64| {
-        let [a, b] = [(on_addr, on.pid()), (off_addr, off.pid())].map(|(addr, pid)| {
-            let script = script.to_owned();
-            std::thread::spawn(move || {
-                wrk(
-                    &script,
-                    &format!("http://{addr}/v1/responses"),
-                    CONNECTIONS,
-                    secs,
-                    pid,
-                )
-            })
-        });
-        [a.join().unwrap(), b.join().unwrap()]
-    };
-    let warm = load_both(1);
-    let loads = load_both(secs);
-    drop((on, off));
-    let answered = warm[0].requests + loads[0].requests;
-    (loads, answered)
-}
-
 async fn bench() {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let quick = var("BITROUTER_BENCH_QUICK").is_some();
@@ -263,24 +230,6 @@ async fn bench() {
             b.load.rps,
             b.load.cpu_us
         );
-    }
-
-    // Side by side: both servers loaded at once, on the same machine at the same moments.
-    let mut together: Vec<[Load; 2]> = Vec::new();
-    let side_rounds = number("BITROUTER_BENCH_SIDE_ROUNDS", rounds);
-    for round in 0..side_rounds {
-        let (loads, answered) =
-            side_by_side(&bin, [on_home.path(), off_home.path()], &script, secs).await;
-        answered_on += answered;
-        eprintln!(
-            "side by side {}: history on {:.0} req/s {:.1} us CPU/req, off {:.0} req/s {:.1} us CPU/req",
-            round + 1,
-            loads[0].rps,
-            loads[0].cpu_us,
-            loads[1].rps,
-            loads[1].cpu_us
-        );
-        together.push(loads);
     }
 
     let db = on_home.path().join("data/bitrouter/history.sqlite3");
@@ -357,31 +306,12 @@ async fn bench() {
         "{:<40} {:>12} {:>12} {:>9.1}% ± {half_width:.1}% (95 %)",
         "throughput cost, mean of rounds", "", "", mean
     );
-    let mut side: Vec<f64> = together
-        .iter()
-        .map(|[a, b]| (1.0 - a.rps / b.rps) * 100.0)
-        .collect();
-    side.sort_by(f64::total_cmp);
-    let both = |i: usize| median(together.iter().map(|l| l[i].rps).collect());
-    if !together.is_empty() {
-        println!(
-            "{:<40} {:>12.0} {:>12.0} {:>9.1}%   (rounds: {})",
-            "side by side, each at 32 connections",
-            both(1),
-            both(0),
-            median(side.clone()),
-            side.iter()
-                .map(|c| format!("{c:.1}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
-    }
     if !aa {
         // wrk does not count the requests still in flight when it stops; the server may finish
         // and store them.
         println!(
             "rows stored: {rows} for {answered_on} requests wrk saw answered (target: all, plus at most {} in flight)",
-            4 * rounds as usize * CONNECTIONS
+            2 * rounds as usize * CONNECTIONS
         );
     }
 }
