@@ -239,6 +239,16 @@ impl Block {
         }
     }
 
+    /// Where the one `data:` value lies in [`Block::raw`]; `None` when the block has no data or
+    /// several `data:` lines.
+    #[must_use]
+    pub fn data_range(&self) -> Option<std::ops::Range<usize>> {
+        match self.data {
+            Data::One((start, end)) => Some(start..end),
+            Data::None | Data::Many(_) => None,
+        }
+    }
+
     /// The event this block holds, if any.
     #[must_use]
     pub fn event(&self) -> Option<SseEvent> {

@@ -116,37 +116,45 @@ impl Patcher {
         let Some(data) = block.data_bytes() else {
             return;
         };
-        let Some(item) = jsonscan::field_range(&data, "item") else {
+        let [item, index] = jsonscan::field_ranges(&data, ["item", "output_index"]);
+        let Some(item) = item else {
             return;
         };
-        if std::str::from_utf8(&data[item.clone()]).is_err() {
-            return;
-        }
-        let key = match jsonscan::field(&data, "output_index").and_then(jsonscan::unsigned) {
+        let key = match index.and_then(|i| jsonscan::unsigned(&data[i])) {
             Some(i) => (i, 0),
             None => {
                 self.unindexed += 1;
                 (u64::MAX, self.unindexed)
             }
         };
-        self.items.insert(key, (data.clone(), item.start, item.end));
+        self.items.insert(key, (data, item.start, item.end));
     }
 
     /// `block` with `response.output` fixed, or unchanged when it needs no fix. Terminal events
-    /// (`rebuild`) also report their token usage here, from the one read.
+    /// (`rebuild`) also report their token usage here, from the one read. The new value is
+    /// spliced into the block's own bytes (a block with several `data:` lines, which the
+    /// backend does not send, is written anew as one event).
     fn patch(&mut self, block: Block, rebuild: bool) -> Bytes {
-        let Some(data) = block.data() else {
-            return block.into_raw();
+        let single = block.data_range();
+        let joined;
+        let data = match &single {
+            Some(range) => &block.raw()[range.clone()],
+            None => match block.data() {
+                Some(text) => {
+                    joined = text.into_owned();
+                    joined.as_bytes()
+                }
+                None => return block.into_raw(),
+            },
         };
         // Most events carry no `output` at all: no need to read them.
-        if !rebuild && !data.contains("\"output\"") {
+        if !rebuild && memchr::memmem::find(data, b"\"output\"").is_none() {
             return block.into_raw();
         }
-        let bytes = data.as_bytes();
-        let Some(response) = jsonscan::field_range(bytes, "response") else {
+        let Some(response) = jsonscan::field_range(data, "response") else {
             return block.into_raw();
         };
-        let inner = &bytes[response.clone()];
+        let inner = &data[response.clone()];
         let [output, usage] = if rebuild && self.log.is_enabled() {
             jsonscan::field_ranges(inner, ["output", "usage"])
         } else {
@@ -166,21 +174,113 @@ impl Patcher {
         if !needs {
             return block.into_raw();
         }
-        let (start, end) = (response.start + output.start, response.start + output.end);
-        let mut patched = String::with_capacity(data.len() + 64);
-        patched.push_str(&data[..start]);
-        patched.push('[');
-        if rebuild {
-            // The stream is over: the items are not needed again.
-            for (i, (item_data, from, to)) in std::mem::take(&mut self.items).values().enumerate() {
-                if i > 0 {
-                    patched.push(',');
-                }
-                patched.push_str(&String::from_utf8_lossy(&item_data[*from..*to]));
+        // The stream is over after a terminal event: its items are not needed again.
+        let items = if rebuild {
+            std::mem::take(&mut self.items)
+        } else {
+            BTreeMap::new()
+        };
+        let (from, to) = (response.start + output.start, response.start + output.end);
+        let raw = block.raw();
+        let (head, tail) = match &single {
+            Some(range) => (&raw[..range.start], &raw[range.end..]),
+            None => (&b""[..], &b""[..]),
+        };
+        let size = items.values().map(|(_, a, b)| b - a + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(raw.len() + size + 2);
+        out.extend_from_slice(head);
+        out.extend_from_slice(&data[..from]);
+        out.push(b'[');
+        for (i, (item, a, b)) in items.values().enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
+            out.extend_from_slice(&item[*a..*b]);
         }
-        patched.push(']');
-        patched.push_str(&data[end..]);
-        Bytes::from(format_event(block.name(), &patched))
+        out.push(b']');
+        out.extend_from_slice(&data[to..]);
+        out.extend_from_slice(tail);
+        if single.is_some() {
+            Bytes::from(out)
+        } else {
+            Bytes::from(format_event(block.name(), &String::from_utf8_lossy(&out)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sse::SseReader;
+
+    /// The bytes the patcher sends for `stream`, and the log it kept.
+    fn run(stream: &[u8]) -> (Vec<u8>, LogCell) {
+        let log = LogCell::default();
+        let mut patcher = Patcher::new(log.clone());
+        let mut reader = SseReader::new();
+        let mut out = Vec::new();
+        for block in reader.feed(stream) {
+            out.extend_from_slice(&patcher.process(block));
+        }
+        (out, log)
+    }
+
+    const ITEM_1: &str = r#"{"type":"message","id":"m1","content":[{"text":"é, ]}"}]}"#;
+    const ITEM_0: &str = r#"{"type":"function_call","arguments":"{\"a\":[1]}"}"#;
+
+    fn done(index: u32, item: &str) -> String {
+        format!(
+            "event: response.output_item.done\ndata: {{\"type\":\"response.output_item.done\",\"output_index\":{index},\"item\":{item}}}\n\n"
+        )
+    }
+
+    #[test]
+    fn null_and_empty_outputs_are_filled_in_place_and_the_rest_passes_untouched() {
+        let created = "event: response.created\r\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"output\":null,\"x\":1}}\r\n\r\n";
+        let delta =
+            "event: response.output_text.delta\ndata: {\"delta\":\"\\\"output\\\":null\"}\n\n";
+        let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"output\": [ ],\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}}\n\n";
+        let stream = [
+            created,
+            delta,
+            &done(1, ITEM_1),
+            &done(0, ITEM_0),
+            completed,
+        ]
+        .concat();
+        let (out, log) = run(stream.as_bytes());
+        let expected = [
+            &created.replace("null", "[]"),
+            delta,
+            &done(1, ITEM_1),
+            &done(0, ITEM_0),
+            &completed.replace("[ ]", &format!("[{ITEM_0},{ITEM_1}]")),
+        ]
+        .concat();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        let tokens = log.take().tokens;
+        assert_eq!((tokens.input, tokens.output), (Some(5), Some(2)));
+    }
+
+    #[test]
+    fn an_event_on_several_data_lines_is_written_anew_and_bytes_that_are_not_utf8_pass() {
+        let created = "event: response.created\ndata: {\"type\":\"response.created\",\ndata: \"response\":{\"output\":null}}\n\n";
+        let odd = b"event: response.output_text.delta\ndata: {\"delta\":\"\xff\"}\n\n";
+        let mut stream = created.as_bytes().to_vec();
+        stream.extend_from_slice(odd);
+        let (out, _) = run(&stream);
+        let mut expected = b"event: response.created\ndata: {\"type\":\"response.created\",\ndata: \"response\":{\"output\":[]}}\n\n".to_vec();
+        expected.extend_from_slice(odd);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_filled_output_is_left_alone() {
+        let completed = format!(
+            "event: response.completed\ndata: {{\"type\":\"response.completed\",\"response\":{{\"output\":[{ITEM_0}]}}}}\n\n"
+        );
+        let stream = [done(0, ITEM_0), completed.clone()].concat();
+        let (out, _) = run(stream.as_bytes());
+        assert_eq!(String::from_utf8(out).unwrap(), stream);
     }
 }
