@@ -20,13 +20,32 @@ fn skip_space(s: &[u8], mut at: usize) -> usize {
 fn string_end(s: &[u8], at: usize) -> Option<usize> {
     let mut i = at + 1;
     loop {
-        i += memchr::memchr2(b'"', b'\\', s.get(i..)?)?;
+        i += quote_or_backslash(s.get(i..)?)?;
         if s[i] == b'\\' {
             i += 2;
         } else {
             return Some(i + 1);
         }
     }
+}
+
+/// The first `"` or `\\` in `s`. Most strings in JSON are short keys and values, for which a
+/// plain loop beats the set-up of a vectorised search; longer ones go to `memchr2`.
+fn quote_or_backslash(s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    let head = &s[..s.len().min(SHORT)];
+    if let Some(i) = head.iter().position(|&b| b == b'"' || b == b'\\') {
+        return Some(i);
+    }
+    if s.len() <= SHORT {
+        return None;
+    }
+    memchr::memchr2(b'"', b'\\', &s[SHORT..]).map(|i| i + SHORT)
+}
+
+/// Whether `s` holds a backslash (`s` is a key or other short text).
+fn has_escape(s: &[u8]) -> bool {
+    s.contains(&b'\\')
 }
 
 /// The range of the value that starts at or after `at` (leading whitespace skipped).
@@ -189,7 +208,7 @@ impl Iterator for Items<'_> {
 /// A key as text (decoded only when it has escapes); `None` when it is not valid.
 #[must_use]
 pub fn key(key: &[u8]) -> Option<Cow<'_, str>> {
-    if memchr::memchr(b'\\', key).is_none() {
+    if !has_escape(key) {
         return std::str::from_utf8(key).ok().map(Cow::Borrowed);
     }
     let mut quoted = Vec::with_capacity(key.len() + 2);
@@ -204,8 +223,11 @@ pub fn key(key: &[u8]) -> Option<Cow<'_, str>> {
 /// A key as written equals `name` (keys with escapes are decoded first).
 #[must_use]
 pub fn key_is(key: &[u8], name: &str) -> bool {
-    if memchr::memchr(b'\\', key).is_none() {
-        return key == name.as_bytes();
+    if key == name.as_bytes() {
+        return true;
+    }
+    if !has_escape(key) {
+        return false;
     }
     let mut quoted = Vec::with_capacity(key.len() + 2);
     quoted.push(b'"');
@@ -355,6 +377,20 @@ mod tests {
         let twice = br#"{"a": 1, "a": 2}"#;
         assert_eq!(field_ranges(twice, ["a"]), [field_range(twice, "a")]);
         assert_eq!(string(b"\"plain\""), Some(Cow::Borrowed("plain")));
+        // Strings longer than the plain loop's reach, with escapes before and after it.
+        for text in ["x".repeat(23), "y".repeat(24), "z".repeat(80)] {
+            for at in [0, 10, 23, 24, 25, 80].map(|at: usize| at.min(text.len())) {
+                let mut value = text.clone();
+                value.insert_str(at, "\"\\");
+                let doc = serde_json::to_vec(&json!({"k": value, "after": 1})).unwrap();
+                assert_eq!(field(&doc, "k").and_then(string), Some(Cow::Owned(value)));
+                assert_eq!(field(&doc, "after"), Some(&b"1"[..]));
+            }
+        }
+        assert_eq!(
+            value_at(b"\"unterminated and longer than twenty-four", 0),
+            None
+        );
         assert_eq!(string(b"5"), None);
     }
 }

@@ -3,6 +3,7 @@
 //! over). See [`Patcher`].
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 
@@ -30,6 +31,11 @@ pub struct Patcher {
     /// Where usage and failures are noted.
     pub log: LogCell,
 }
+
+/// Finds `"output"` in an event's data (built once: a searcher's set-up costs more than a
+/// search through a short event).
+static OUTPUT_KEY: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"\"output\""));
 
 /// The kinds of event the relay acts on.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -148,7 +154,7 @@ impl Patcher {
             },
         };
         // Most events carry no `output` at all: no need to read them.
-        if !rebuild && memchr::memmem::find(data, b"\"output\"").is_none() {
+        if !rebuild && OUTPUT_KEY.find(data).is_none() {
             return block.into_raw();
         }
         let Some(response) = jsonscan::field_range(data, "response") else {
