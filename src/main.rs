@@ -12,6 +12,8 @@ use bitrouter::env::{self, Env};
 
 /// mimalloc instead of the system allocator: the request path allocates a few dozen small
 /// buffers per request, and glibc's malloc and free were about a fifth of its instructions.
+/// Built without transparent huge pages (`no_thp`): with them its arenas took whole 2 MiB pages,
+/// and 1,000 open streams held 85 MB resident instead of 58 MB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
