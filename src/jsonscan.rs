@@ -220,7 +220,8 @@ pub fn key(key: &[u8]) -> Option<Cow<'_, str>> {
         .map(Cow::Owned)
 }
 
-/// A key as written equals `name` (keys with escapes are decoded first).
+/// A key as written equals `name`, plain text without escapes (keys with escapes are decoded
+/// first).
 #[must_use]
 pub fn key_is(key: &[u8], name: &str) -> bool {
     if key == name.as_bytes() {

@@ -141,23 +141,15 @@ impl Patcher {
     /// spliced into the block's own bytes (a block with several `data:` lines, which the
     /// backend does not send, is written anew as one event).
     fn patch(&mut self, block: Block, rebuild: bool) -> Bytes {
-        let single = block.data_range();
-        let joined;
-        let data = match &single {
-            Some(range) => &block.raw()[range.clone()],
-            None => match block.data() {
-                Some(text) => {
-                    joined = text.into_owned();
-                    joined.as_bytes()
-                }
-                None => return block.into_raw(),
-            },
+        let Some(data) = block.data_bytes() else {
+            return block.into_raw();
         };
+        let single = block.data_range();
         // Most events carry no `output` at all: no need to read them.
-        if !rebuild && OUTPUT_KEY.find(data).is_none() {
+        if !rebuild && OUTPUT_KEY.find(&data).is_none() {
             return block.into_raw();
         }
-        let Some(response) = jsonscan::field_range(data, "response") else {
+        let Some(response) = jsonscan::field_range(&data, "response") else {
             return block.into_raw();
         };
         let inner = &data[response.clone()];
@@ -272,11 +264,26 @@ mod tests {
     fn an_event_on_several_data_lines_is_written_anew_and_bytes_that_are_not_utf8_pass() {
         let created = "event: response.created\ndata: {\"type\":\"response.created\",\ndata: \"response\":{\"output\":null}}\n\n";
         let odd = b"event: response.output_text.delta\ndata: {\"delta\":\"\xff\"}\n\n";
-        let mut stream = created.as_bytes().to_vec();
-        stream.extend_from_slice(odd);
+        // An item that is not UTF-8 reaches the rebuilt output byte for byte.
+        let item = b"{\"type\":\"message\",\"content\":[{\"text\":\"\xfe\"}]}";
+        let done = [
+            &b"event: response.output_item.done\ndata: {\"output_index\":0,\"item\":"[..],
+            item,
+            b"}\n\n",
+        ]
+        .concat();
+        let completed = b"event: response.completed\ndata: {\"response\":{\"output\":[]}}\n\n";
+        let stream = [created.as_bytes(), odd, &done, completed].concat();
         let (out, _) = run(&stream);
-        let mut expected = b"event: response.created\ndata: {\"type\":\"response.created\",\ndata: \"response\":{\"output\":[]}}\n\n".to_vec();
-        expected.extend_from_slice(odd);
+        let expected = [
+            &b"event: response.created\ndata: {\"type\":\"response.created\",\ndata: \"response\":{\"output\":[]}}\n\n"[..],
+            odd,
+            &done,
+            b"event: response.completed\ndata: {\"response\":{\"output\":[",
+            item,
+            b"]}}\n\n",
+        ]
+        .concat();
         assert_eq!(out, expected);
     }
 
