@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::record::{QuotaRecord, QuotaWindow};
+use super::schema::SINCE_SQL;
 
 /// How far back a report looks: `30m`, `24h`, `7d`, `2w`, or `all`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +209,7 @@ fn grouped(conn: &Connection, since_ms: i64, key: &str) -> rusqlite::Result<Vec<
         "SELECT {key} AS k, count(*), sum({ERROR_SQL}), coalesce(sum(input_tokens), 0),
             coalesce(sum(cached_tokens), 0), coalesce(sum(output_tokens), 0),
             coalesce(sum(reasoning_tokens), 0)
-         FROM requests WHERE at_ms >= ?1 GROUP BY k ORDER BY k"
+         FROM requests WHERE {SINCE_SQL} GROUP BY k ORDER BY k"
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut groups: Vec<Group> = stmt
@@ -233,7 +234,7 @@ fn grouped(conn: &Connection, since_ms: i64, key: &str) -> rusqlite::Result<Vec<
     // Latency: the durations of each group's answers that did not fail, in order.
     let sql = format!(
         "SELECT {key} AS k, duration_ms, ttfb_ms FROM requests
-         WHERE at_ms >= ?1 AND NOT {ERROR_SQL} ORDER BY k"
+         WHERE {SINCE_SQL} AND NOT {ERROR_SQL} ORDER BY k"
     );
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query([since_ms])?;
@@ -324,7 +325,7 @@ pub fn series(conn: &Connection, since_ms: i64, bucket_ms: i64) -> rusqlite::Res
         "SELECT (at_ms / ?2) * ?2 AS t, count(*), sum({ERROR_SQL}),
             coalesce(sum(input_tokens), 0), coalesce(sum(cached_tokens), 0),
             coalesce(sum(output_tokens), 0)
-         FROM requests WHERE at_ms >= ?1 GROUP BY t ORDER BY t"
+         FROM requests WHERE {SINCE_SQL} GROUP BY t ORDER BY t"
     );
     let mut stmt = conn.prepare(&sql)?;
     stmt.query_map(params![since_ms, bucket_ms.max(1)], |row| {

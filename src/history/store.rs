@@ -18,6 +18,7 @@ use super::record::RequestRecord;
 #[cfg(test)]
 use super::record::Tokens;
 use super::record::{QuotaRecord, QuotaWindow};
+use super::schema;
 use crate::clock::unix_now;
 
 /// Distinct agents and targets whose ids are remembered (past that, the memory starts over).
@@ -174,32 +175,38 @@ fn write_all(conn: &mut Connection, pending: &Pending, ids: &mut Ids) -> rusqlit
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut n = 0;
     {
-        // Each thread's lane is in order; together they are put in the order the requests
-        // arrived, so row ids follow time.
+        // Rows are stored in the order the requests arrived (lanes hold them in the order
+        // they ended).
         let mut views: Vec<View<'_>> = pending
             .requests
             .iter()
             .flat_map(|(bytes, _)| packed::decode(bytes))
             .collect();
-        if pending.requests.len() > 1 {
-            views.sort_by_key(|v| v.at_ms);
-        }
+        views.sort_by_key(|v| v.at_ms);
         let mut rows = Vec::with_capacity(views.len());
-        let mut last: Option<(&View<'_>, i64, i64)> = None;
+        let mut last: Option<&Row<'_>> = None;
         for v in &views {
             // Requests in a row mostly come from one client for one model: reuse the ids.
             let agent = match last {
-                Some((p, agent, _)) if same_agent(p, v) => agent,
+                Some(p) if same_agent(p.view, v) => p.agent,
                 _ => ids.agent(&tx, v)?,
             };
             let target = match last {
-                Some((p, _, target)) if same_target(p, v) => target,
+                Some(p) if same_target(p.view, v) => p.target,
                 _ => ids.target(&tx, v)?,
             };
-            rows.push((v, agent, target));
-            last = Some((v, agent, target));
+            rows.push(Row {
+                view: v,
+                agent,
+                target,
+            });
+            last = rows.last();
         }
+        let before: i64 = tx.query_row("SELECT ifnull(max(id), 0) FROM request_rows", [], |r| {
+            r.get(0)
+        })?;
         n += insert_requests(&tx, &rows)?;
+        note_minutes(&tx, &rows, before)?;
         let mut quotas = tx.prepare_cached(INSERT_QUOTA)?;
         for q in &pending.quotas {
             insert_quota(&mut quotas, q)?;
@@ -208,6 +215,36 @@ fn write_all(conn: &mut Connection, pending: &Pending, ids: &mut Ids) -> rusqlit
     }
     tx.commit()?;
     Ok(n)
+}
+
+/// A request row about to be stored: the request, and its agent's and target's ids.
+struct Row<'a> {
+    view: &'a View<'a>,
+    agent: i64,
+    target: i64,
+}
+
+/// Notes in `request_minutes` the minute each of `rows` (just stored above id `before`)
+/// arrived in, with the smallest id stored for it (a minute noted before keeps its smaller
+/// id). SQLite gives new rows the ids after the largest; should it not have (the largest id
+/// possible was reached), every minute gets `before + 1`, which is still at or below its
+/// rows' ids. (Choosing the ids here instead costs SQLite a search per row.)
+fn note_minutes(tx: &Transaction<'_>, rows: &[Row<'_>], before: i64) -> rusqlite::Result<()> {
+    let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    let consecutive = tx.last_insert_rowid() == before.saturating_add(n);
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO request_minutes (minute, first_id) VALUES (?1, ?2)",
+    )?;
+    let mut last = None;
+    for (row, id) in rows.iter().zip(before + 1..) {
+        let minute = schema::minute_of(row.view.at_ms);
+        if last != Some(minute) {
+            let first_id = if consecutive { id } else { before + 1 };
+            stmt.execute(params![minute, first_id])?;
+            last = Some(minute);
+        }
+    }
+    Ok(())
 }
 
 fn same_agent(a: &View<'_>, b: &View<'_>) -> bool {
@@ -255,11 +292,8 @@ fn insert_sql(many: bool) -> &'static str {
     })
 }
 
-/// Inserts `rows` (each request with its agent and target ids); returns how many.
-fn insert_requests(
-    tx: &Transaction<'_>,
-    rows: &[(&View<'_>, i64, i64)],
-) -> rusqlite::Result<usize> {
+/// Inserts `rows`; returns how many.
+fn insert_requests(tx: &Transaction<'_>, rows: &[Row<'_>]) -> rusqlite::Result<usize> {
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
     if chunks.len() > 0 {
         let mut many = tx.prepare_cached(insert_sql(true))?;
@@ -285,13 +319,14 @@ const COLUMNS: usize = 15;
 fn bind_request(
     stmt: &mut rusqlite::CachedStatement<'_>,
     offset: usize,
-    &(v, agent, target): &(&View<'_>, i64, i64),
+    row: &Row<'_>,
 ) -> rusqlite::Result<()> {
     let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let v = row.view;
     let values: [&dyn rusqlite::ToSql; COLUMNS] = [
         &v.at_ms,
-        &agent,
-        &target,
+        &row.agent,
+        &row.target,
         &v.tries,
         &v.failovers,
         &v.status,
@@ -367,7 +402,17 @@ pub(super) fn prune(
     ids: &mut Ids,
 ) -> rusqlite::Result<usize> {
     let cutoff = now_ms - i64::from(keep_days) * 86_400_000;
-    let requests = conn.execute("DELETE FROM request_rows WHERE at_ms < ?1", [cutoff])?;
+    // The rows below the first id of the minutes from the cutoff's on all arrived before it
+    // (one that arrived earlier but ended later goes at a later pruning).
+    let requests = conn.execute(
+        "DELETE FROM request_rows WHERE id < (SELECT ifnull(min(first_id), 9223372036854775807)
+            FROM request_minutes WHERE minute >= ?1 / 60000) AND at_ms < ?1",
+        [cutoff],
+    )?;
+    conn.execute(
+        "DELETE FROM request_minutes WHERE minute < ?1 / 60000",
+        [cutoff],
+    )?;
     let quotas = conn.execute("DELETE FROM quota_snapshots WHERE at_ms < ?1", [cutoff])?;
     if requests > 0 {
         ids.forget();
@@ -583,5 +628,99 @@ mod tests {
         write(&mut conn, &pending, &mut ids).unwrap();
         assert_eq!(count(&conn, "requests"), 5);
         assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (2, 2));
+    }
+
+    /// Counts the requests at or after `since` both ways: through `request_minutes` and by
+    /// reading every row.
+    fn since_both_ways(conn: &Connection, since: i64) -> (i64, i64) {
+        let by_minutes = conn
+            .query_row(
+                &format!("SELECT count(*) FROM requests WHERE {}", schema::SINCE_SQL),
+                [since],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let by_scan = conn
+            .query_row(
+                "SELECT count(*) FROM requests WHERE at_ms >= ?1",
+                [since],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (by_minutes, by_scan)
+    }
+
+    #[test]
+    fn requests_are_found_by_time_when_they_end_out_of_order() {
+        let (_dir, mut conn) = fresh();
+        let minute = 60_000;
+        let mut ids = Ids::default();
+        // Batches as the writer gets them: requests that ended together, some of which
+        // arrived long before (a stream of several minutes) or in a minute already stored.
+        let batches: [&[i64]; 5] = [
+            &[10 * minute + 5, 10 * minute + 7, 11 * minute],
+            &[12 * minute + 1, 3 * minute, 11 * minute + 30],
+            &[],
+            &[12 * minute + 2, 12 * minute + 2, 20 * minute - 1],
+            &[10 * minute, 25 * minute, 2 * minute],
+        ];
+        for times in batches {
+            let mut bytes = Vec::new();
+            for t in times {
+                packed::encode(&request(*t, "curl/8.5.0", "m"), &mut bytes);
+            }
+            let pending = Pending {
+                requests: vec![(bytes, times.len())],
+                quotas: Vec::new(),
+            };
+            write(&mut conn, &pending, &mut ids).unwrap();
+        }
+        let all: Vec<i64> = batches.iter().flat_map(|b| b.iter().copied()).collect();
+        for since in all
+            .iter()
+            .flat_map(|t| [t - 1, *t, t + 1])
+            .chain([0, 30 * minute])
+        {
+            let (by_minutes, by_scan) = since_both_ways(&conn, since);
+            assert_eq!(by_minutes, by_scan, "since {since}");
+        }
+        // Pruning keeps every row at or after the cutoff.
+        let keep_days = 1;
+        let now = 11 * minute + 86_400_000;
+        prune(&conn, keep_days, now, &mut ids).unwrap();
+        let left = count(&conn, "requests");
+        let after_cutoff = all.iter().filter(|t| **t >= 11 * minute).count();
+        assert!(left >= i64::try_from(after_cutoff).unwrap());
+        let (by_minutes, by_scan) = since_both_ways(&conn, 0);
+        assert_eq!((by_minutes, by_scan), (left, left));
+    }
+
+    #[test]
+    fn a_first_schema_database_is_migrated_to_find_requests_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = db::path_in(dir.path());
+        let conn = Connection::open(&path).unwrap();
+        // The first schema, with rows stored out of time order.
+        conn.execute_batch(schema::first_schema_for_tests())
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO agents VALUES (1, 'curl', 'curl/8.5.0', NULL);
+             INSERT INTO targets VALUES (1, '/v1/responses', 'm', NULL, NULL, NULL);
+             INSERT INTO request_rows (id, at_ms, agent, target, tries, failovers, status,
+                 duration_ms, streamed)
+             VALUES (1, 120000, 1, 1, 1, 0, 200, 1, 0), (2, 60000, 1, 1, 1, 0, 200, 1, 0),
+                 (3, 190000, 1, 1, 1, 0, 200, 1, 0), (4, 130000, 1, 1, 1, 0, 200, 1, 0);",
+        )
+        .unwrap();
+        drop(conn);
+        let conn = db::open_for_writing(&path, 1).unwrap().conn;
+        assert_eq!(schema::version(&conn).unwrap(), schema::current_version());
+        for since in [
+            0, 60_000, 60_001, 119_999, 120_000, 130_000, 130_001, 190_000, 190_001,
+        ] {
+            let (by_minutes, by_scan) = since_both_ways(&conn, since);
+            assert_eq!(by_minutes, by_scan, "since {since}");
+        }
     }
 }
