@@ -50,15 +50,9 @@ impl<'a> Fields<'a> {
 }
 
 /// An object key's bytes, decoded only when it has escapes (the names read here are plain
-/// ASCII, so comparing bytes is enough).
+/// ASCII, so comparing bytes is enough); empty when its escapes are not valid.
 fn name(key: &[u8]) -> Cow<'_, [u8]> {
-    if key.contains(&b'\\') {
-        jsonscan::key(key).map_or(Cow::Borrowed(&[][..]), |k| {
-            Cow::Owned(k.into_owned().into_bytes())
-        })
-    } else {
-        Cow::Borrowed(key)
-    }
+    jsonscan::key_bytes(key).unwrap_or(Cow::Borrowed(&[][..]))
 }
 
 /// The canonical form being written. Each piece is a tag and, for data, its length and bytes,

@@ -93,9 +93,9 @@ impl Details {
         for entry in entries {
             let (key, range) = entry.ok()?;
             let count = jsonscan::unsigned(&raw[range]);
-            match &*jsonscan::key(key)? {
-                "cached_tokens" => details.cached_tokens = count,
-                "reasoning_tokens" => details.reasoning_tokens = count,
+            match &*jsonscan::key_bytes(key)? {
+                b"cached_tokens" => details.cached_tokens = count,
+                b"reasoning_tokens" => details.reasoning_tokens = count,
                 _ => {}
             }
         }
@@ -113,18 +113,18 @@ impl Usage {
             let (key, range) = entry.ok()?;
             let value = &raw[range];
             let count = || jsonscan::unsigned(value);
-            let key = jsonscan::key(key)?;
+            let key = jsonscan::key_bytes(key)?;
             match &*key {
-                "input_tokens" => usage.input_tokens = count(),
-                "output_tokens" => usage.output_tokens = count(),
-                "prompt_tokens" => usage.prompt_tokens = count(),
-                "completion_tokens" => usage.completion_tokens = count(),
-                "cache_read_input_tokens" => usage.cache_read_input_tokens = count(),
-                "cache_creation_input_tokens" => usage.cache_creation_input_tokens = count(),
-                "input_tokens_details" => usage.input_tokens_details = Details::scan(value)?,
-                "output_tokens_details" => usage.output_tokens_details = Details::scan(value)?,
-                "prompt_tokens_details" => usage.prompt_tokens_details = Details::scan(value)?,
-                "completion_tokens_details" => {
+                b"input_tokens" => usage.input_tokens = count(),
+                b"output_tokens" => usage.output_tokens = count(),
+                b"prompt_tokens" => usage.prompt_tokens = count(),
+                b"completion_tokens" => usage.completion_tokens = count(),
+                b"cache_read_input_tokens" => usage.cache_read_input_tokens = count(),
+                b"cache_creation_input_tokens" => usage.cache_creation_input_tokens = count(),
+                b"input_tokens_details" => usage.input_tokens_details = Details::scan(value)?,
+                b"output_tokens_details" => usage.output_tokens_details = Details::scan(value)?,
+                b"prompt_tokens_details" => usage.prompt_tokens_details = Details::scan(value)?,
+                b"completion_tokens_details" => {
                     usage.completion_tokens_details = Details::scan(value)?;
                 }
                 _ => {}

@@ -172,10 +172,10 @@ fn probe(item: &[u8]) -> Option<Probe<'_>> {
     for entry in jsonscan::entries(item)? {
         let (key, range) = entry.ok()?;
         let raw = &item[range];
-        match jsonscan::key(key)?.as_ref() {
-            "type" => probe.kind = Some(jsonscan::string(raw)?),
-            "call_id" if raw != b"null" => probe.call_id = Some(jsonscan::string(raw)?),
-            "id" => probe.id = true,
+        match jsonscan::key_bytes(key)?.as_ref() {
+            b"type" => probe.kind = Some(jsonscan::string(raw)?),
+            b"call_id" if raw != b"null" => probe.call_id = Some(jsonscan::string(raw)?),
+            b"id" => probe.id = true,
             _ => {}
         }
     }
