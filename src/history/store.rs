@@ -256,21 +256,26 @@ fn same_target(a: &View<'_>, b: &View<'_>) -> bool {
         == (b.endpoint, b.model_asked, b.provider, b.model, b.account)
 }
 
+/// `records` as one lane's buffer, waiting to be stored (tests build batches with it).
+#[cfg(test)]
+pub(super) fn pending_of(records: &[RequestRecord]) -> Pending {
+    let mut bytes = Vec::new();
+    for r in records {
+        packed::encode(r, &mut bytes);
+    }
+    Pending {
+        requests: vec![(bytes, records.len())],
+        quotas: Vec::new(),
+    }
+}
+
 /// Stores requests in one transaction (tests seed databases with it).
 #[cfg(test)]
 pub(super) fn store_requests(
     conn: &mut Connection,
     records: Vec<RequestRecord>,
 ) -> rusqlite::Result<usize> {
-    let mut bytes = Vec::new();
-    for r in &records {
-        packed::encode(r, &mut bytes);
-    }
-    let pending = Pending {
-        requests: vec![(bytes, records.len())],
-        quotas: Vec::new(),
-    };
-    write(conn, &pending, &mut Ids::default())
+    write(conn, &pending_of(&records), &mut Ids::default())
 }
 
 /// Rows stored by one multi-row `INSERT` (SQLite then runs one statement for all of them,

@@ -188,14 +188,7 @@ fn pruning_removes_old_rows_and_the_text_only_they_used() {
         request(now - 89 * day, "curl/8.5.0", "gpt-6.1-sol"),
         request(now, "curl/8.5.0", "gpt-6.1-sol"),
     ];
-    let mut bytes = Vec::new();
-    for r in &records {
-        packed::encode(r, &mut bytes);
-    }
-    let pending = Pending {
-        requests: vec![(bytes, records.len())],
-        quotas: Vec::new(),
-    };
+    let pending = pending_of(&records);
     write(&mut conn, &pending, &mut ids).unwrap();
     assert_eq!(prune(&conn, 90, now, &mut ids).unwrap(), 1);
     assert_eq!(count(&conn, "requests"), 2);
@@ -241,15 +234,11 @@ fn requests_are_found_by_time_when_they_end_out_of_order() {
         &[10 * minute, 25 * minute, 2 * minute],
     ];
     for times in batches {
-        let mut bytes = Vec::new();
-        for t in times {
-            packed::encode(&request(*t, "curl/8.5.0", "m"), &mut bytes);
-        }
-        let pending = Pending {
-            requests: vec![(bytes, times.len())],
-            quotas: Vec::new(),
-        };
-        write(&mut conn, &pending, &mut ids).unwrap();
+        let records: Vec<RequestRecord> = times
+            .iter()
+            .map(|t| request(*t, "curl/8.5.0", "m"))
+            .collect();
+        write(&mut conn, &pending_of(&records), &mut ids).unwrap();
     }
     let all: Vec<i64> = batches.iter().flat_map(|b| b.iter().copied()).collect();
     for since in all
