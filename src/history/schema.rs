@@ -13,9 +13,9 @@
 //!
 //! Requests are found by time through `request_minutes`, not an index on `at_ms` (which cost a
 //! fifth of the writer's time per row): for each minute some request arrived in, an id at or
-//! below the first of them. Rows are stored after their request ended, so a request that
-//! arrived at or after time `t` has an id at or above the smallest `first_id` of the minutes
-//! from `t`'s on ([`SINCE_SQL`]).
+//! below the id of every row of that minute. So a request that arrived at or after time `t`
+//! has an id at or above the smallest `first_id` of the minutes from `t`'s on, and a query
+//! reads only the rows from there ([`SINCE_SQL`]).
 
 use rusqlite::{Connection, TransactionBehavior};
 
