@@ -61,9 +61,12 @@ fn bytes_equal(word: u64, byte: u8) -> u64 {
     zeroed.wrapping_sub(ONES) & !zeroed & TOPS
 }
 
-/// Whether `s` holds a backslash (`s` is a key or other short text).
+/// Whether `s`, the contents of a JSON string, holds an escape. A quote inside a string is
+/// always escaped, so the first quote or backslash is a backslash exactly when there is one:
+/// the word-at-a-time search answers it. (A stray quote in malformed text also counts; the
+/// caller then decodes the text, which refuses it.)
 fn has_escape(s: &[u8]) -> bool {
-    s.contains(&b'\\')
+    quote_or_backslash(s).is_some()
 }
 
 /// The range of the value that starts at or after `at` (leading whitespace skipped).
@@ -255,7 +258,8 @@ pub fn key_is(key: &[u8], name: &str) -> bool {
     if key == name.as_bytes() {
         return true;
     }
-    if !has_escape(key) {
+    // An escape is longer than what it stands for: a shorter key cannot decode to `name`.
+    if key.len() < name.len() || !has_escape(key) {
         return false;
     }
     let mut quoted = Vec::with_capacity(key.len() + 2);
@@ -270,7 +274,7 @@ pub fn key_is(key: &[u8], name: &str) -> bool {
 #[must_use]
 pub fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
     let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-    if memchr::memchr(b'\\', inner).is_none() {
+    if !has_escape(inner) {
         return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
     }
     serde_json::from_slice::<String>(raw).ok().map(Cow::Owned)
