@@ -17,6 +17,13 @@ use crate::upstream::user_agent;
 /// Cooldown when a usage limit names no reset time.
 pub const DEFAULT_COOLDOWN_SECS: i64 = 300;
 
+/// The header in which a client names itself (the Codex CLI: `codex_cli_rs`).
+pub const ORIGINATOR: HeaderName = HeaderName::from_static("originator");
+/// The session header (the backend has been seen reading both spellings).
+const SESSION_ID: HeaderName = HeaderName::from_static("session-id");
+/// The session header's other spelling.
+const SESSION_ID_UNDERSCORE: HeaderName = HeaderName::from_static("session_id");
+
 /// Client headers forwarded to the backend (the Codex CLI's fingerprint and session headers).
 const FORWARDED: &[&str] = &[
     "originator",
@@ -83,32 +90,29 @@ pub fn request_headers(inbound: &HeaderMap, prompt_cache_key: Option<&str>) -> H
             out.append(name.clone(), value.clone());
         }
     }
-    if !out.contains_key("originator") {
-        out.insert(
-            HeaderName::from_static("originator"),
-            HeaderValue::from_static("bitrouter"),
-        );
+    if !out.contains_key(ORIGINATOR) {
+        out.insert(ORIGINATOR, HeaderValue::from_static("bitrouter"));
     }
     if !out.contains_key(header::USER_AGENT)
         && let Some(ua) = own_user_agent()
     {
         out.insert(header::USER_AGENT, ua);
     }
-    if !out.contains_key("session-id") {
-        let existing = out.get("session_id").cloned();
+    if !out.contains_key(SESSION_ID) {
+        let existing = out.get(SESSION_ID_UNDERSCORE).cloned();
         let derived =
             existing.or_else(|| prompt_cache_key.and_then(|k| HeaderValue::try_from(k).ok()));
         let value =
             derived.or_else(|| HeaderValue::try_from(crate::unique::uuid().to_string()).ok());
         if let Some(value) = value {
-            out.insert(HeaderName::from_static("session-id"), value);
+            out.insert(SESSION_ID, value);
         }
     }
     // Both spellings carry the one session id (the backend has been seen caching on either).
-    if !out.contains_key("session_id")
-        && let Some(value) = out.get("session-id").cloned()
+    if !out.contains_key(SESSION_ID_UNDERSCORE)
+        && let Some(value) = out.get(SESSION_ID).cloned()
     {
-        out.insert(HeaderName::from_static("session_id"), value);
+        out.insert(SESSION_ID_UNDERSCORE, value);
     }
     out.insert(
         header::CONTENT_TYPE,

@@ -149,7 +149,7 @@ fn error(err: ApiError, flavor: Flavor) -> Response<Inner> {
 const SENSITIVE: [HeaderName; 4] = [
     header::AUTHORIZATION,
     HeaderName::from_static("x-api-key"),
-    HeaderName::from_static(LOCAL_KEY_HEADER),
+    LOCAL_KEY_HEADER,
     header::COOKIE,
 ];
 

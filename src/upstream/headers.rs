@@ -8,9 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 /// Where the local API key may come from besides `x-bitrouter-key`.
-pub const LOCAL_KEY_HEADER: &str = "x-bitrouter-key";
+pub const LOCAL_KEY_HEADER: HeaderName = HeaderName::from_static("x-bitrouter-key");
 /// Pins an account for one request.
-pub const ACCOUNT_HEADER: &str = "x-bitrouter-account";
+pub const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("x-bitrouter-account");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus framing headers that the proxy recomputes.
 const HOP_BY_HOP: &[&str] = &[
