@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Api;
 use crate::jsonscan;
+use crate::upstream::headers::{SESSION_ID, SESSION_ID_UNDERSCORE};
 
 /// Where a conversation's key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +128,8 @@ fn text(raw: &[u8]) -> Option<String> {
 
 /// Session headers, in the order they are read.
 const SESSION_HEADERS: [HeaderName; 4] = [
-    HeaderName::from_static("session-id"),
-    HeaderName::from_static("session_id"),
+    SESSION_ID,
+    SESSION_ID_UNDERSCORE,
     HeaderName::from_static("conversation_id"),
     HeaderName::from_static("x-claude-code-session-id"),
 ];

@@ -24,7 +24,7 @@ use crate::routing::listing::{self, Kind, Listed};
 use crate::routing::{Capabilities, Inventory};
 use crate::upstream::attach::{attach_access, attach_secret, style_of};
 use crate::upstream::credentials::Credentials;
-use crate::upstream::headers::forwardable_request_headers;
+use crate::upstream::headers::{ORIGINATOR, forwardable_request_headers};
 use crate::upstream::{CODEX_CLIENT_VERSION, Upstream, endpoint, user_agent};
 
 /// How long a fetched catalog is used.
@@ -260,7 +260,7 @@ async fn auth_headers(
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     let anthropic = match &provider.kind {
         ProviderKind::OpenaiCodex { .. } => {
-            headers.insert("originator", HeaderValue::from_static("bitrouter"));
+            headers.insert(ORIGINATOR, HeaderValue::from_static("bitrouter"));
             if let Ok(ua) = HeaderValue::try_from(user_agent()) {
                 headers.insert(header::USER_AGENT, ua);
             }

@@ -6,23 +6,17 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode, ErrorKind};
 use crate::translate::TranslateError;
 use crate::translate::responses::shape_for_codex;
+use crate::upstream::headers::{ORIGINATOR, SESSION_ID, SESSION_ID_UNDERSCORE};
 use crate::upstream::user_agent;
 
 /// Cooldown when a usage limit names no reset time.
 pub const DEFAULT_COOLDOWN_SECS: i64 = 300;
-
-/// The header in which a client names itself (the Codex CLI: `codex_cli_rs`).
-pub const ORIGINATOR: HeaderName = HeaderName::from_static("originator");
-/// The session header (the backend has been seen reading both spellings).
-const SESSION_ID: HeaderName = HeaderName::from_static("session-id");
-/// The session header's other spelling.
-const SESSION_ID_UNDERSCORE: HeaderName = HeaderName::from_static("session_id");
 
 /// Client headers forwarded to the backend (the Codex CLI's fingerprint and session headers).
 const FORWARDED: &[&str] = &[
@@ -323,6 +317,7 @@ pub fn upstream_error(
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderName;
     use pretty_assertions::assert_eq;
     use serde_json::json;
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, header};
 use serde_json::Value;
 use url::Url;
 
@@ -14,6 +14,7 @@ use super::headers::{Snapshot, Window};
 use crate::config::{Authorization, ProviderConfig};
 use crate::upstream::attach::attach_access;
 use crate::upstream::credentials::Access;
+use crate::upstream::headers::ORIGINATOR;
 use crate::upstream::{build_client, root_cause, user_agent};
 
 /// The longest a usage request may take in all (a status command should not hang on it).
@@ -180,10 +181,7 @@ impl UsageEndpoint {
             .map_err(|e| UsageEndpointError::Client(root_cause(&e)))?;
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        headers.insert(
-            HeaderName::from_static("originator"),
-            HeaderValue::from_static("bitrouter"),
-        );
+        headers.insert(ORIGINATOR, HeaderValue::from_static("bitrouter"));
         if let Ok(ua) = HeaderValue::try_from(user_agent()) {
             headers.insert(header::USER_AGENT, ua);
         }

@@ -19,7 +19,8 @@ use http::{HeaderMap, HeaderValue, Method, Request, header};
 
 use crate::clock::unix_now_ms;
 use crate::history::{RequestRecord, Sink};
-use crate::proxy::{Inbound, LogCell, LogFields, codex};
+use crate::proxy::{Inbound, LogCell, LogFields};
+use crate::upstream::headers::ORIGINATOR;
 
 /// One request being logged and recorded.
 pub struct Entry {
@@ -107,7 +108,7 @@ fn begin(
             at_ms: unix_now_ms(),
             endpoint: inbound.route(),
             user_agent: header_text(headers.get(header::USER_AGENT)),
-            originator: header_text(headers.get(codex::ORIGINATOR)),
+            originator: header_text(headers.get(ORIGINATOR)),
             streamed: false,
         });
     if line.is_none() && row.is_none() {

@@ -11,6 +11,13 @@ use subtle::ConstantTimeEq;
 pub const LOCAL_KEY_HEADER: HeaderName = HeaderName::from_static("x-bitrouter-key");
 /// Pins an account for one request.
 pub const ACCOUNT_HEADER: HeaderName = HeaderName::from_static("x-bitrouter-account");
+/// The header in which a client names itself to the Codex backend (the Codex CLI:
+/// `codex_cli_rs`; bitrouter: `bitrouter`).
+pub const ORIGINATOR: HeaderName = HeaderName::from_static("originator");
+/// The Codex session header (the backend has been seen reading both spellings).
+pub const SESSION_ID: HeaderName = HeaderName::from_static("session-id");
+/// The Codex session header's other spelling.
+pub const SESSION_ID_UNDERSCORE: HeaderName = HeaderName::from_static("session_id");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus framing headers that the proxy recomputes.
 const HOP_BY_HOP: &[&str] = &[
