@@ -30,7 +30,7 @@ npm_clients=(
   "@ai-sdk/openai-compatible@3.0.92"
   "@ai-sdk/anthropic@4.0.105"
 )
-sdk_python=("openai==3.60.0" "anthropic==2.16.0" "langchain-openai==1.8.1" "langchain-anthropic==1.7.10")
+sdk_python=("openai==3.63.0" "anthropic==2.17.0" "langchain-openai==1.8.1" "langchain-anthropic==1.7.10")
 aider_python=("aider-chat==0.86.2")
 llm_python=("llm==0.36")
 
