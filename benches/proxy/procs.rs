@@ -175,7 +175,9 @@ pub(crate) fn world(upstream: SocketAddr, accounts: usize) -> tempfile::TempDir 
             let label = if n == 0 { "default".to_owned() } else { format!("a{n}") };
             serde_json::json!({
                 "provider": "openai-codex", "label": label, "kind": "oauth",
-                "access_token": format!("bench-access-token-{n}"), "refresh_token": "bench-refresh",
+                "access_token": jwt_sized(&format!("bench-access-{n}"), 1_800),
+                "id_token": jwt_sized(&format!("bench-id-{n}"), 1_500),
+                "refresh_token": format!("rt_{}", "r".repeat(88)),
                 "expires_at": 4_102_444_800_i64, "account_id": format!("acct-bench-{n}"), "source": "login"
             })
         }).collect::<Vec<_>>()})
@@ -191,6 +193,16 @@ pub(crate) fn world(upstream: SocketAddr, accounts: usize) -> tempfile::TempDir 
         .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
         .unwrap();
     dir
+}
+
+/// A token the size of the ChatGPT sign-in's JWTs (some 1,500 to 2,000 characters: a header,
+/// a payload of claims and an RS256 signature), so the benchmark pays what copying, checking and
+/// attaching a real one costs.
+fn jwt_sized(name: &str, len: usize) -> String {
+    let mut token = format!("eyJhbGciOiJSUzI1NiJ9.{name}.");
+    let pad = len.saturating_sub(token.len());
+    token.extend(std::iter::repeat_n('x', pad));
+    token
 }
 
 #[cfg(unix)]

@@ -50,6 +50,8 @@ struct Cached {
 #[derive(Debug, Default)]
 pub struct ModelCache {
     entries: Mutex<HashMap<ProviderId, Cached>>,
+    /// How many times `entries` changed.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl ModelCache {
@@ -68,6 +70,18 @@ impl ModelCache {
     /// Forgets everything (after a config reload).
     pub fn clear(&self) {
         self.lock().clear();
+        self.changed();
+    }
+
+    /// A number that changes whenever the catalogs do.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// The model ids each provider's catalog offers, as last fetched.
@@ -116,6 +130,7 @@ impl ModelCache {
 
     fn store(&self, id: ProviderId, cached: Cached) {
         self.lock().insert(id, cached);
+        self.changed();
     }
 }
 

@@ -35,7 +35,13 @@ pub struct Proxy {
     endpoints: Mutex<HashMap<(ProviderId, &'static str), http::Uri>>,
     /// Providers with `websocket: true` that refused the upgrade: HTTP until the next reload.
     websocket_refused: Mutex<Vec<ProviderId>>,
+    /// The last inventory built, with what it was built from (see [`Proxy::inventory`]).
+    inventory: Mutex<Option<(InventoryKey, Arc<Inventory>)>>,
 }
+
+/// What an inventory was built from: the configuration (held, so its address names it), the
+/// credentials' version and the catalogs' version.
+type InventoryKey = (Arc<Config>, crate::upstream::credentials::Version, u64);
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,6 +63,7 @@ impl Proxy {
             catalogs: ModelCache::new(),
             endpoints: Mutex::default(),
             websocket_refused: Mutex::default(),
+            inventory: Mutex::default(),
         }
     }
 
@@ -142,9 +149,118 @@ impl Proxy {
         }
     }
 
-    /// What the resolver needs besides the config: stored labels and cached catalogs.
+    /// What the resolver needs besides the config: stored labels and cached catalogs. Built
+    /// once and kept while the configuration in force, the credentials' version and the
+    /// catalogs' version stay the same (every request asks, and rebuilding it listed every
+    /// provider's accounts); built anew each time for a configuration not in force, or
+    /// credentials that cannot tell their version.
     #[must_use]
-    pub fn inventory(&self, config: &Config) -> Inventory {
-        crate::catalog::inventory(config, self.credentials.as_ref(), &self.catalogs)
+    pub fn inventory(&self, config: &Config) -> Arc<Inventory> {
+        // The versions are read before building: a change that lands meanwhile makes the
+        // kept inventory look stale, never the other way round.
+        let current = self.config();
+        let key = std::ptr::eq(&*current, config)
+            .then(|| {
+                self.credentials
+                    .version()
+                    .map(|v| (current, v, self.catalogs.version()))
+            })
+            .flatten();
+        let mut kept = self
+            .inventory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let (Some((config, credentials, catalogs)), Some(((c, v, k), inventory))) =
+            (&key, kept.as_ref())
+            && Arc::ptr_eq(config, c)
+            && credentials == v
+            && catalogs == k
+        {
+            return Arc::clone(inventory);
+        }
+        let inventory = Arc::new(crate::catalog::inventory(
+            config,
+            self.credentials.as_ref(),
+            &self.catalogs,
+        ));
+        if let Some(key) = key {
+            *kept = Some((key, Arc::clone(&inventory)));
+        }
+        inventory
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::auth::Accounts;
+    use crate::store::tests::oauth;
+    use crate::store::{CredentialStore, FileStore};
+
+    /// Saves a credential and dates the file an hour back (the store re-reads a file changed
+    /// in the last two seconds on every use), then waits out the store's one-millisecond trust.
+    fn save(store: &FileStore, label: &str) {
+        store
+            .save(&store.lock().unwrap(), &oauth("openai-codex", label, "tok"))
+            .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(store.path())
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    fn labels(inventory: &Inventory) -> Vec<String> {
+        inventory
+            .labels
+            .values()
+            .flatten()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_inventory_is_kept_until_what_it_is_built_from_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FileStore::new(dir.path().join("oauth-tokens.json")));
+        save(&store, "work");
+        let config = Config::default();
+        let accounts = Accounts::with_store(&config, store.clone()).unwrap();
+        let proxy = Proxy::new(config, Arc::new(accounts), Arc::new(AccountBook::default()));
+        let config = proxy.config();
+
+        let first = proxy.inventory(&config);
+        assert_eq!(labels(&first), ["work"]);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(Arc::ptr_eq(&first, &proxy.inventory(&config)));
+
+        // Another account stored (the file changed).
+        save(&store, "home");
+        let stored = proxy.inventory(&config);
+        assert!(!Arc::ptr_eq(&first, &stored));
+        assert_eq!(labels(&stored), ["home", "work"]);
+        assert!(Arc::ptr_eq(&stored, &proxy.inventory(&config)));
+
+        // The catalogs changed.
+        proxy.catalogs.clear();
+        let cleared = proxy.inventory(&config);
+        assert!(!Arc::ptr_eq(&stored, &cleared));
+
+        // A reloaded configuration.
+        proxy.replace_config(Config::clone(&config));
+        let reloaded = proxy.config();
+        let after = proxy.inventory(&reloaded);
+        assert!(!Arc::ptr_eq(&cleared, &after));
+        assert!(Arc::ptr_eq(&after, &proxy.inventory(&reloaded)));
+
+        // A configuration not in force is served, but not kept.
+        let other = proxy.inventory(&config);
+        assert_eq!(labels(&other), ["home", "work"]);
+        assert!(!Arc::ptr_eq(&other, &proxy.inventory(&config)));
+        assert!(Arc::ptr_eq(&after, &proxy.inventory(&reloaded)));
     }
 }

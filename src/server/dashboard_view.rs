@@ -21,9 +21,9 @@ impl DashboardSource for AppState {
         let config = self.proxy.config();
         let usage = self.proxy.book.to_usage();
         let mut views = Vec::new();
-        for (provider, labels) in self.proxy.inventory(&config).labels {
+        for (provider, labels) in &self.proxy.inventory(&config).labels {
             for label in labels {
-                let saved = usage.get(&provider, &label);
+                let saved = usage.get(provider, label);
                 views.push(AccountView {
                     provider: provider.to_string(),
                     label: label.to_string(),

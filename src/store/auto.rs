@@ -64,6 +64,15 @@ impl CredentialStore for AutoStore {
         self.file.lock()
     }
 
+    fn version(&self) -> Option<u64> {
+        // With a keyring in use, what it holds cannot be told without asking it.
+        if self.keyring.is_some() {
+            None
+        } else {
+            self.file.version()
+        }
+    }
+
     fn load(&self, key: &CredentialKey) -> Result<Option<Stored>, StoreError> {
         if let Some(keyring) = &self.keyring {
             match keyring.load(key) {

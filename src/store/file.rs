@@ -16,8 +16,12 @@ use std::time::{Duration, Instant, SystemTime};
 use super::wire::{self, WireCredential, WireFile};
 use super::{Credential, CredentialKey, CredentialStore, StoreError, StoreLock, StoreName, Stored};
 
-/// The credentials as last read, the file's stamp then, and when that stamp was checked.
-type Cached = (Stamp, Arc<Vec<Credential>>, Instant);
+/// The credentials as last read, the file's stamp then, when that stamp was checked, and the
+/// read's number (see [`FileStore::version`]).
+type Cached = (Stamp, Arc<Vec<Credential>>, Instant, u64);
+
+/// Numbers reads of token files: each parse gets a new one.
+static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// How long a checked file is trusted before it is looked at again.
 const RECHECK: Duration = Duration::from_millis(1);
@@ -101,7 +105,13 @@ impl FileStore {
 
     /// Every credential in the file (empty when there is no file), through the cache.
     fn read_all(&self) -> Result<Arc<Vec<Credential>>, StoreError> {
-        if let Some((stamp, credentials, checked)) = self
+        self.read_numbered().map(|(credentials, _)| credentials)
+    }
+
+    /// [`FileStore::read_all`] with the number of the read it comes from: the same number as
+    /// long as the file has not changed, 0 when there is no file.
+    fn read_numbered(&self) -> Result<(Arc<Vec<Credential>>, u64), StoreError> {
+        if let Some((stamp, credentials, checked, read)) = self
             .cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -109,30 +119,31 @@ impl FileStore {
             && checked.elapsed() < RECHECK
             && !stamp.is_recent()
         {
-            return Ok(Arc::clone(credentials));
+            return Ok((Arc::clone(credentials), *read));
         }
         let meta = match std::fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Arc::new(Vec::new()));
+                return Ok((Arc::new(Vec::new()), 0));
             }
             Err(e) => return Err(self.io("read", e)),
         };
         check_private(&self.path, &meta)?;
         let stamp = Stamp::of(&meta);
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((cached, credentials, checked)) = cache.as_mut()
+        if let Some((cached, credentials, checked, read)) = cache.as_mut()
             && *cached == stamp
             && !stamp.is_recent()
         {
             *checked = Instant::now();
-            return Ok(Arc::clone(credentials));
+            return Ok((Arc::clone(credentials), *read));
         }
         let text = std::fs::read_to_string(&self.path).map_err(|e| self.io("read", e))?;
         // Stamp after reading too: if the file was replaced in between, the next read re-parses.
         let credentials = Arc::new(self.parse(&text)?);
-        *cache = Some((stamp, Arc::clone(&credentials), Instant::now()));
-        Ok(credentials)
+        let read = READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *cache = Some((stamp, Arc::clone(&credentials), Instant::now(), read));
+        Ok((credentials, read))
     }
 
     fn parse(&self, text: &str) -> Result<Vec<Credential>, StoreError> {
@@ -233,6 +244,10 @@ impl CredentialStore for FileStore {
 
     fn keys(&self) -> Result<Vec<CredentialKey>, StoreError> {
         Ok(self.read_all()?.iter().map(|c| c.key.clone()).collect())
+    }
+
+    fn version(&self) -> Option<u64> {
+        self.read_numbered().ok().map(|(_, read)| read)
     }
 
     fn save(&self, _lock: &StoreLock, credential: &Credential) -> Result<StoreName, StoreError> {

@@ -329,6 +329,13 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
         Ok(self.list()?.into_iter().map(|s| s.credential.key).collect())
     }
 
+    /// A number that stays the same while what [`CredentialStore::keys`] answers stays the
+    /// same, for callers that keep something built from the keys; `None` when the store cannot
+    /// tell cheaply (such callers then ask for the keys every time).
+    fn version(&self) -> Option<u64> {
+        None
+    }
+
     /// Saves `credential` under its key, replacing any previous one; says where it went.
     fn save(&self, lock: &StoreLock, credential: &Credential) -> Result<StoreName, StoreError>;
 

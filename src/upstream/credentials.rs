@@ -34,6 +34,10 @@ pub enum CredentialError {
     Transient(String),
 }
 
+/// What [`Credentials::version`] answers: the store's version and the number of
+/// reconfigurations (each may reorder the labels).
+pub type Version = (u64, u64);
+
 /// The server's view of stored credentials. Implemented by the account store; the server only
 /// reads through it.
 pub trait Credentials: Send + Sync + 'static {
@@ -59,6 +63,13 @@ pub trait Credentials: Send + Sync + 'static {
         label: &'a Label,
         rejected: &'a SecretString,
     ) -> BoxFuture<'a, Result<Access, CredentialError>>;
+
+    /// A version that stays the same while [`Credentials::labels`] answers the same, for
+    /// callers that keep what they built from the labels; `None` when it cannot be told
+    /// cheaply (such callers then ask for the labels every time).
+    fn version(&self) -> Option<Version> {
+        None
+    }
 
     /// Takes the settings of a reloaded configuration (OAuth endpoints, account order) for
     /// what follows. Implementations without such settings ignore it.
@@ -192,6 +203,10 @@ impl Credentials for Accounts {
                 .await
                 .map_err(classify)
         })
+    }
+
+    fn version(&self) -> Option<Version> {
+        Accounts::version(self)
     }
 
     fn reconfigure(&self, config: &Config) {

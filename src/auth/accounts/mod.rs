@@ -11,6 +11,7 @@
 //! store is chosen once, when the service is built.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -76,6 +77,8 @@ struct Inner {
     store: Arc<dyn CredentialStore>,
     /// The providers of the configuration in force (replaced on reload).
     providers: RwLock<Arc<BTreeMap<ProviderId, ProviderConfig>>>,
+    /// How many times `providers` was replaced.
+    reconfigured: AtomicU64,
     http: reqwest::Client,
     flights: Mutex<HashMap<CredentialKey, Arc<tokio::sync::Mutex<()>>>>,
     /// The keyring linked Codex sessions are read from (tests: the in-memory mock; else the OS).
@@ -105,6 +108,7 @@ impl Accounts {
             inner: Arc::new(Inner {
                 store,
                 providers: RwLock::new(Arc::new(config.providers.clone())),
+                reconfigured: AtomicU64::new(0),
                 http,
                 flights: Mutex::new(HashMap::new()),
                 codex_keyring: std::sync::OnceLock::new(),
@@ -128,6 +132,15 @@ impl Accounts {
             .providers
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(config.providers.clone());
+        self.inner.reconfigured.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The store's version and the number of reconfigurations: while both stay the same,
+    /// [`Accounts::labels`] answers the same. `None` when the store cannot tell its version.
+    #[must_use]
+    pub fn version(&self) -> Option<(u64, u64)> {
+        let reconfigured = self.inner.reconfigured.load(Ordering::Relaxed);
+        Some((self.inner.store.version()?, reconfigured))
     }
 
     fn providers(&self) -> Arc<BTreeMap<ProviderId, ProviderConfig>> {
@@ -192,7 +205,11 @@ impl Accounts {
         if credential.kind == CredentialKind::ApiKey
             || !needs_refresh(credential.expires_at, credential.last_refresh, unix_now())
         {
-            return Ok(access_of(&credential));
+            // The common case: the loaded copy's token moves into the answer, not copied again.
+            return Ok(Access {
+                token: credential.access_token,
+                account_id: credential.account_id,
+            });
         }
         match self.refresh(&credential).await {
             Ok(access) => Ok(access),
