@@ -40,7 +40,7 @@ mod measure;
 )]
 mod procs;
 
-pub(crate) use canned::{EVENTS, REQUEST};
+pub(crate) use canned::{EVENTS, REQUEST, request_body};
 
 use measure::{ms, percentile};
 

@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 /// The first non-whitespace position at or after `at`.
-fn skip_space(s: &[u8], mut at: usize) -> usize {
+/// The position of the first byte at or after `at` that is not JSON whitespace.
+#[must_use]
+pub fn skip_space(s: &[u8], mut at: usize) -> usize {
     while at < s.len() && matches!(s[at], b' ' | b'\t' | b'\n' | b'\r') {
         at += 1;
     }
@@ -121,6 +123,8 @@ pub struct Entries<'a> {
     s: &'a [u8],
     at: usize,
     done: bool,
+    /// Past the object's closing brace, once the entries ran out there.
+    end: Option<usize>,
 }
 
 /// The entries of the object that `s` holds (whitespace around it allowed).
@@ -131,6 +135,7 @@ pub fn entries(s: &[u8]) -> Option<Entries<'_>> {
         s,
         at: at + 1,
         done: false,
+        end: None,
     })
 }
 
@@ -150,11 +155,21 @@ impl<'a> Iterator for Entries<'a> {
 }
 
 impl<'a> Entries<'a> {
+    /// Where the object ends (just past its closing brace), once every entry was read without
+    /// error: a caller that reads an object's entries learns its extent from the same walk.
+    #[must_use]
+    pub fn end(&self) -> Option<usize> {
+        self.end
+    }
+
     fn step(&mut self) -> Option<Entry<'a>> {
         let s = self.s;
         let mut at = skip_space(s, self.at);
         match s.get(at) {
-            Some(b'}') => return None,
+            Some(b'}') => {
+                self.end = Some(at + 1);
+                return None;
+            }
             Some(b',') => at = skip_space(s, at + 1),
             _ => {}
         }
@@ -364,8 +379,12 @@ mod tests {
             // Compared with serde's own reading of the text (floats may not round-trip).
             let value: Value = serde_json::from_slice(bytes).unwrap();
             let range = value_at(bytes, 0).unwrap();
-            prop_assert_eq!(serde_json::from_slice::<Value>(&bytes[range]).unwrap(), value.clone());
+            prop_assert_eq!(serde_json::from_slice::<Value>(&bytes[range.clone()]).unwrap(), value.clone());
             if let Value::Object(map) = &value {
+                // Read to the end, the entries know where the object ends: where value_at says.
+                let mut all = entries(bytes).unwrap();
+                all.by_ref().for_each(drop);
+                prop_assert_eq!(all.end(), Some(range.end));
                 let found: Vec<(String, Value)> = entries(bytes)
                     .unwrap()
                     .map(|e| {

@@ -62,6 +62,11 @@ pub(crate) const EVENTS: [&str; 5] = [
     "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_1\",\"status\":\"completed\",\"output\":[],\"usage\":{\"input_tokens\":50,\"input_tokens_details\":{\"cached_tokens\":40},\"output_tokens\":5,\"output_tokens_details\":{\"reasoning_tokens\":2},\"total_tokens\":55}}}\n\n",
 ];
 
+/// The request body the load sends (`measure` asks for it by this name).
+pub(crate) fn request_body() -> &'static str {
+    REQUEST
+}
+
 /// The request every client sends: a small streamed Responses request.
 pub(crate) const REQUEST: &str = r#"{"model":"gpt-6.1-sol","stream":true,"store":false,"instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#;
 

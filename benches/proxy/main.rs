@@ -25,7 +25,8 @@
 //! for `perf`; with `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for
 //! instruction counts with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under
 //! `valgrind --tool=callgrind`), `BITROUTER_BENCH_ACCOUNTS=N` (N stored accounts instead of
-//! one, so each request's account is chosen by the picker). It measures; it asserts only that
+//! one, so each request's account is chosen by the picker), `BITROUTER_BENCH_BODY=/path` (the
+//! request body to send instead of the canned one, e.g. one the Codex CLI sent). It measures; it asserts only that
 //! every answer was a 200.
 
 #![allow(
@@ -45,7 +46,7 @@ mod canned;
 mod measure;
 mod procs;
 
-pub(crate) use canned::{EVENTS, REQUEST};
+pub(crate) use canned::{EVENTS, request_body};
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -428,7 +429,7 @@ fn header(settings: &Settings) -> String {
             .next()
             .unwrap_or_default(),
         settings.secs,
-        REQUEST.len(),
+        request_body().len(),
         tool("nginx", "-v"),
         EVENTS.concat().len(),
         settings.bin.display()

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::REQUEST;
 use crate::procs::require;
+use crate::request_body;
 
 /// CPU time (user + system) of a process and its children (nginx workers), in seconds.
 pub(crate) fn cpu_secs(pid: u32) -> f64 {
@@ -85,8 +85,13 @@ pub(crate) fn wrk_script(dir: &Path, headers: &[(&str, &str)]) -> PathBuf {
         .iter()
         .map(|(name, value)| format!("wrk.headers[\"{name}\"] = \"{value}\"\n"))
         .collect();
+    let body = request_body();
+    assert!(
+        !body.contains("]==]"),
+        "the request body cannot be quoted for Lua"
+    );
     let script = format!(
-        "wrk.method = \"POST\"\nwrk.body = '{REQUEST}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n{extra}\
+        "wrk.method = \"POST\"\nwrk.body = [==[{body}]==]\nwrk.headers[\"Content-Type\"] = \"application/json\"\n{extra}\
          done = function(summary, latency, requests)\n  local e = summary.errors\n  \
          io.write(string.format(\"BENCH %d %d %d %d %d\\n\", summary.requests, summary.duration, \
          latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))\nend\n"
@@ -152,7 +157,7 @@ pub(crate) async fn first_event(url: &str, n: usize) -> (Vec<Duration>, Vec<Dura
         let mut resp = client
             .post(url)
             .header("content-type", "application/json")
-            .body(REQUEST)
+            .body(request_body())
             .send()
             .await
             .unwrap();
@@ -214,7 +219,7 @@ pub(crate) async fn open_streams(
             let mut resp = client
                 .post(format!("http://{addr}/v1/responses"))
                 .header("content-type", "application/json")
-                .body(REQUEST)
+                .body(request_body())
                 .send()
                 .await
                 .unwrap();

@@ -1,12 +1,14 @@
 //! [`super::shape_for_codex`] without building a JSON tree, for the request most clients send:
 //! the body is read in place (its top-level values as raw text, each input item only probed for
-//! `type`, `id` and `call_id`) and written out with the values it keeps copied as they came.
-//! Whenever the body needs more than that (an input item with an `id`, an `item_reference`, a
-//! tool output without its call, an `instructions` or `include` that is not as expected, a
-//! repeated key) the fast path declines and the tree-building shaping runs, so both always
-//! agree; the tests check that on every kind of body.
+//! `type`, `id` and `call_id`) and written out with the values it keeps copied as they came,
+//! less each input item's `id` (the Codex CLI gives every item one, and the backend refuses
+//! them without `store`). Whenever the body needs more than that (an `item_reference`, a tool
+//! output without its call, a field the OpenAI SDKs' parsing helpers add, an `instructions` or
+//! `include` that is not as expected, a repeated key) the fast path declines and the
+//! tree-building shaping runs, so both always agree; the tests check that on every kind of body.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use super::{ENCRYPTED_REASONING, STRIPPED_FIELDS};
 use crate::jsonscan;
@@ -88,7 +90,7 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) ->
         out.extend_from_slice(b",\"instructions\":\"\"");
     }
     out.extend_from_slice(b",\"input\":");
-    write_input(&mut out, input?)?;
+    write_input(&mut out, input?, &mut shaped.dropped)?;
     write_include(&mut out, include, reasoning)?;
     out.push(b'}');
     shaped.body = out;
@@ -96,32 +98,107 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) ->
 }
 
 /// `input` as the backend takes it: a string becomes one user message; a list is kept as it
-/// is when no item needs changing.
-fn write_input(out: &mut Vec<u8>, input: &[u8]) -> Option<()> {
+/// is, less its items' `id`s (each noted in `dropped`).
+fn write_input(out: &mut Vec<u8>, input: &[u8], dropped: &mut Vec<String>) -> Option<()> {
     if input.starts_with(b"\"") {
         let text = jsonscan::string(input)?;
         let message = input_message("user", vec![input_text(&text)]);
         return serde_json::to_writer(&mut *out, &[message]).ok();
     }
-    let mut probes = Vec::new();
-    for item in jsonscan::items(input)? {
-        probes.push(probe(&input[item.ok()?])?);
+    if has_sdk_field(input) {
+        return None;
     }
-    let calls: Vec<&str> = probes
+    // Each item is walked once: probing it finds where it ends.
+    let mut items = Vec::new();
+    let mut at = jsonscan::skip_space(input, 0);
+    if input.get(at) != Some(&b'[') {
+        return None;
+    }
+    at += 1;
+    loop {
+        at = jsonscan::skip_space(input, at);
+        match input.get(at)? {
+            b']' => break,
+            b',' if !items.is_empty() => at = jsonscan::skip_space(input, at + 1),
+            _ => {}
+        }
+        let (probe, len) = probe(&input[at..])?;
+        items.push((at..at + len, probe));
+        at += len;
+    }
+    let calls: Vec<&str> = items
         .iter()
-        .filter(|p| p.kind.as_deref().is_some_and(|t| t.ends_with("_call")))
-        .filter_map(|p| p.call_id.as_deref())
+        .filter(|(_, p)| p.kind.as_deref().is_some_and(|t| t.ends_with("_call")))
+        .filter_map(|(_, p)| p.call_id.as_deref())
         .collect();
-    for probe in &probes {
+    for (_, probe) in &items {
         let kind = probe.kind.as_deref().unwrap_or("");
         let orphan = kind.ends_with("_call_output")
             && !calls.contains(&probe.call_id.as_deref().unwrap_or(""));
-        if probe.id || kind == "item_reference" || orphan {
+        if kind == "item_reference" || orphan {
             return None;
         }
     }
-    out.extend_from_slice(input);
+    if items.iter().all(|(_, p)| p.id.is_none()) {
+        out.extend_from_slice(input);
+        return Some(());
+    }
+    out.push(b'[');
+    for (i, (range, probe)) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let item = &input[range.clone()];
+        match &probe.id {
+            Some(id) => {
+                write_without(out, item, id.clone());
+                dropped.push(format!("input[{i}].id"));
+            }
+            None => out.extend_from_slice(item),
+        }
+    }
+    out.push(b']');
     Some(())
+}
+
+/// Writes the object `item` without the entry at `entry` (from its key's opening quote to its
+/// value's end), and without the comma that joined it to the others.
+fn write_without(out: &mut Vec<u8>, item: &[u8], entry: Range<usize>) {
+    let after = jsonscan::skip_space(item, entry.end);
+    if item.get(after) == Some(&b',') {
+        out.extend_from_slice(&item[..entry.start]);
+        out.extend_from_slice(&item[after + 1..]);
+        return;
+    }
+    // The last entry: the comma before it goes, if there is one.
+    let before = item[..entry.start]
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    match before {
+        Some(comma) if item[comma] == b',' => out.extend_from_slice(&item[..comma]),
+        _ => out.extend_from_slice(&item[..entry.start]),
+    }
+    out.extend_from_slice(&item[entry.end..]);
+}
+
+/// Whether `input` may hold a field the OpenAI SDKs' parsing helpers add (`parsed_arguments`
+/// of a function call, `parsed` of an output text part): a key of that name anywhere in it.
+/// Text that merely says `"parsed"` is escaped in JSON (`\"parsed\"`), so it does not count; a
+/// key of that name elsewhere (in a tool's schema) only sends the body the full way.
+fn has_sdk_field(input: &[u8]) -> bool {
+    // Built once: a searcher's set-up costs more than a search through a short input.
+    static PARSED: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"parsed"));
+    PARSED.find_iter(input).any(|at| {
+        let rest = &input[at + b"\"parsed".len()..];
+        let Some(after) = rest
+            .strip_prefix(b"\"")
+            .or_else(|| rest.strip_prefix(b"_arguments\""))
+        else {
+            return false;
+        };
+        after.get(jsonscan::skip_space(after, 0)) == Some(&b':')
+    })
 }
 
 /// `include`, with the encrypted reasoning entry added when `reasoning` is set and it is
@@ -160,33 +237,53 @@ fn write_include(out: &mut Vec<u8>, include: Option<&[u8]>, reasoning: bool) -> 
     Some(())
 }
 
-/// What an input item is, read in place: its `type`, its `call_id`, and whether it has an `id`
-/// (even `null`). `None` when the item is not an object, or its `type` or `call_id` is there
-/// but not a string (the full shaping decides about those).
-fn probe(item: &[u8]) -> Option<Probe<'_>> {
+/// What the input item at the start of `item` is, read in place: its `type`, its `call_id`,
+/// and where its `id` entry is (even `null`); with the item's length. `None` when the item is
+/// not an object, its `type` or `call_id` is there but not a string, or a key repeats (the full
+/// shaping decides about those).
+fn probe(item: &[u8]) -> Option<(Probe<'_>, usize)> {
     let mut probe = Probe {
         kind: None,
         call_id: None,
-        id: false,
+        id: None,
     };
-    for entry in jsonscan::entries(item)? {
+    let mut seen = [false; 3];
+    let mut entries = jsonscan::entries(item)?;
+    for entry in &mut entries {
         let (key, range) = entry.ok()?;
-        let raw = &item[range];
-        match jsonscan::key_bytes(key)?.as_ref() {
-            b"type" => probe.kind = Some(jsonscan::string(raw)?),
-            b"call_id" if raw != b"null" => probe.call_id = Some(jsonscan::string(raw)?),
-            b"id" => probe.id = true,
-            _ => {}
+        let raw = &item[range.clone()];
+        let slot = match jsonscan::key_bytes(key)?.as_ref() {
+            b"type" => {
+                probe.kind = Some(jsonscan::string(raw)?);
+                0
+            }
+            b"call_id" => {
+                if raw != b"null" {
+                    probe.call_id = Some(jsonscan::string(raw)?);
+                }
+                1
+            }
+            b"id" => {
+                // The key's opening quote: `key` is the text between the quotes.
+                let quote = key.as_ptr() as usize - item.as_ptr() as usize - 1;
+                probe.id = Some(quote..range.end);
+                2
+            }
+            _ => continue,
+        };
+        if std::mem::replace(&mut seen[slot], true) {
+            return None;
         }
     }
-    Some(probe)
+    Some((probe, entries.end()?))
 }
 
 /// What an input item is.
 struct Probe<'a> {
     kind: Option<Cow<'a, str>>,
     call_id: Option<Cow<'a, str>>,
-    id: bool,
+    /// Where its `id` entry lies in the item, from the key's opening quote to the value's end.
+    id: Option<Range<usize>>,
 }
 
 #[cfg(test)]
@@ -244,11 +341,34 @@ mod tests {
     }
 
     #[test]
-    fn bodies_that_need_rewriting_go_the_full_way() {
+    fn item_ids_are_cut_out_wherever_they_stand() {
         for body in [
             r#"{"model":"m","input":[{"id":"msg_1","type":"message","role":"user","content":"a"}]}"#,
+            r#"{"model":"m","input":[{"type":"message","id":"msg_1","role":"user","content":"a"}]}"#,
+            r#"{"model":"m","input":[{"type":"message","role":"user","content":"a","id":"msg_1"}]}"#,
             r#"{"model":"m","input":[{"id":null,"type":"message","role":"user","content":"a"}]}"#,
+            r#"{"model":"m","input":[{"i\u0064":"x","type":"message","role":"user","content":"a"}]}"#,
+            r#"{"model":"m","input":[{"id":"only"}]}"#,
+            r#"{"model":"m","input":[ { "type" : "message" , "content" : "a" , "id" : "m1" } , {"id" : {"nested":[1,"}"]} ,"type":"reasoning","summary":[]}]}"#,
+            r#"{"model":"m","input":[{"type":"message","content":"a"},{"type":"message","content":"b","id":"m2"}]}"#,
+            r#"{"model":"m","input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{\"parsed\":1}","id":"fc_1"},{"type":"function_call_output","call_id":"c1","output":"said \"parsed\": yes","id":"o1"}]}"#,
+        ] {
+            assert!(agree(body), "the fast path declined: {body}");
+            let shaped = shape_for_codex_raw(body.as_bytes(), "gpt-x", None).unwrap();
+            let value: Value = serde_json::from_slice(&shaped.body).unwrap();
+            for item in value["input"].as_array().unwrap() {
+                assert!(item.get("id").is_none(), "{body}");
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_that_need_rewriting_go_the_full_way() {
+        for body in [
             r#"{"model":"m","input":[{"type":"item_reference","id":"rs_1"}]}"#,
+            r#"{"model":"m","input":[{"id":"a","id":"b","type":"message","content":"a"}]}"#,
+            r#"{"model":"m","input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{}","parsed_arguments":{}}]}"#,
+            r#"{"model":"m","input":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"a","parsed" :{}}]}]}"#,
             r#"{"model":"m","input":[{"type":"function_call_output","call_id":"gone","output":"x"}]}"#,
             r#"{"model":"m","input":[5]}"#,
             r#"{"model":"m","input":5}"#,
@@ -306,16 +426,26 @@ mod tests {
             Just("item_reference"),
             Just("reasoning"),
         ];
-        (kind, proptest::option::of("c[12]"), any::<bool>()).prop_map(|(kind, call, id)| {
-            let mut item = json!({"type": kind, "role": "user", "content": "x"});
-            if let Some(call) = call {
-                item["call_id"] = json!(call);
-            }
-            if id {
-                item["id"] = json!("i1");
-            }
-            item
-        })
+        (
+            kind,
+            proptest::option::of("c[12]"),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(kind, call, id, parsed)| {
+                let mut item = json!({"type": kind, "role": "user", "content": "x"});
+                if let Some(call) = call {
+                    item["call_id"] = json!(call);
+                }
+                if id {
+                    item["id"] = json!("i1");
+                }
+                if parsed {
+                    item["parsed_arguments"] = json!({});
+                    item["content"] = json!([{"type": "output_text", "text": "x", "parsed": {}}]);
+                }
+                item
+            })
     }
 
     proptest! {
