@@ -162,7 +162,27 @@ impl<'a> Entries<'a> {
         self.end
     }
 
-    fn step(&mut self) -> Option<Entry<'a>> {
+    /// The next entry's key and where its value starts (whitespace before it not skipped),
+    /// leaving the value to the caller, who must then say where it ends with
+    /// [`Entries::resume_at`]: a caller that reads a value itself walks it only once. `None` at
+    /// the object's end; `Err(())` where the input is malformed (the last item then).
+    pub fn next_key(&mut self) -> Option<Result<(&'a [u8], usize), ()>> {
+        if self.done {
+            return None;
+        }
+        let key = self.key();
+        if !matches!(key, Some(Ok(_))) {
+            self.done = true;
+        }
+        key
+    }
+
+    /// Goes on after a value read by the caller, which ends at `end`.
+    pub fn resume_at(&mut self, end: usize) {
+        self.at = end;
+    }
+
+    fn key(&mut self) -> Option<Result<(&'a [u8], usize), ()>> {
         let s = self.s;
         let mut at = skip_space(s, self.at);
         match s.get(at) {
@@ -184,7 +204,15 @@ impl<'a> Entries<'a> {
         if s.get(colon) != Some(&b':') {
             return Some(Err(()));
         }
-        let Some(value) = value_at(s, colon + 1) else {
+        Some(Ok((key, colon + 1)))
+    }
+
+    fn step(&mut self) -> Option<Entry<'a>> {
+        let (key, start) = match self.key()? {
+            Ok(found) => found,
+            Err(()) => return Some(Err(())),
+        };
+        let Some(value) = value_at(self.s, start) else {
             return Some(Err(()));
         };
         self.at = value.end;
@@ -385,6 +413,18 @@ mod tests {
                 let mut all = entries(bytes).unwrap();
                 all.by_ref().for_each(drop);
                 prop_assert_eq!(all.end(), Some(range.end));
+                // Keys with the values left to the caller: the same entries, the same end.
+                let mut keyed = entries(bytes).unwrap();
+                let mut by_key = Vec::new();
+                while let Some(entry) = keyed.next_key() {
+                    let (key, start) = entry.unwrap();
+                    let value = value_at(bytes, start).unwrap();
+                    keyed.resume_at(value.end);
+                    by_key.push((key, value));
+                }
+                let plain: Vec<_> = entries(bytes).unwrap().map(Result::unwrap).collect();
+                prop_assert_eq!(by_key, plain);
+                prop_assert_eq!(keyed.end(), Some(range.end));
                 let found: Vec<(String, Value)> = entries(bytes)
                     .unwrap()
                     .map(|e| {

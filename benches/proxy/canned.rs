@@ -13,13 +13,23 @@ pub(crate) const EVENTS: [&str; 5] = [
 /// The request every client sends: a small streamed Responses request, as the Codex CLI sends it.
 pub(crate) const REQUEST: &str = r#"{"model":"gpt-6.1-sol","stream":true,"store":false,"instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#;
 
-/// The request body every client sends: the canned one, or the file `BITROUTER_BENCH_BODY`
-/// names (e.g. a request body a real client sent, to see what a large one costs).
+/// The request body every client sends: the canned one, or the one in the file
+/// `BITROUTER_BENCH_BODY` names, to see what a real client's body costs: a JSON body, or a
+/// recorded client fixture (`tests/fixtures/clients/<client>/<test>.json`), whose first
+/// request's body is sent.
 pub(crate) fn request_body() -> &'static str {
     static BODY: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| match std::env::var("BITROUTER_BENCH_BODY") {
-            Ok(path) if !path.is_empty() => std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("BITROUTER_BENCH_BODY={path}: {e}")),
+            Ok(path) if !path.is_empty() => {
+                let text = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("BITROUTER_BENCH_BODY={path}: {e}"));
+                let json: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("BITROUTER_BENCH_BODY={path}: {e}"));
+                match json.pointer("/requests/0/body") {
+                    Some(body) => body.to_string(),
+                    None => text,
+                }
+            }
             _ => REQUEST.to_owned(),
         });
     &BODY

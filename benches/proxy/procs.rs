@@ -124,11 +124,13 @@ pub(crate) async fn spawn_canned_upstream_with(
     (proc, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
-/// nginx as a plain reverse proxy in front of `upstream`, as one would set it up for SSE.
+/// nginx as a plain reverse proxy in front of `upstream`, as one would set it up for SSE, with
+/// request bodies held in memory up to 1 MB (as bitrouter holds them; by default nginx writes
+/// bodies over 16 KB to a file first, which made it the slowest row with a real client's body).
 pub(crate) async fn spawn_nginx_proxy(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
     let port = free_port();
     let http = format!(
-        "  upstream codex {{ server {upstream}; keepalive 512; }}\n  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /v1/responses {{\n      proxy_pass http://codex/codex/responses;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n    }}\n  }}"
+        "  upstream codex {{ server {upstream}; keepalive 512; }}\n  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /v1/responses {{\n      proxy_pass http://codex/codex/responses;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n      client_body_buffer_size 1m;\n    }}\n  }}"
     );
     let proc = spawn_nginx(dir, "proxy", port, &http).await;
     (proc, SocketAddr::from(([127, 0, 0, 1], port)))

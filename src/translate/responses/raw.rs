@@ -46,19 +46,29 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) ->
     let mut input = None;
     let mut include = None;
     let mut reasoning = false;
-    for entry in jsonscan::entries(body)? {
-        let (key, range) = entry.ok()?;
+    let mut entries = jsonscan::entries(body)?;
+    while let Some(entry) = entries.next_key() {
+        let (key, start) = entry.ok()?;
         let name = jsonscan::key(key)?;
         if seen.contains(&name) {
             return None;
         }
+        // The input, the bulk of a body, is read in the same walk that finds its end.
+        if name == "input" {
+            let read = read_input(body, start)?;
+            entries.resume_at(read.range.end);
+            input = Some(read);
+            seen.push(name);
+            continue;
+        }
+        let range = jsonscan::value_at(body, start)?;
+        entries.resume_at(range.end);
         let raw = &body[range];
         match name.as_ref() {
             "model" | "store" => {}
             // Replaced by the key given.
             "prompt_cache_key" if cache_key.is_some() => {}
             "stream" => shaped.client_stream = raw == b"true",
-            "input" => input = Some(raw),
             "include" => include = Some(raw),
             "instructions" if raw == b"null" => {}
             "instructions" if !raw.starts_with(b"\"") => return None,
@@ -90,48 +100,76 @@ pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) ->
         out.extend_from_slice(b",\"instructions\":\"\"");
     }
     out.extend_from_slice(b",\"input\":");
-    write_input(&mut out, input?, &mut shaped.dropped)?;
+    write_input(&mut out, body, &input?, &mut shaped.dropped)?;
     write_include(&mut out, include, reasoning)?;
     out.push(b'}');
     shaped.body = out;
     Some(shaped)
 }
 
-/// `input` as the backend takes it: a string becomes one user message; a list is kept as it
-/// is, less its items' `id`s (each noted in `dropped`).
-fn write_input(out: &mut Vec<u8>, input: &[u8], dropped: &mut Vec<String>) -> Option<()> {
-    if input.starts_with(b"\"") {
-        let text = jsonscan::string(input)?;
-        let message = input_message("user", vec![input_text(&text)]);
-        return serde_json::to_writer(&mut *out, &[message]).ok();
+/// A body's `input`, read in place.
+struct Input<'a> {
+    /// Where it lies in the body.
+    range: Range<usize>,
+    /// For a list, each item's range in the body and what it is; `None` for a string.
+    items: Option<Vec<(Range<usize>, Probe<'a>)>>,
+}
+
+/// Reads the `input` whose value starts at or after `start` in `body`: a string, or a list
+/// whose items are each walked once (probing an item finds where it ends). `None` when it is
+/// neither, or an item is not as [`probe`] needs.
+fn read_input(body: &[u8], start: usize) -> Option<Input<'_>> {
+    let open = jsonscan::skip_space(body, start);
+    match body.get(open)? {
+        b'"' => {
+            let range = jsonscan::value_at(body, open)?;
+            return Some(Input { range, items: None });
+        }
+        b'[' => {}
+        _ => return None,
     }
-    if has_sdk_field(input) {
-        return None;
-    }
-    // Each item is walked once: probing it finds where it ends.
     let mut items = Vec::new();
-    let mut at = jsonscan::skip_space(input, 0);
-    if input.get(at) != Some(&b'[') {
-        return None;
-    }
-    at += 1;
+    let mut at = open + 1;
     loop {
-        at = jsonscan::skip_space(input, at);
-        match input.get(at)? {
+        at = jsonscan::skip_space(body, at);
+        match body.get(at)? {
             b']' => break,
-            b',' if !items.is_empty() => at = jsonscan::skip_space(input, at + 1),
+            b',' if !items.is_empty() => at = jsonscan::skip_space(body, at + 1),
             _ => {}
         }
-        let (probe, len) = probe(&input[at..])?;
+        let (probe, len) = probe(&body[at..])?;
         items.push((at..at + len, probe));
         at += len;
+    }
+    Some(Input {
+        range: open..at + 1,
+        items: Some(items),
+    })
+}
+
+/// `input` as the backend takes it: a string becomes one user message; a list is kept as it
+/// is, less its items' `id`s (each noted in `dropped`).
+fn write_input(
+    out: &mut Vec<u8>,
+    body: &[u8],
+    input: &Input<'_>,
+    dropped: &mut Vec<String>,
+) -> Option<()> {
+    let raw = &body[input.range.clone()];
+    let Some(items) = &input.items else {
+        let text = jsonscan::string(raw)?;
+        let message = input_message("user", vec![input_text(&text)]);
+        return serde_json::to_writer(&mut *out, &[message]).ok();
+    };
+    if has_sdk_field(raw) {
+        return None;
     }
     let calls: Vec<&str> = items
         .iter()
         .filter(|(_, p)| p.kind.as_deref().is_some_and(|t| t.ends_with("_call")))
         .filter_map(|(_, p)| p.call_id.as_deref())
         .collect();
-    for (_, probe) in &items {
+    for (_, probe) in items {
         let kind = probe.kind.as_deref().unwrap_or("");
         let orphan = kind.ends_with("_call_output")
             && !calls.contains(&probe.call_id.as_deref().unwrap_or(""));
@@ -140,7 +178,7 @@ fn write_input(out: &mut Vec<u8>, input: &[u8], dropped: &mut Vec<String>) -> Op
         }
     }
     if items.iter().all(|(_, p)| p.id.is_none()) {
-        out.extend_from_slice(input);
+        out.extend_from_slice(raw);
         return Some(());
     }
     out.push(b'[');
@@ -148,7 +186,7 @@ fn write_input(out: &mut Vec<u8>, input: &[u8], dropped: &mut Vec<String>) -> Op
         if i > 0 {
             out.push(b',');
         }
-        let item = &input[range.clone()];
+        let item = &body[range.clone()];
         match &probe.id {
             Some(id) => {
                 write_without(out, item, id.clone());
