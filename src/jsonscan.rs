@@ -143,14 +143,7 @@ impl<'a> Iterator for Entries<'a> {
     type Item = Entry<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let entry = self.step();
-        if !matches!(entry, Some(Ok(_))) {
-            self.done = true;
-        }
-        entry
+        self.guarded(Self::step)
     }
 }
 
@@ -167,14 +160,23 @@ impl<'a> Entries<'a> {
     /// [`Entries::resume_at`]: a caller that reads a value itself walks it only once. `None` at
     /// the object's end; `Err(())` where the input is malformed (the last item then).
     pub fn next_key(&mut self) -> Option<Result<(&'a [u8], usize), ()>> {
+        self.guarded(Self::key)
+    }
+
+    /// Runs one read unless the entries are over, and ends them when it found no entry or a
+    /// malformed one.
+    fn guarded<T>(
+        &mut self,
+        read: impl FnOnce(&mut Self) -> Option<Result<T, ()>>,
+    ) -> Option<Result<T, ()>> {
         if self.done {
             return None;
         }
-        let key = self.key();
-        if !matches!(key, Some(Ok(_))) {
+        let found = read(self);
+        if !matches!(found, Some(Ok(_))) {
             self.done = true;
         }
-        key
+        found
     }
 
     /// Goes on after a value read by the caller, which ends at `end`.
