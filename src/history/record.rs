@@ -272,6 +272,23 @@ impl QuotaRecord {
     }
 }
 
+/// For tests: a request `agent` sent at `at_ms` for `model`, served as asked by the `work`
+/// account of `openai-codex` with a 200.
+#[cfg(test)]
+pub(crate) fn served(at_ms: i64, agent: &str, model: &str) -> RequestRecord {
+    RequestRecord {
+        at_ms,
+        user_agent: Some(agent.into()),
+        endpoint: "/v1/responses",
+        model_asked: Some(model.into()),
+        provider: Some("openai-codex".into()),
+        model: Some(model.into()),
+        account: Some("work".into()),
+        status: 200,
+        ..RequestRecord::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -166,27 +166,30 @@ impl Proxy {
                     .map(|v| (current, v, self.catalogs.version()))
             })
             .flatten();
-        let mut kept = self
-            .inventory
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let (Some((config, credentials, catalogs)), Some(((c, v, k), inventory))) =
-            (&key, kept.as_ref())
+        if let Some((config, credentials, catalogs)) = &key
+            && let Some(((c, v, k), inventory)) = self.kept_inventory().as_ref()
             && Arc::ptr_eq(config, c)
             && credentials == v
             && catalogs == k
         {
             return Arc::clone(inventory);
         }
+        // Built outside the lock: listing the labels may wait on the OS keyring.
         let inventory = Arc::new(crate::catalog::inventory(
             config,
             self.credentials.as_ref(),
             &self.catalogs,
         ));
         if let Some(key) = key {
-            *kept = Some((key, Arc::clone(&inventory)));
+            *self.kept_inventory() = Some((key, Arc::clone(&inventory)));
         }
         inventory
+    }
+
+    fn kept_inventory(&self) -> std::sync::MutexGuard<'_, Option<(InventoryKey, Arc<Inventory>)>> {
+        self.inventory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

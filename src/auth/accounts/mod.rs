@@ -205,11 +205,7 @@ impl Accounts {
         if credential.kind == CredentialKind::ApiKey
             || !needs_refresh(credential.expires_at, credential.last_refresh, unix_now())
         {
-            // The common case: the loaded copy's token moves into the answer, not copied again.
-            return Ok(Access {
-                token: credential.access_token,
-                account_id: credential.account_id,
-            });
+            return Ok(access_of(credential));
         }
         match self.refresh(&credential).await {
             Ok(access) => Ok(access),
@@ -218,7 +214,7 @@ impl Accounts {
                 if credential.expires_at.is_some_and(|exp| exp > unix_now()) =>
             {
                 tracing::warn!(key = %key, error = %source, "proactive refresh failed; using the current token");
-                Ok(access_of(&credential))
+                Ok(access_of(credential))
             }
             Err(e) => Err(e),
         }
@@ -242,7 +238,7 @@ impl Accounts {
             return self.linked_access(&credential, Some(rejected)).await;
         }
         if credential.access_token.expose_secret() != rejected.expose_secret() {
-            return Ok(access_of(&credential));
+            return Ok(access_of(credential));
         }
         if credential.kind == CredentialKind::ApiKey {
             return Err(AuthError::NeedsLogin {
@@ -321,7 +317,7 @@ impl Accounts {
         }
         if !current.same_tokens(seen) {
             tracing::debug!(key = %key, "tokens were already refreshed elsewhere");
-            return Ok(access_of(&current));
+            return Ok(access_of(current));
         }
         let Some(refresh_token) = current.refresh_token.clone() else {
             return Err(AuthError::NeedsLogin {
@@ -335,7 +331,7 @@ impl Accounts {
             Ok(tokens) => {
                 let mut next = current;
                 oauth::apply_refresh(&mut next, tokens, unix_now());
-                let access = access_of(&next);
+                let access = access_of(next.clone());
                 self.save_locked(lock, next).await?;
                 Ok(access)
             }
@@ -380,10 +376,12 @@ impl Accounts {
     }
 }
 
-fn access_of(credential: &Credential) -> Access {
+/// The token and account id of a loaded copy of a credential, moved out of it (a signed-in
+/// account's token is some 2 KB: the request path does not copy it again).
+fn access_of(credential: Credential) -> Access {
     Access {
-        token: credential.access_token.clone(),
-        account_id: credential.account_id.clone(),
+        token: credential.access_token,
+        account_id: credential.account_id,
     }
 }
 

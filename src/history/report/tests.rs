@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::history::db;
-use crate::history::record::{RequestRecord, Tokens};
+use crate::history::record::{RequestRecord, Tokens, served};
 use crate::history::store::store_requests;
 
 fn request(
@@ -13,13 +13,6 @@ fn request(
     duration_ms: u64,
 ) -> RequestRecord {
     RequestRecord {
-        at_ms,
-        user_agent: Some(client_ua.to_owned()),
-        endpoint: "/v1/responses",
-        model_asked: Some(model.to_owned()),
-        provider: Some("openai-codex".into()),
-        model: Some(model.to_owned()),
-        account: Some("work".into()),
         tries: 1,
         status,
         ttfb_ms: Some(duration_ms / 2),
@@ -31,7 +24,7 @@ fn request(
             reasoning: Some(3),
         },
         streamed: true,
-        ..RequestRecord::default()
+        ..served(at_ms, client_ua, model)
     }
 }
 

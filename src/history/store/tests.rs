@@ -18,19 +18,7 @@ fn fresh() -> (tempfile::TempDir, Connection) {
     (dir, conn)
 }
 
-fn request(at_ms: i64, agent: &str, model: &str) -> RequestRecord {
-    RequestRecord {
-        at_ms,
-        user_agent: Some(agent.into()),
-        endpoint: "/v1/responses",
-        model_asked: Some(model.into()),
-        provider: Some("openai-codex".into()),
-        model: Some(model.into()),
-        account: Some("work".into()),
-        status: 200,
-        ..RequestRecord::default()
-    }
-}
+use crate::history::record::served as request;
 
 #[test]
 fn repeated_text_is_stored_once_and_read_back_flat() {
