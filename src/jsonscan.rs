@@ -56,7 +56,7 @@ fn quote_or_backslash(s: &[u8]) -> Option<usize> {
 
 /// The bytes of `word` (little-endian) that equal `byte`, as the top bit of each: the lowest
 /// bit set marks the first one exactly (a false mark can only sit above a true one).
-fn bytes_equal(word: u64, byte: u8) -> u64 {
+pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
     let zeroed = word ^ (ONES * u64::from(byte));

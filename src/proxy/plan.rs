@@ -181,26 +181,22 @@ pub async fn prepare(
     } else {
         Backend::Generic
     };
-    let (translation, api) = if provider.apis().contains(&inbound.api()) {
-        (None, inbound.api())
-    } else if let Some(api) = pivot::target_api(provider)
-        && let Some(translation) = Translation::new(inbound, &json, backend)?
-    {
-        (Some(translation), api)
-    } else {
-        return Ok(Prepared::Unsupported(untranslated(inbound, provider)));
-    };
     // Responses to the Codex backend are shaped and streamed; its compaction is plain JSON.
     // Translated requests ask any provider for a stream, read as Responses events (see
     // `pivot::as_responses`).
-    let reads_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
-    let (mut json, client_stream) = match &translation {
-        Some(t) => (
-            pivot::upstream_body(t.body(&target.model), api)?,
-            t.stream(),
-        ),
-        None => native_body(json.into_owned(), &target.model, reads_stream)?,
+    let (mut json, client_stream, translation, api) = if provider.apis().contains(&inbound.api()) {
+        let reads_stream = is_codex && inbound == Inbound::Responses;
+        let (json, client_stream) = native_body(json.into_owned(), &target.model, reads_stream)?;
+        (json, client_stream, None, inbound.api())
+    } else if let Some(api) = pivot::target_api(provider)
+        && let Some(mut translation) = Translation::new(inbound, json, backend)?
+    {
+        let json = pivot::upstream_body(translation.take_body(&target.model), api)?;
+        (json, translation.stream(), Some(translation), api)
+    } else {
+        return Ok(Prepared::Unsupported(untranslated(inbound, provider)));
     };
+    let reads_stream = translation.is_some() || (is_codex && inbound == Inbound::Responses);
     // The client's own effort, fitted to the levels the model has.
     if is_codex && translation.is_some() {
         translated::fit_effort(proxy, config, &provider.id, &target.model, &mut json).await;
@@ -222,9 +218,15 @@ pub async fn prepare(
     } else {
         inbound.upstream_path()
     };
+    // Written once into room for about the client's body (a translation changes its size
+    // little), instead of growing by doubling.
+    let mut body = Vec::with_capacity(request.body.raw().len() + 1024);
+    if serde_json::to_writer(&mut body, &json).is_err() {
+        body.clear();
+    }
     Ok(Prepared::Send(Outgoing {
         url: endpoint_of(proxy, provider, path)?,
-        body: Bytes::from(serde_json::to_vec(&json).unwrap_or_default()),
+        body: Bytes::from(body),
         session: json
             .get("prompt_cache_key")
             .and_then(Value::as_str)

@@ -7,6 +7,7 @@
 //! they are to a Responses client, or aggregated into one JSON answer for clients that did not
 //! stream.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -51,41 +52,51 @@ pub enum Translation {
 
 impl Translation {
     /// Translates `json` for `inbound` to a Responses body for `backend`; `None` for the
-    /// endpoints that have no translation (compaction, token counting).
+    /// endpoints that have no translation (compaction, token counting). An owned `json` is
+    /// translated in place of a copy.
     ///
     /// # Errors
     ///
     /// A malformed request (400 in the client's shape).
-    pub fn new(inbound: Inbound, json: &Value, backend: Backend) -> Result<Option<Self>, ApiError> {
+    pub fn new(
+        inbound: Inbound,
+        json: Cow<'_, Value>,
+        backend: Backend,
+    ) -> Result<Option<Self>, ApiError> {
         let translation = match inbound {
             Inbound::ChatCompletions => Translation::Chat(Box::new(
-                chat::chat_to_responses_for(json.clone(), backend)
+                chat::chat_to_responses_for(json.into_owned(), backend)
                     .map_err(|e| request_error(&e))?,
             )),
-            Inbound::Messages => Translation::Messages(
-                Box::new(
-                    messages::messages_to_responses_for(json.clone(), backend)
-                        .map_err(|e| request_error(&e))?,
-                ),
-                messages::input_estimate(json),
-            ),
+            Inbound::Messages => {
+                let estimate = messages::input_estimate(&json);
+                Translation::Messages(
+                    Box::new(
+                        messages::messages_to_responses_for(json.into_owned(), backend)
+                            .map_err(|e| request_error(&e))?,
+                    ),
+                    estimate,
+                )
+            }
             Inbound::Responses => Translation::Responses {
-                body: Box::new(json.clone()),
                 stream: json.get("stream").and_then(Value::as_bool) == Some(true),
+                body: Box::new(json.into_owned()),
             },
             Inbound::Compact | Inbound::CountTokens => return Ok(None),
         };
         Ok(Some(translation))
     }
 
-    /// The Responses body to send, with the target's model.
+    /// The Responses body to send, with the target's model. It is taken, not copied: a
+    /// translation is made for one step of the chain, which sends it once.
     #[must_use]
-    pub fn body(&self, model: &str) -> Value {
-        let mut body = match self {
-            Translation::Chat(req) => req.responses_body.clone(),
-            Translation::Messages(req, _) => req.responses_body.clone(),
-            Translation::Responses { body, .. } => (**body).clone(),
+    pub fn take_body(&mut self, model: &str) -> Value {
+        let body = match self {
+            Translation::Chat(req) => &mut req.responses_body,
+            Translation::Messages(req, _) => &mut req.responses_body,
+            Translation::Responses { body, .. } => &mut **body,
         };
+        let mut body = body.take();
         if let Value::Object(fields) = &mut body {
             fields.insert("model".into(), Value::String(model.to_owned()));
         }
@@ -412,7 +423,7 @@ mod tests {
     }
 
     async fn translated(inbound: Inbound, request: Value, events: &[Value]) -> String {
-        let translation = Translation::new(inbound, &request, Backend::Codex)
+        let translation = Translation::new(inbound, Cow::Owned(request), Backend::Codex)
             .unwrap()
             .unwrap();
         let Peek::Committed(c) = peek(upstream(events), "p").await else {
@@ -471,12 +482,16 @@ mod tests {
 
     #[test]
     fn a_malformed_request_is_a_400() {
-        let err = Translation::new(Inbound::Messages, &json!({"model": "m"}), Backend::Codex)
-            .unwrap_err();
+        let err = Translation::new(
+            Inbound::Messages,
+            Cow::Owned(json!({"model": "m"})),
+            Backend::Codex,
+        )
+        .unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         for inbound in [Inbound::Compact, Inbound::CountTokens] {
             assert!(
-                Translation::new(inbound, &json!({}), Backend::Generic)
+                Translation::new(inbound, Cow::Owned(json!({})), Backend::Generic)
                     .unwrap()
                     .is_none()
             );

@@ -24,6 +24,7 @@
 //! - [`chat_upstream`]: Responses ⇄ Chat Completions (upstream side).
 //! - [`messages_upstream`]: Responses ⇄ Anthropic Messages (upstream side).
 //! - [`writer`]: writing a Responses event stream for the upstream-side translators.
+//! - [`size`]: a JSON value's written length, counted without writing it.
 //! - [`names`]: the reversible map for tool names longer than the backend allows.
 //! - [`stop`]: stop sequences, which the backend does not accept, applied to the output instead.
 //! - [`tools`]: function tools read from and written to each API's shape.
@@ -38,6 +39,7 @@ pub mod messages;
 pub mod messages_upstream;
 pub mod names;
 pub mod responses;
+pub mod size;
 pub use crate::sse;
 pub mod stop;
 pub mod tools;

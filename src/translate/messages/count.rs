@@ -14,6 +14,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::request::messages_to_responses;
+use crate::translate::size::compact_len;
 use crate::translate::{TranslateError, type_of};
 
 /// Framing tokens per input item (role and separators), as in OpenAI's chat format.
@@ -255,9 +256,13 @@ pub fn input_estimate(body: &Value) -> u64 {
         .into_iter()
         .flatten();
     for tool in tools {
-        bytes += len(&tool.to_string());
+        bytes += as_u64(compact_len(tool));
     }
     bytes.div_ceil(4).saturating_add(fixed)
+}
+
+fn as_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// Text bytes of content blocks; images and binary documents add to `fixed` tokens.
@@ -269,7 +274,9 @@ fn blocks_bytes(blocks: &[Value], fixed: &mut u64) -> u64 {
             "text" => bytes += len(block.get("text").and_then(Value::as_str).unwrap_or("")),
             "thinking" => bytes += len(block.get("thinking").and_then(Value::as_str).unwrap_or("")),
             "tool_use" => {
-                bytes += len(&block.get("input").map(Value::to_string).unwrap_or_default())
+                bytes += block
+                    .get("input")
+                    .map_or(0, |input| as_u64(compact_len(input)));
             }
             "tool_result" => match block.get("content") {
                 Some(Value::String(text)) => bytes += len(text),

@@ -122,7 +122,7 @@ pub fn messages_to_responses_for(
     body: Value,
     backend: Backend,
 ) -> Result<MessagesRequest, TranslateError> {
-    let Value::Object(body) = body else {
+    let Value::Object(mut body) = body else {
         return Err(TranslateError::NotAnObject);
     };
     let model = match body.get("model") {
@@ -157,7 +157,9 @@ pub fn messages_to_responses_for(
     } = conversation;
     dropped.extend(dropped_blocks);
 
-    let tools = tools::translate(body.get("tools"), &changes, &tool_names)?;
+    // The definitions move into the new body (their schemas are most of a coding agent's
+    // request).
+    let tools = tools::translate(body.remove("tools"), &changes, &tool_names)?;
     let (choice, parallel) = tools::choice(body.get("tool_choice"), &tools, &tool_names)?;
     let ThinkingPlan { reasoning, blocks } = thinking::plan(
         body.get("thinking"),

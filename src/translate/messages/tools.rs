@@ -64,18 +64,18 @@ pub struct Tools {
 ///
 /// A malformed tool, a tool type the backend cannot serve, or a change naming no tool.
 pub fn translate(
-    tools: Option<&Value>,
+    tools: Option<Value>,
     changes: &[ToolChange],
     names: &ToolNameMap,
 ) -> Result<Tools, TranslateError> {
     let list = match tools {
-        None | Some(Value::Null) => &Vec::new(),
+        None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => list,
         Some(_) => return Err(TranslateError::invalid("tools", "must be a list")),
     };
     let mut declared: BTreeMap<String, Declared> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    for (i, tool) in list.iter().enumerate() {
+    for (i, tool) in list.into_iter().enumerate() {
         let (name, tool) = declare(tool, &format!("tools[{i}]"), names)?;
         if !tool.deferred {
             order.push(name.clone());
@@ -92,7 +92,7 @@ pub fn translate(
                 }
             }
             ToolChange::Define { definition, field } => {
-                let (name, tool) = declare(definition, field, names)?;
+                let (name, tool) = declare(definition.clone(), field, names)?;
                 declared.insert(name.clone(), tool);
                 if !order.contains(&name) {
                     order.push(name);
@@ -101,35 +101,42 @@ pub fn translate(
             ToolChange::Remove(name) => order.retain(|n| n != name),
         }
     }
-    let wire: Vec<Value> = order
-        .iter()
-        .filter_map(|name| declared.get(name).map(|d| d.wire.clone()))
-        .collect();
+    // Each tool's definition moves to the output; one named twice is copied for all but its
+    // last place.
+    let mut wire: Vec<Value> = Vec::with_capacity(order.len());
+    for (i, name) in order.iter().enumerate() {
+        let tool = if order[i + 1..].contains(name) {
+            declared.get(name).map(|d| d.wire.clone())
+        } else {
+            declared.remove(name).map(|d| d.wire)
+        };
+        wire.extend(tool);
+    }
     let web_search = wire.iter().any(|t| type_of(t) == "web_search");
     Ok(Tools { wire, web_search })
 }
 
 /// One tool definition → its client name and Responses tool.
 fn declare(
-    tool: &Value,
+    tool: Value,
     field: &str,
     names: &ToolNameMap,
 ) -> Result<(String, Declared), TranslateError> {
-    let Value::Object(fields) = tool else {
+    let Value::Object(mut fields) = tool else {
         return Err(TranslateError::invalid(field, "must be an object"));
     };
     let name = fields
         .get("name")
         .and_then(Value::as_str)
-        .ok_or_else(|| TranslateError::Missing(format!("{field}.name")))?;
+        .ok_or_else(|| TranslateError::Missing(format!("{field}.name")))?
+        .to_owned();
     // `cache_control` is a prompt-caching hint (the backend caches prefixes by itself),
     // `eager_input_streaming` a streaming granularity, `allowed_callers` matters only with
     // code execution, which is refused: ignoring them cannot change the answer.
     let deferred = fields.get("defer_loading").and_then(Value::as_bool) == Some(true);
-    let kind = type_of(tool);
-    let wire = match kind {
-        "" | "custom" => function_tool(fields, name, field, names)?,
-        kind if WEB_SEARCH_TYPES.contains(&kind) => web_search_tool(fields, field)?,
+    let wire = match fields.get("type").and_then(Value::as_str).unwrap_or("") {
+        "" | "custom" => function_tool(&mut fields, &name, field, names)?,
+        kind if WEB_SEARCH_TYPES.contains(&kind) => web_search_tool(&fields, field)?,
         other => {
             return Err(TranslateError::unsupported(
                 format!("{field}.type"),
@@ -140,19 +147,19 @@ fn declare(
             ));
         }
     };
-    Ok((name.to_owned(), Declared { wire, deferred }))
+    Ok((name, Declared { wire, deferred }))
 }
 
-/// A client tool → a function tool. `input_examples` are appended to the description, so the
-/// model still sees them.
+/// A client tool → a function tool, its schema moved out of `fields`. `input_examples` are
+/// appended to the description, so the model still sees them.
 fn function_tool(
-    fields: &Map<String, Value>,
+    fields: &mut Map<String, Value>,
     name: &str,
     field: &str,
     names: &ToolNameMap,
 ) -> Result<Value, TranslateError> {
-    let schema = match fields.get("input_schema") {
-        Some(schema @ Value::Object(_)) => schema.clone(),
+    let schema = match fields.get_mut("input_schema") {
+        Some(schema @ Value::Object(_)) => schema.take(),
         None | Some(Value::Null) => {
             return Err(TranslateError::Missing(format!("{field}.input_schema")));
         }

@@ -250,6 +250,22 @@ fn deferred_tools_load_when_referenced_and_tool_changes_apply() {
         ]})),
         ["Inline"]
     );
+    // A name declared twice is sent twice, with the later definition, as it always was: the
+    // definitions move to the new body, and only the earlier place gets a copy.
+    let twice = messages_to_responses(json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [
+        {"name": "Read", "description": "first", "input_schema": {"type": "object"}},
+        {"name": "Read", "description": "second", "input_schema": {"type": "object", "properties": {}}},
+    ]}))
+    .unwrap();
+    let sent = twice.responses_body["tools"].as_array().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    for tool in sent {
+        assert_eq!(tool["description"], "second");
+        assert_eq!(
+            tool["parameters"],
+            json!({"type": "object", "properties": {}})
+        );
+    }
 }
 
 #[test]
