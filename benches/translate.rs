@@ -5,11 +5,16 @@
 //! through a translator (Anthropic Messages or Chat Completions to the Codex backend's
 //! Responses) is taken the way the request path takes it: parsed into a JSON tree, translated
 //! (`proxy::translated::Translation`: for Messages also the input token estimate for
-//! `message_start`), and written out. The floor
-//! beside it is the JSON round trip alone (parse and write the client's body unchanged), which
-//! any path that rewrites a body as a tree pays. Times are medians of `BITROUTER_BENCH_ROUNDS`
-//! (15) rounds of `BITROUTER_BENCH_REQUESTS` (300) requests each, in microseconds per request,
-//! with the allocator `serve` uses.
+//! `message_start`), and written out. The floor beside it is the JSON round trip alone (parse and write the client's body unchanged), which
+//! any path that rewrites a body as a tree pays.
+//!
+//! Then the way back: a streamed answer of 500 text deltas, as the Codex backend sends them, read
+//! in 4 KB chunks and translated to Anthropic Messages events and to Chat Completions chunks,
+//! beside the floor of passing its events on unchanged (read, split into events, handed on).
+//!
+//! Times are medians of `BITROUTER_BENCH_ROUNDS` (15) rounds of `BITROUTER_BENCH_REQUESTS`
+//! (300) requests (a tenth as many answers) each, in microseconds, with the allocator `serve`
+//! uses.
 
 #![allow(
     clippy::print_stdout,
@@ -26,7 +31,11 @@ use std::time::{Duration, Instant};
 
 use bitrouter::proxy::Inbound;
 use bitrouter::proxy::translated::Translation;
+use bitrouter::sse::SseReader;
 use bitrouter::translate::Backend;
+use bitrouter::translate::chat::ChatStream;
+use bitrouter::translate::messages::MessagesStream;
+use bitrouter::translate::names::ToolNameMap;
 use serde_json::Value;
 
 #[global_allocator]
@@ -91,6 +100,69 @@ fn micros(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() * 1e6 / n as f64
 }
 
+/// A streamed answer as the Codex backend sends it: `deltas` text deltas of a few words each
+/// (with the backend's `obfuscation` padding), between its opening and closing events.
+fn answer_stream(deltas: usize) -> String {
+    let mut out = String::new();
+    let mut event = |name: &str, data: String| {
+        out.push_str(&format!("event: {name}\ndata: {data}\n\n"));
+    };
+    event("response.created", r#"{"type":"response.created","sequence_number":0,"response":{"id":"resp_1","object":"response","created_at":1764900000,"status":"in_progress","model":"gpt-6.1-sol","output":[]}}"#.to_owned());
+    event("response.output_item.added", r#"{"type":"response.output_item.added","sequence_number":1,"output_index":0,"item":{"id":"msg_1","type":"message","status":"in_progress","role":"assistant","content":[]}}"#.to_owned());
+    event("response.content_part.added", r#"{"type":"response.content_part.added","sequence_number":2,"item_id":"msg_1","output_index":0,"content_index":0,"part":{"type":"output_text","text":"","annotations":[]}}"#.to_owned());
+    for i in 0..deltas {
+        event(
+            "response.output_text.delta",
+            format!(
+                r#"{{"type":"response.output_text.delta","sequence_number":{},"item_id":"msg_1","output_index":0,"content_index":0,"delta":" some words {i}","logprobs":[],"obfuscation":"Xq3b9Lk"}}"#,
+                i + 3
+            ),
+        );
+    }
+    event("response.output_item.done", r#"{"type":"response.output_item.done","sequence_number":9998,"output_index":0,"item":{"id":"msg_1","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"...","annotations":[]}]}}"#.to_owned());
+    event("response.completed", r#"{"type":"response.completed","sequence_number":9999,"response":{"id":"resp_1","status":"completed","output":[],"usage":{"input_tokens":12000,"input_tokens_details":{"cached_tokens":11000},"output_tokens":900,"output_tokens_details":{"reasoning_tokens":100},"total_tokens":12900}}}"#.to_owned());
+    out
+}
+
+/// One streamed answer read as the request path reads it (in 4 KB chunks) and written back:
+/// unchanged (`None`, a relay's floor), or through a client API's translator.
+fn answer_once(stream: &str, translator: Option<Inbound>) -> Duration {
+    let a = Instant::now();
+    let mut reader = SseReader::new();
+    let mut messages = MessagesStream::new(
+        "claude-sonnet-4-5",
+        ToolNameMap::default(),
+        Vec::new(),
+        false,
+    );
+    let mut chat = ChatStream::new("gpt-6.1-sol", true, ToolNameMap::default(), Vec::new());
+    let mut out = 0;
+    for chunk in stream.as_bytes().chunks(4096) {
+        for block in reader.feed(chunk) {
+            if translator.is_none() {
+                out += block.raw().len();
+                continue;
+            }
+            let Some(event) = block.event() else { continue };
+            out += match translator {
+                None => 0,
+                Some(Inbound::Messages) => messages
+                    .on_event(&event)
+                    .iter()
+                    .map(|e| e.to_wire().len())
+                    .sum(),
+                Some(_) => chat
+                    .on_event(&event)
+                    .iter()
+                    .map(|p| bitrouter::sse::format_event(None, p).len())
+                    .sum(),
+            };
+        }
+    }
+    std::hint::black_box(out);
+    a.elapsed()
+}
+
 fn main() {
     let rounds = env_number("BITROUTER_BENCH_ROUNDS", 15);
     let requests = env_number("BITROUTER_BENCH_REQUESTS", 300);
@@ -144,5 +216,26 @@ fn main() {
             "{name:<44} {:>7} {parse:>7.1} {translate:>9.1} {write:>7.1} {total:>7.1} {trip:>10.1}",
             raw.len()
         );
+    }
+    let deltas = 500;
+    let stream = answer_stream(deltas);
+    println!(
+        "\nanswer: {deltas} text deltas, {} bytes; µs per answer (per event)",
+        stream.len()
+    );
+    for (name, translator) in [
+        ("relayed unchanged", None),
+        ("to Messages", Some(Inbound::Messages)),
+        ("to Chat Completions", Some(Inbound::ChatCompletions)),
+    ] {
+        let per_round: Vec<f64> = (0..rounds)
+            .map(|_| {
+                let n = (requests / 10).max(1);
+                let total: Duration = (0..n).map(|_| answer_once(&stream, translator)).sum();
+                micros(total, n)
+            })
+            .collect();
+        let us = median(per_round);
+        println!("{name:<24} {us:>9.1} ({:.2})", us / (deltas + 4) as f64);
     }
 }

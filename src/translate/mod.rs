@@ -403,6 +403,12 @@ fn type_of(value: &Value) -> &str {
     value.get("type").and_then(Value::as_str).unwrap_or("")
 }
 
+/// Appends `text` as a JSON string, escaped as serde_json writes it: for the stream writers
+/// that write their most frequent events as text instead of building a tree.
+fn push_json_str(out: &mut String, text: &str) {
+    out.push_str(&Value::from(text).to_string());
+}
+
 /// A Responses input message with the given role and content parts.
 fn input_message(role: &str, content: Vec<Value>) -> Value {
     json!({"type": "message", "role": role, "content": content})

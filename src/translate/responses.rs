@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use super::sse::SseEvent;
 use super::{TranslateError, UpstreamError, input_message, input_text};
 
+mod deltas;
 mod raw;
 
 pub use raw::{RawShaped, shape_for_codex_raw};
@@ -300,6 +301,9 @@ impl ResponsesEvent {
     /// data that is not JSON is [`ResponsesEvent::Other`].
     #[must_use]
     pub fn parse(event: &SseEvent) -> Self {
+        if let Some(delta) = deltas::read(&event.data) {
+            return delta;
+        }
         let Ok(data) = serde_json::from_str::<Value>(&event.data) else {
             tracing::debug!(event = ?event.event, "ignoring an upstream event whose data is not json");
             return ResponsesEvent::Other;

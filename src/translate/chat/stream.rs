@@ -7,7 +7,9 @@ use crate::sse::SseEvent;
 use crate::translate::names::ToolNameMap;
 use crate::translate::responses::{ItemRef, ResponsesEvent};
 use crate::translate::stop::StopScanner;
-use crate::translate::{Finish, UpstreamError, Usage, created_at, derived_id, type_of};
+use crate::translate::{
+    Finish, UpstreamError, Usage, created_at, derived_id, push_json_str, type_of,
+};
 
 /// One streamed tool call.
 #[derive(Debug, Clone)]
@@ -49,6 +51,8 @@ pub struct ChatStream {
     last_summary: Option<(Option<String>, u64)>,
     /// No more output: a terminal event, an error, or `finish` happened.
     done: bool,
+    /// What follows `choices` in every chunk, written once the id is fixed.
+    tail: Option<String>,
 }
 
 impl ChatStream {
@@ -71,6 +75,7 @@ impl ChatStream {
             calls: Vec::new(),
             last_summary: None,
             done: false,
+            tail: None,
         }
     }
 
@@ -227,8 +232,40 @@ impl ChatStream {
     /// Sends text content, when there is any.
     fn emit_content(&mut self, text: &str, out: &mut Vec<String>) {
         if !text.is_empty() {
-            self.emit(json!({"content": text}), out);
+            let chunk = self.content_chunk(text);
+            out.push(chunk);
         }
+    }
+
+    /// A chunk of content, the most frequent chunk by far, written as text as serde_json writes
+    /// the same object ([`ChatStream::emit`]): members in key order.
+    fn content_chunk(&mut self, text: &str) -> String {
+        let role = if self.role_sent {
+            ""
+        } else {
+            self.role_sent = true;
+            ",\"role\":\"assistant\""
+        };
+        let tail = self.tail();
+        let mut chunk = String::with_capacity(text.len() + tail.len() + 96);
+        chunk.push_str("{\"choices\":[{\"delta\":{\"content\":");
+        push_json_str(&mut chunk, text);
+        chunk.push_str(role);
+        chunk.push_str("},\"finish_reason\":null,\"index\":0,\"logprobs\":null}]");
+        chunk.push_str(tail);
+        chunk
+    }
+
+    /// `,"created":…,"id":…,"model":…,"object":"chat.completion.chunk"}`, the same for every
+    /// chunk once the id is fixed (fixing it here when no event did).
+    fn tail(&mut self) -> &str {
+        if self.tail.is_none() {
+            // `{"choices":[],"created":…`: the first `,"created":` is the member's.
+            let whole = self.envelope(json!([])).to_string();
+            let after = whole.find(",\"created\":").unwrap_or(whole.len());
+            self.tail = Some(whole[after..].to_owned());
+        }
+        self.tail.as_deref().unwrap_or_default()
     }
 
     /// `response.completed` / `response.incomplete`: the last chunks and `[DONE]`.
@@ -282,5 +319,39 @@ impl ChatStream {
             "model": self.model,
             "choices": choices,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn a_written_content_chunk_is_what_the_tree_writes(
+            model in any::<String>(),
+            response_id in prop::option::of(any::<String>()),
+            first in any::<bool>(),
+            text in any::<String>(),
+        ) {
+            let mut stream = ChatStream::new(model, false, ToolNameMap::default(), Vec::new());
+            if let Some(id) = response_id {
+                stream.on_created(&json!({"id": id, "created_at": 1_764_900_000}), &mut Vec::new());
+            }
+            if !first {
+                stream.role_sent = true;
+            }
+            // Fixed before the copy (without an event that fixes it, the id is made up).
+            stream.envelope(json!([]));
+            let mut tree = stream.clone();
+            let mut out = Vec::new();
+            tree.emit(json!({"content": text}), &mut out);
+            prop_assert_eq!(stream.content_chunk(&text), out.remove(0));
+            // The tail is kept, not written again: a second chunk agrees as well.
+            tree.emit(json!({"content": "more"}), &mut out);
+            prop_assert_eq!(stream.content_chunk("more"), out.remove(0));
+        }
     }
 }

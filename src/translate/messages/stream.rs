@@ -16,7 +16,7 @@ use crate::translate::names::ToolNameMap;
 use crate::translate::responses::{ItemRef, ResponsesEvent};
 use crate::translate::sse::SseEvent;
 use crate::translate::stop::StopScanner;
-use crate::translate::{Finish, UpstreamError, Usage, derived_id, type_of};
+use crate::translate::{Finish, UpstreamError, Usage, derived_id, push_json_str, type_of};
 
 /// What kind of Anthropic block an output item becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,16 +258,25 @@ impl MessagesStream {
         Some(self.blocks.len() - 1)
     }
 
+    /// The block at `at`, or the one for the item `announced` makes when there is none (made
+    /// only then: a delta's block nearly always exists).
+    fn block_at(&mut self, at: &ItemRef, announced: impl FnOnce() -> Value) -> Option<usize> {
+        match self.blocks.iter().position(|b| b.is_at(at)) {
+            Some(i) => Some(i),
+            None => self.block_for(at, &announced()),
+        }
+    }
+
     /// Queues text for a message item (announcing it if the backend did not).
     fn push_text(&mut self, at: &ItemRef, delta: &str) {
-        if let Some(i) = self.block_for(at, &json!({"type": "message"})) {
+        if let Some(i) = self.block_at(at, || json!({"type": "message"})) {
             self.blocks[i].push(delta);
         }
     }
 
     /// Queues summary text for a reasoning item; summary parts are separated by a blank line.
     fn push_summary(&mut self, at: &ItemRef, summary_index: u64, delta: &str) {
-        let Some(i) = self.block_for(at, &json!({"type": "reasoning"})) else {
+        let Some(i) = self.block_at(at, || json!({"type": "reasoning"})) else {
             return;
         };
         let block = &mut self.blocks[i];
@@ -371,8 +380,10 @@ impl MessagesStream {
             return;
         }
         let index = self.open_block(out);
-        let delta = json!({"type": "content_block_delta", "index": index, "delta": {"type": delta_type, key: text}});
-        out.push(event("content_block_delta", delta));
+        out.push(SseEvent::named(
+            "content_block_delta",
+            block_delta(index, delta_type, key, &text),
+        ));
     }
 
     /// Sends `content_block_start` for the current block if it has not gone out; returns its
@@ -501,6 +512,22 @@ impl MessagesStream {
     }
 }
 
+/// A `content_block_delta` event's data, written as text (the most frequent event by far), as
+/// serde_json writes the same object: members in key order.
+fn block_delta(index: usize, delta_type: &str, key: &str, text: &str) -> String {
+    let mut data = String::with_capacity(text.len() + 96);
+    data.push_str("{\"delta\":{\"");
+    data.push_str(key);
+    data.push_str("\":");
+    push_json_str(&mut data, text);
+    data.push_str(",\"type\":\"");
+    data.push_str(delta_type);
+    data.push_str("\"},\"index\":");
+    data.push_str(&index.to_string());
+    data.push_str(",\"type\":\"content_block_delta\"}");
+    data
+}
+
 /// A named event with JSON data.
 fn event(name: &str, data: Value) -> SseEvent {
     SseEvent::named(name, data.to_string())
@@ -509,4 +536,28 @@ fn event(name: &str, data: Value) -> SseEvent {
 /// The `error` event for a failure.
 fn error_event(err: &UpstreamError) -> SseEvent {
     event("error", messages_error_body(err))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn a_written_block_delta_is_what_the_tree_writes(
+            index in any::<usize>(),
+            kind in prop::sample::select(vec![
+                ("text_delta", "text"),
+                ("thinking_delta", "thinking"),
+                ("input_json_delta", "partial_json"),
+            ]),
+            text in any::<String>(),
+        ) {
+            let (delta_type, key) = kind;
+            let tree = json!({"type": "content_block_delta", "index": index, "delta": {"type": delta_type, key: text}});
+            prop_assert_eq!(block_delta(index, delta_type, key, &text), tree.to_string());
+        }
+    }
 }
