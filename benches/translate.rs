@@ -3,10 +3,11 @@
 //!
 //! Each recorded client fixture (`tests/fixtures/clients/*/*.json`) whose first request goes
 //! through a translator (Anthropic Messages or Chat Completions to the Codex backend's
-//! Responses) is taken the way the request path takes it: parsed into a JSON tree, translated
+//! Responses) is taken the way the request path takes it: taken in (`proxy::intake::read`: the
+//! body checked to be JSON, its model and ids found, its JSON tree built), translated
 //! (`proxy::translated::Translation`: for Messages also the input token estimate for
-//! `message_start`), and written out. The floor beside it is the JSON round trip alone (parse and write the client's body unchanged), which
-//! any path that rewrites a body as a tree pays.
+//! `message_start`), and written out. The floor beside it is the JSON round trip alone (parse
+//! and write the client's body unchanged), which any path that rewrites a body as a tree pays.
 //!
 //! Then the way back: a streamed answer of 500 text deltas, as the Codex backend sends them, read
 //! in 4 KB chunks and translated to Anthropic Messages events and to Chat Completions chunks,
@@ -29,14 +30,18 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bitrouter::proxy::Inbound;
+use bitrouter::config::Config;
 use bitrouter::proxy::translated::Translation;
+use bitrouter::proxy::{Inbound, LogCell, intake};
 use bitrouter::sse::SseReader;
 use bitrouter::translate::Backend;
 use bitrouter::translate::chat::ChatStream;
 use bitrouter::translate::messages::MessagesStream;
 use bitrouter::translate::names::ToolNameMap;
+use bytes::Bytes;
+use http_body_util::Full;
 use serde_json::Value;
+use tokio::runtime::Runtime;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -44,14 +49,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// One request's steps, in the order the request path runs them.
 #[derive(Default, Clone, Copy)]
 struct Steps {
-    parse: Duration,
+    intake: Duration,
     translate: Duration,
     write: Duration,
 }
 
 impl Steps {
     fn total(&self) -> Duration {
-        self.parse + self.translate + self.write
+        self.intake + self.translate + self.write
     }
 }
 
@@ -62,9 +67,23 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn translate_once(inbound: Inbound, raw: &[u8]) -> Steps {
+fn translate_once(rt: &Runtime, config: &Config, inbound: Inbound, raw: &Bytes) -> Steps {
     let a = Instant::now();
-    let json: Value = serde_json::from_slice(raw).unwrap();
+    let (parts, body) = http::Request::post(inbound.route())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(raw.clone()))
+        .unwrap()
+        .into_parts();
+    let mut request = rt
+        .block_on(intake::read(
+            config,
+            inbound,
+            parts,
+            body,
+            &LogCell::disabled(),
+        ))
+        .unwrap();
+    let json = request.body.take_value().unwrap();
     let b = Instant::now();
     let mut translation = Translation::new(inbound, Cow::Owned(json), Backend::Codex)
         .unwrap()
@@ -76,7 +95,7 @@ fn translate_once(inbound: Inbound, raw: &[u8]) -> Steps {
     let d = Instant::now();
     std::hint::black_box((out, translation));
     Steps {
-        parse: b - a,
+        intake: b - a,
         translate: c - b,
         write: d - c,
     }
@@ -164,6 +183,10 @@ fn answer_once(stream: &str, translator: Option<Inbound>) -> Duration {
 }
 
 fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let config = Config::default();
     let rounds = env_number("BITROUTER_BENCH_ROUNDS", 15);
     let requests = env_number("BITROUTER_BENCH_REQUESTS", 300);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/clients");
@@ -178,7 +201,7 @@ fn main() {
     fixtures.sort();
     println!(
         "{:<44} {:>7} {:>7} {:>9} {:>7} {:>7} {:>10}",
-        "fixture (first request)", "bytes", "parse", "translate", "write", "total", "round trip"
+        "fixture (first request)", "bytes", "intake", "translate", "write", "total", "round trip"
     );
     for path in fixtures {
         let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -191,29 +214,29 @@ fn main() {
         } else {
             continue;
         };
-        let raw = serde_json::to_vec(&first["body"]).unwrap();
+        let raw = Bytes::from(serde_json::to_vec(&first["body"]).unwrap());
         let mut rows: [Vec<f64>; 5] = Default::default();
         for _ in 0..rounds {
             let mut sum = Steps::default();
             let mut trip = Duration::ZERO;
             for _ in 0..requests {
-                let s = translate_once(inbound, &raw);
-                sum.parse += s.parse;
+                let s = translate_once(&rt, &config, inbound, &raw);
+                sum.intake += s.intake;
                 sum.translate += s.translate;
                 sum.write += s.write;
                 trip += round_trip_once(&raw);
             }
             for (row, d) in
                 rows.iter_mut()
-                    .zip([sum.parse, sum.translate, sum.write, sum.total(), trip])
+                    .zip([sum.intake, sum.translate, sum.write, sum.total(), trip])
             {
                 row.push(micros(d, requests));
             }
         }
-        let [parse, translate, write, total, trip] = rows.map(median);
+        let [intake, translate, write, total, trip] = rows.map(median);
         let name = path.strip_prefix(&root).unwrap().display().to_string();
         println!(
-            "{name:<44} {:>7} {parse:>7.1} {translate:>9.1} {write:>7.1} {total:>7.1} {trip:>10.1}",
+            "{name:<44} {:>7} {intake:>7.1} {translate:>9.1} {write:>7.1} {total:>7.1} {trip:>10.1}",
             raw.len()
         );
     }

@@ -102,6 +102,23 @@ impl BodyIds {
         }
     }
 
+    /// The ids of a body already parsed into a tree, read as [`BodyIds::note`] reads them
+    /// from text.
+    #[must_use]
+    pub fn of_tree(body: &Value) -> BodyIds {
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        BodyIds {
+            prompt_cache_key: text(body.get("prompt_cache_key")),
+            user: text(body.get("user")),
+            metadata_user_id: text(body.get("metadata").and_then(|m| m.get("user_id"))),
+        }
+    }
+
     /// The ids of a whole body (JSON text), for callers that have not read it yet.
     #[must_use]
     pub fn scan(body: &[u8]) -> BodyIds {

@@ -283,4 +283,39 @@ proptest::proptest! {
             }
         }
     }
+
+    /// A body parsed into a tree gives the ids its text gives.
+    #[test]
+    fn ids_read_from_a_tree_are_the_ids_read_from_text(
+        key in proptest::option::of(".{0,12}"),
+        user in proptest::option::of(prop_oneof_value()),
+        user_id in proptest::option::of(prop_oneof_value()),
+        metadata_is_object in proptest::bool::ANY,
+    ) {
+        let mut body = serde_json::Map::new();
+        if let Some(key) = key {
+            body.insert("prompt_cache_key".into(), json!(key));
+        }
+        if let Some(user) = user.clone() {
+            body.insert("user".into(), user);
+        }
+        if let Some(user_id) = user_id {
+            let metadata = if metadata_is_object { json!({"user_id": user_id, "x": [1]}) } else { user_id };
+            body.insert("metadata".into(), metadata);
+        }
+        let body = Value::Object(body);
+        proptest::prop_assert_eq!(BodyIds::of_tree(&body), BodyIds::scan(body.to_string().as_bytes()));
+    }
+}
+
+/// A member's value: text (blank, padded or escaped), or another type.
+fn prop_oneof_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    prop_oneof![
+        ".{0,12}".prop_map(|s| json!(s)),
+        Just(json!("  padded \n ")),
+        any::<i64>().prop_map(|n| json!(n)),
+        Just(Value::Null),
+        Just(json!({"user_id": "inner"})),
+    ]
 }

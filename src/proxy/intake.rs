@@ -1,9 +1,10 @@
 //! Taking a proxy request in: the local key, the content type, the body (bounded by
 //! `server.max_body_bytes`) checked to be JSON, the model it names, the ids in it that can name
 //! a conversation ([`BodyIds`]) and the account the `x-bitrouter-account` header pins; and
-//! resolver errors as HTTP errors. The body is read in place, in one pass, to find the model and
-//! the ids; it becomes a JSON tree only if a step of the chain needs one ([`Body::value`]), at
-//! most once.
+//! resolver errors as HTTP errors. A Responses body is read in place, in one pass, to find the
+//! model and the ids; it becomes a JSON tree only if a step of the chain needs one
+//! ([`Body::value`]), at most once. Any other body becomes its tree at once, as every route
+//! needs it.
 
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
@@ -12,6 +13,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode, ErrorKind};
+use super::inbound::Inbound;
 use super::record::LogCell;
 use crate::affinity::{Affinity, BodyIds};
 use crate::config::{AuthMode, Config};
@@ -76,21 +78,27 @@ impl Body {
 }
 
 fn parse(raw: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(raw).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::InvalidJson,
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(raw).map_err(not_json)
 }
 
-/// Reads and checks a proxy request.
+fn not_json(e: serde_json::Error) -> ApiError {
+    ApiError::bad_request(
+        ErrorCode::InvalidJson,
+        format!("the request body is not valid JSON: {e}"),
+    )
+}
+
+/// Reads and checks a proxy request for `inbound`. A body that every route makes a JSON tree
+/// of (any but a Responses request, which the Codex backend's in-place shaping takes as text)
+/// is parsed into its tree here, in the one pass that also checks it; any other is checked
+/// and read in place.
 ///
 /// # Errors
 ///
 /// A missing local key (401), a body that is not JSON, too large or names no model (400/413).
 pub async fn read<B>(
     config: &Config,
+    inbound: Inbound,
     parts: Parts,
     body: B,
     log: &LogCell,
@@ -106,12 +114,17 @@ where
     }
     check_content_type(&headers)?;
     let bytes = read_body(body, &headers, config.server.max_body_bytes).await?;
-    let Scanned { model, ids } = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            ErrorCode::InvalidJson,
-            format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
+    let (Scanned { model, ids }, value) = if inbound == Inbound::Responses {
+        (serde_json::from_slice(&bytes).map_err(not_json)?, None)
+    } else {
+        let value = parse(&bytes)?;
+        let model = value
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let ids = BodyIds::of_tree(&value);
+        (Scanned { model, ids }, Some(value))
+    };
     let model = model.ok_or_else(|| {
         ApiError::bad_request(
             ErrorCode::MissingModel,
@@ -134,10 +147,7 @@ where
     };
     Ok(Request {
         headers,
-        body: Body {
-            raw: bytes,
-            value: None,
-        },
+        body: Body { raw: bytes, value },
         model,
         account,
         ids,

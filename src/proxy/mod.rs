@@ -78,7 +78,7 @@ where
     B: http_body::Body<Data = Bytes>,
 {
     let config = proxy.config();
-    let mut request = intake::read(&config, parts, body, log).await?;
+    let mut request = intake::read(&config, inbound, parts, body, log).await?;
     let plan = plan::resolve(proxy, &config, &request)?;
     request.conversation = plan::conversation(&config, inbound, &request, &plan);
     walk::walk(proxy, &config, inbound, request, &plan, log).await
