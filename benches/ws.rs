@@ -40,7 +40,7 @@ mod measure;
 )]
 mod procs;
 
-pub(crate) use canned::{EVENTS, REQUEST, request_body};
+pub(crate) use canned::{EVENTS, REQUEST, request_body, request_path};
 
 use measure::{ms, percentile};
 

@@ -67,6 +67,11 @@ pub(crate) fn request_body() -> &'static str {
     REQUEST
 }
 
+/// Where the load sends it (`measure` asks for it by this name).
+pub(crate) fn request_path() -> &'static str {
+    "/v1/responses"
+}
+
 /// The request every client sends: a small streamed Responses request.
 pub(crate) const REQUEST: &str = r#"{"model":"gpt-6.1-sol","stream":true,"store":false,"instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#;
 

@@ -13,24 +13,43 @@ pub(crate) const EVENTS: [&str; 5] = [
 /// The request every client sends: a small streamed Responses request, as the Codex CLI sends it.
 pub(crate) const REQUEST: &str = r#"{"model":"gpt-6.1-sol","stream":true,"store":false,"instructions":"","input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]}]}"#;
 
-/// The request body every client sends: the canned one, or the one in the file
-/// `BITROUTER_BENCH_BODY` names, to see what a real client's body costs: a JSON body, or a
-/// recorded client fixture (`tests/fixtures/clients/<client>/<test>.json`), whose first
-/// request's body is sent.
-pub(crate) fn request_body() -> &'static str {
-    static BODY: std::sync::LazyLock<String> =
+/// The request every client sends: the canned one, or the one the file `BITROUTER_BENCH_BODY`
+/// names, to see what a real client's request costs: a JSON body (sent to `/v1/responses`), or
+/// a recorded client fixture (`tests/fixtures/clients/<client>/<test>.json`), whose first
+/// request's body is sent to its path (Claude Code's to `/v1/messages?beta=true`, say). A
+/// fixture request that is not a Responses request asks for `openai-codex:gpt-6.1-sol`, as
+/// `bitrouter connect` sets such clients up.
+fn request() -> &'static (String, String) {
+    static REQUEST_SENT: std::sync::LazyLock<(String, String)> =
         std::sync::LazyLock::new(|| match std::env::var("BITROUTER_BENCH_BODY") {
             Ok(path) if !path.is_empty() => {
                 let text = std::fs::read_to_string(&path)
                     .unwrap_or_else(|e| panic!("BITROUTER_BENCH_BODY={path}: {e}"));
                 let json: serde_json::Value = serde_json::from_str(&text)
                     .unwrap_or_else(|e| panic!("BITROUTER_BENCH_BODY={path}: {e}"));
-                match json.pointer("/requests/0/body") {
-                    Some(body) => body.to_string(),
-                    None => text,
+                let Some(first) = json.pointer("/requests/0") else {
+                    return (RESPONSES_PATH.to_owned(), text);
+                };
+                let route = first["path"].as_str().unwrap_or(RESPONSES_PATH).to_owned();
+                let mut body = first["body"].clone();
+                if route != RESPONSES_PATH {
+                    body["model"] = serde_json::json!("openai-codex:gpt-6.1-sol");
                 }
+                (route, body.to_string())
             }
-            _ => REQUEST.to_owned(),
+            _ => (RESPONSES_PATH.to_owned(), REQUEST.to_owned()),
         });
-    &BODY
+    &REQUEST_SENT
+}
+
+const RESPONSES_PATH: &str = "/v1/responses";
+
+/// The body of the request every client sends ([`request`]).
+pub(crate) fn request_body() -> &'static str {
+    &request().1
+}
+
+/// Where every client sends it ([`request`]): a path on bitrouter and on the nginx proxy.
+pub(crate) fn request_path() -> &'static str {
+    &request().0
 }

@@ -26,8 +26,10 @@
 //! instruction counts with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under
 //! `valgrind --tool=callgrind`), `BITROUTER_BENCH_ACCOUNTS=N` (N stored accounts instead of
 //! one, so each request's account is chosen by the picker), `BITROUTER_BENCH_BODY=/path` (the
-//! request body to send instead of the canned one, e.g. one the Codex CLI sent). It measures; it asserts only that
-//! every answer was a 200.
+//! request body to send instead of the canned one, or a recorded client fixture whose first
+//! request is sent to its own path, e.g. Claude Code's Messages request, translated by
+//! bitrouter; the nginx proxy forwards any `/v1/` path to the upstream). It measures; it
+//! asserts only that every answer was a 200.
 
 #![allow(
     clippy::print_stdout,
@@ -46,7 +48,7 @@ mod canned;
 mod measure;
 mod procs;
 
-pub(crate) use canned::{EVENTS, request_body};
+pub(crate) use canned::{EVENTS, request_body, request_path};
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -152,12 +154,12 @@ async fn bench_main() {
         },
         Target {
             name: "nginx proxy".into(),
-            url: format!("http://{proxy}/v1/responses"),
+            url: format!("http://{proxy}{}", request_path()),
             pid: proxy_proc.pid(),
         },
         Target {
             name: "bitrouter".into(),
-            url: format!("http://{addr}/v1/responses"),
+            url: format!("http://{addr}{}", request_path()),
             pid: bitrouter.pid(),
         },
     ];
@@ -167,7 +169,7 @@ async fn bench_main() {
             let (proc, addr, _) = spawn_bitrouter(bin, home.path()).await;
             targets.push(Target {
                 name: "baseline bitrouter".into(),
-                url: format!("http://{addr}/v1/responses"),
+                url: format!("http://{addr}{}", request_path()),
                 pid: proc.pid(),
             });
             Some((proc, home))
@@ -419,7 +421,7 @@ fn header(settings: &Settings) -> String {
             .unwrap_or_default()
     };
     format!(
-        "bitrouter proxy benchmark\n  machine: {cpu}, {cores} cores (load average at start: {})\n  load: {} (-t min(2, conns)), {} s per cell, POST /v1/responses streamed, {} B request\n  upstream: {}, a canned 5-event Responses stream ({} B)\n  bitrouter: {}",
+        "bitrouter proxy benchmark\n  machine: {cpu}, {cores} cores (load average at start: {})\n  load: {} (-t min(2, conns)), {} s per cell, POST {} streamed, {} B request\n  upstream: {}, a canned 5-event Responses stream ({} B)\n  bitrouter: {}",
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
@@ -429,6 +431,7 @@ fn header(settings: &Settings) -> String {
             .next()
             .unwrap_or_default(),
         settings.secs,
+        request_path(),
         request_body().len(),
         tool("nginx", "-v"),
         EVENTS.concat().len(),

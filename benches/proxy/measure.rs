@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::procs::require;
-use crate::request_body;
+use crate::{request_body, request_path};
 
 /// CPU time (user + system) of a process and its children (nginx workers), in seconds.
 pub(crate) fn cpu_secs(pid: u32) -> f64 {
@@ -168,9 +168,12 @@ pub(crate) async fn first_event(url: &str, n: usize) -> (Vec<Duration>, Vec<Dura
             first_at.get_or_insert_with(|| start.elapsed());
             seen.extend_from_slice(&chunk);
         }
+        // The end of a Responses stream, or of one translated to Messages or Chat Completions.
+        let ends = [&b"response.completed"[..], b"message_stop", b"[DONE]"];
         assert!(
-            seen.windows(18).any(|w| w == b"response.completed"),
-            "{url}: the stream ended without response.completed"
+            ends.iter()
+                .any(|end| seen.windows(end.len()).any(|w| w == *end)),
+            "{url}: the stream ended without its last event"
         );
         // The first 20 warm connections and caches.
         if i >= 20 {
@@ -217,7 +220,7 @@ pub(crate) async fn open_streams(
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.unwrap();
             let mut resp = client
-                .post(format!("http://{addr}/v1/responses"))
+                .post(format!("http://{addr}{}", request_path()))
                 .header("content-type", "application/json")
                 .body(request_body())
                 .send()

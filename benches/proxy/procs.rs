@@ -130,7 +130,7 @@ pub(crate) async fn spawn_canned_upstream_with(
 pub(crate) async fn spawn_nginx_proxy(dir: &Path, upstream: SocketAddr) -> (Proc, SocketAddr) {
     let port = free_port();
     let http = format!(
-        "  upstream codex {{ server {upstream}; keepalive 512; }}\n  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location = /v1/responses {{\n      proxy_pass http://codex/codex/responses;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n      client_body_buffer_size 1m;\n    }}\n  }}"
+        "  upstream codex {{ server {upstream}; keepalive 512; }}\n  server {{\n    listen 127.0.0.1:{port} backlog=4096;\n    location /v1/ {{\n      rewrite ^ /codex/responses break;\n      proxy_pass http://codex;\n      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n      client_body_buffer_size 1m;\n    }}\n  }}"
     );
     let proc = spawn_nginx(dir, "proxy", port, &http).await;
     (proc, SocketAddr::from(([127, 0, 0, 1], port)))

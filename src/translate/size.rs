@@ -40,16 +40,34 @@ fn string_len(s: &str) -> usize {
     for chunk in &mut words {
         let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         if needs_escape(word) {
-            extra += chunk.iter().map(|&b| escape_extra(b)).sum::<usize>();
+            extra += escapes(chunk);
         }
     }
-    extra += words
-        .remainder()
-        .iter()
-        .map(|&b| escape_extra(b))
-        .sum::<usize>();
-    2 + s.len() + extra
+    2 + s.len() + extra + escapes(words.remainder())
 }
+
+/// The bytes the escapes in `bytes` add, looked up byte by byte without branches.
+fn escapes(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .map(|&b| usize::from(ESCAPE_EXTRA[usize::from(b)]))
+        .sum()
+}
+
+/// [`escape_extra`] for every byte.
+const ESCAPE_EXTRA: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        // `b` is below 256, so the casts are exact.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            table[b] = escape_extra(b as u8);
+        }
+        b += 1;
+    }
+    table
+};
 
 /// Whether a byte of `word` is a quote, a backslash or a control character.
 fn needs_escape(word: u64) -> bool {
@@ -61,7 +79,7 @@ fn needs_escape(word: u64) -> bool {
 }
 
 /// The bytes an escape adds to `b`.
-fn escape_extra(b: u8) -> usize {
+const fn escape_extra(b: u8) -> u8 {
     match b {
         b'"' | b'\\' | 0x08 | 0x09 | 0x0A | 0x0C | 0x0D => 1,
         0..0x20 => 5,
