@@ -73,11 +73,18 @@ impl<'a> FunctionTool<'a> {
     /// is always written out.
     #[must_use]
     pub fn to_responses(&self, name: &str) -> Value {
+        self.to_responses_with_schema(name, self.parameters.cloned())
+    }
+
+    /// [`FunctionTool::to_responses`] with `schema` in place of a copy of the tool's own: the
+    /// caller took it out of the tool it owns (`None`: the empty object schema).
+    #[must_use]
+    pub fn to_responses_with_schema(&self, name: &str, schema: Option<Value>) -> Value {
         let mut out = Map::new();
         out.insert("type".to_owned(), json!("function"));
         out.insert("name".to_owned(), json!(name));
         self.describe(&mut out);
-        out.insert("parameters".to_owned(), self.schema());
+        out.insert("parameters".to_owned(), schema.unwrap_or_else(empty_schema));
         out.insert("strict".to_owned(), json!(self.strict.unwrap_or(false)));
         Value::Object(out)
     }
@@ -113,10 +120,13 @@ impl<'a> FunctionTool<'a> {
 
     /// The schema, or the empty object schema.
     fn schema(&self) -> Value {
-        self.parameters
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
+        self.parameters.cloned().unwrap_or_else(empty_schema)
     }
+}
+
+/// The schema of a tool that takes no arguments, which every API accepts.
+fn empty_schema() -> Value {
+    json!({"type": "object", "properties": {}})
 }
 
 #[cfg(test)]

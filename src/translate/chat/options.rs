@@ -11,10 +11,11 @@ use crate::translate::type_of;
 /// Tools, tool choice, response format, reasoning and the other translated options.
 pub(super) fn translate_options(
     body: &Map<String, Value>,
+    tools: Option<Value>,
     names: &ToolNameMap,
     out: &mut Map<String, Value>,
 ) -> Result<(), TranslateError> {
-    if let Some(tools) = body.get("tools").filter(|t| !t.is_null()) {
+    if let Some(tools) = tools.filter(|t| !t.is_null()) {
         out.insert("tools".to_owned(), translate_tools(tools, names)?);
     }
     if let Some(choice) = body.get("tool_choice").filter(|c| !c.is_null()) {
@@ -45,22 +46,26 @@ pub(super) fn translate_options(
 }
 
 /// Chat tools (`{type: function, function: {…}}`) → flat Responses function tools (see
-/// [`FunctionTool`]).
-fn translate_tools(tools: &Value, names: &ToolNameMap) -> Result<Value, TranslateError> {
+/// [`FunctionTool`]); each schema moves to the new tool instead of being copied.
+fn translate_tools(tools: Value, names: &ToolNameMap) -> Result<Value, TranslateError> {
     let Value::Array(tools) = tools else {
         return Err(TranslateError::invalid("tools", "must be a list"));
     };
     let mut out = Vec::with_capacity(tools.len());
-    for (i, tool) in tools.iter().enumerate() {
-        if type_of(tool) != "function" {
+    for (i, mut tool) in tools.into_iter().enumerate() {
+        if type_of(&tool) != "function" {
             return Err(TranslateError::unsupported(
                 format!("tools[{i}].type"),
                 "only function tools are supported",
             ));
         }
-        let function = FunctionTool::in_chat(tool)
+        let schema = tool
+            .pointer_mut("/function/parameters")
+            .filter(|p| p.is_object())
+            .map(Value::take);
+        let function = FunctionTool::in_chat(&tool)
             .ok_or_else(|| TranslateError::Missing(format!("tools[{i}].function.name")))?;
-        out.push(function.to_responses(names.to_upstream(function.name)));
+        out.push(function.to_responses_with_schema(names.to_upstream(function.name), schema));
     }
     Ok(Value::Array(out))
 }

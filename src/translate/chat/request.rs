@@ -67,7 +67,7 @@ pub fn chat_to_responses(body: Value) -> Result<ChatRequest, TranslateError> {
 ///
 /// As [`chat_to_responses`].
 pub fn chat_to_responses_for(body: Value, backend: Backend) -> Result<ChatRequest, TranslateError> {
-    let Value::Object(body) = body else {
+    let Value::Object(mut body) = body else {
         return Err(TranslateError::NotAnObject);
     };
     let model = required_string(&body, "model")?;
@@ -83,7 +83,9 @@ pub fn chat_to_responses_for(body: Value, backend: Backend) -> Result<ChatReques
     out.insert("model".to_owned(), Value::String(model.clone()));
     out.insert("instructions".to_owned(), Value::String(String::new()));
     out.insert("input".to_owned(), Value::Array(input));
-    translate_options(&body, &tool_names, &mut out)?;
+    // The definitions move into the new body (their schemas are most of an agent's request).
+    let tools = body.remove("tools");
+    translate_options(&body, tools, &tool_names, &mut out)?;
     let (responses_body, shaped_dropped, kept) = match backend {
         Backend::Codex => {
             let shaped = shape_for_codex(Value::Object(out))?;
