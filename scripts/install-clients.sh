@@ -25,10 +25,10 @@ npm_clients=(
   "opencode-ai@1.18.33"
   "@qwen-code/qwen-code@0.24.4"
   "openai@7.60.0"
-  "ai@7.0.173"
-  "@ai-sdk/openai@4.0.118"
-  "@ai-sdk/openai-compatible@3.0.92"
-  "@ai-sdk/anthropic@4.0.105"
+  "ai@7.0.185"
+  "@ai-sdk/openai@4.0.126"
+  "@ai-sdk/openai-compatible@3.0.97"
+  "@ai-sdk/anthropic@4.0.112"
 )
 sdk_python=("openai==3.63.0" "anthropic==2.17.0" "langchain-openai==1.8.1" "langchain-anthropic==1.7.10")
 aider_python=("aider-chat==0.86.2")

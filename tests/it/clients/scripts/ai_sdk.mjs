@@ -19,7 +19,11 @@ const anthropic = createAnthropic({ baseURL: base, apiKey: "unused" });
 const model = "gpt-6.1-sol";
 const models = {
   "openai-responses": openai(model),
-  "openai-chat": openai.chat(model),
+  // @ai-sdk/openai (4.0.126) refuses function tools with gpt-6.1-sol on Chat Completions before
+  // sending anything: its model table says that API cannot combine them with the model's
+  // reasoning. bitrouter's provider-prefixed id is not in the table, and bitrouter sends the
+  // request on as Responses, where they combine.
+  "openai-chat": openai.chat(`openai-codex:${model}`),
   "openai-compatible": compatible(model),
   anthropic: anthropic(model),
 };
