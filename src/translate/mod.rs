@@ -406,7 +406,8 @@ fn type_of(value: &Value) -> &str {
 /// Appends `text` as a JSON string, escaped as serde_json writes it: for the stream writers
 /// that write their most frequent events as text instead of building a tree.
 fn push_json_str(out: &mut String, text: &str) {
-    out.push_str(&Value::from(text).to_string());
+    // Writing a string cannot fail.
+    out.push_str(&serde_json::to_string(text).unwrap_or_default());
 }
 
 /// A Responses input message with the given role and content parts.

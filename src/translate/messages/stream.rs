@@ -6,6 +6,8 @@
 //! content produces no block. A web search becomes a `server_tool_use` block followed by a
 //! `web_search_tool_result` block, both sent when the search finished.
 
+use std::borrow::Borrow;
+
 use serde_json::{Value, json};
 
 use super::response::{
@@ -180,7 +182,7 @@ impl MessagesStream {
                 self.ensure_started(&mut out);
             }
             ResponsesEvent::ItemAdded { at, item } => {
-                self.block_for(&at, &item);
+                self.block_for(&at, || &item);
             }
             ResponsesEvent::TextDelta { at, delta } => self.push_text(&at, &delta),
             ResponsesEvent::RefusalDelta { at, delta } => {
@@ -229,12 +231,19 @@ impl MessagesStream {
         vec![error_event(&UpstreamError::stream_incomplete())]
     }
 
-    /// The block for an output item, created on first sight; `None` for items that produce no
-    /// block (reasoning when thinking is off, unknown item types).
-    fn block_for(&mut self, at: &ItemRef, item: &Value) -> Option<usize> {
+    /// The block for an output item, created on first sight from the `item` that announces it
+    /// (made only then: an item's later events find its block); `None` for items that produce
+    /// no block (reasoning when thinking is off, unknown item types).
+    fn block_for<V: Borrow<Value>>(
+        &mut self,
+        at: &ItemRef,
+        item: impl FnOnce() -> V,
+    ) -> Option<usize> {
         if let Some(i) = self.blocks.iter().position(|b| b.is_at(at)) {
             return Some(i);
         }
+        let item = item();
+        let item = item.borrow();
         let kind = match type_of(item) {
             "message" => BlockKind::Text,
             "reasoning" if self.thinking => BlockKind::Thinking,
@@ -258,25 +267,16 @@ impl MessagesStream {
         Some(self.blocks.len() - 1)
     }
 
-    /// The block at `at`, or the one for the item `announced` makes when there is none (made
-    /// only then: a delta's block nearly always exists).
-    fn block_at(&mut self, at: &ItemRef, announced: impl FnOnce() -> Value) -> Option<usize> {
-        match self.blocks.iter().position(|b| b.is_at(at)) {
-            Some(i) => Some(i),
-            None => self.block_for(at, &announced()),
-        }
-    }
-
     /// Queues text for a message item (announcing it if the backend did not).
     fn push_text(&mut self, at: &ItemRef, delta: &str) {
-        if let Some(i) = self.block_at(at, || json!({"type": "message"})) {
+        if let Some(i) = self.block_for(at, || json!({"type": "message"})) {
             self.blocks[i].push(delta);
         }
     }
 
     /// Queues summary text for a reasoning item; summary parts are separated by a blank line.
     fn push_summary(&mut self, at: &ItemRef, summary_index: u64, delta: &str) {
-        let Some(i) = self.block_at(at, || json!({"type": "reasoning"})) else {
+        let Some(i) = self.block_for(at, || json!({"type": "reasoning"})) else {
             return;
         };
         let block = &mut self.blocks[i];
@@ -293,7 +293,7 @@ impl MessagesStream {
 
     /// A finished output item: queues whatever of it was not streamed, and marks it finished.
     fn finish_item(&mut self, at: &ItemRef, item: &Value) {
-        let Some(i) = self.block_for(at, item) else {
+        let Some(i) = self.block_for(at, || item) else {
             return;
         };
         let whole = match &self.blocks[i].kind {
