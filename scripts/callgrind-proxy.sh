@@ -8,6 +8,8 @@
 #
 # BITROUTER_HISTORY=off runs bitrouter with `history: off` (the request history costs the
 # difference; with sequential requests each is its own write, so this is its most expensive case).
+# BITROUTER_CALLGRIND_TARGET=hyper counts the benchmark's minimal hyper proxy instead (the floor
+# of a hop on bitrouter's stack; the binary argument is then ignored).
 #
 # Needs valgrind, nginx and wrk (Debian: valgrind nginx-light wrk) and a built benchmark
 # (`cargo bench --bench proxy --no-run`, or `cargo build --profile profiling --bench proxy`).
@@ -30,8 +32,20 @@ for n in 200 2200; do
       "$(command -v valgrind)" "$out/callgrind.$n.out" "$bin"
   } >"$wrapper"
   chmod +x "$wrapper"
-  BITROUTER_BENCH_BIN="$wrapper" BITROUTER_BENCH_ONLY=bitrouter BITROUTER_BENCH_REQUESTS=$n "$bench" >/dev/null
+  if [ "${BITROUTER_CALLGRIND_TARGET:-bitrouter}" = hyper ]; then
+    printf '#!/bin/sh\nexec %s --tool=callgrind --callgrind-out-file=%s %s "$@"\n' \
+      "$(command -v valgrind)" "$out/callgrind.$n.out" "$(realpath "$bench")" >"$wrapper"
+    BITROUTER_BENCH_FLOOR_BIN="$wrapper" BITROUTER_BENCH_ONLY=hyper BITROUTER_BENCH_REQUESTS=$n \
+      "$bench" >/dev/null
+  else
+    BITROUTER_BENCH_BIN="$wrapper" BITROUTER_BENCH_ONLY=bitrouter BITROUTER_BENCH_REQUESTS=$n \
+      "$bench" >/dev/null
+  fi
 done
 few=$(total 200); many=$(total 2200)
-echo "bitrouter: $(( (many - few) / 2000 )) instructions per request ($bin, history ${BITROUTER_HISTORY:-on})"
+if [ "${BITROUTER_CALLGRIND_TARGET:-bitrouter}" = hyper ]; then
+  echo "hyper proxy: $(( (many - few) / 2000 )) instructions per request ($bench)"
+else
+  echo "bitrouter: $(( (many - few) / 2000 )) instructions per request ($bin, history ${BITROUTER_HISTORY:-on})"
+fi
 echo "profiles: $out/callgrind.2200.out (callgrind_annotate, kcachegrind)"

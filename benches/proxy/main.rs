@@ -1,11 +1,13 @@
 //! `cargo bench --bench proxy`: what one proxy hop through bitrouter costs, against the floor.
 //!
-//! One run measures three targets side by side on the same machine, interleaved:
+//! One run measures four targets side by side on the same machine, interleaved:
 //!
 //! - **direct**: a canned Responses stream (5 SSE events, as the Codex backend sends them)
 //!   served by nginx (Debian `nginx-light`);
 //! - **nginx proxy**: a second nginx, a plain reverse proxy in front of the first (keep-alive
 //!   upstream pool, no buffering): the practical floor of a proxy hop;
+//! - **hyper proxy**: the minimal Rust proxy on hyper (`floor`: body parsed and rewritten, token
+//!   attached, stream relayed, nothing else), the floor of a hop on bitrouter's own stack;
 //! - **bitrouter**: `bitrouter serve` (this build's release binary) in front of the first, with a
 //!   stored `openai-codex` account, so every request takes the real path: Host check, body
 //!   parsed and shaped, model resolved, credential attached, the stream peeked and relayed.
@@ -20,7 +22,7 @@
 //! Environment: `BITROUTER_BENCH_QUICK=1` (short cells), `BITROUTER_BENCH_SECS=N` (seconds per
 //! cell), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter` (one more row: another build, e.g. the
 //! previous release, measured in the same run), `BITROUTER_BENCH_BIN=/path` (the binary under
-//! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|bitrouter` with
+//! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|hyper|bitrouter` with
 //! `BITROUTER_BENCH_CONNS=N` (one target under load for `BITROUTER_BENCH_SECS`, printing its pid,
 //! for `perf`; with `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for
 //! instruction counts with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under
@@ -44,7 +46,12 @@
     reason = "a benchmark program: failures should stop it loudly"
 )]
 
+/// The allocator `bitrouter serve` uses, for the hyper proxy this program becomes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod canned;
+mod floor;
 mod measure;
 mod procs;
 
@@ -60,16 +67,24 @@ use measure::{
 };
 use procs::{
     bitrouter_cmd, hold_upstream_main, spawn_bitrouter, spawn_canned_upstream, spawn_hold_upstream,
-    spawn_nginx_proxy, world,
+    spawn_hyper_proxy, spawn_nginx_proxy, world,
 };
 
 /// The connection counts of the load cells.
 const CONNECTIONS: [usize; 3] = [1, 32, 256];
 
+/// Where bitrouter's row is among the targets (direct, nginx proxy, hyper proxy, bitrouter,
+/// then the baseline build if any).
+const OURS: usize = 3;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--hold-upstream") {
         hold_upstream_main();
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--hyper-proxy") {
+        floor::hyper_proxy_main(&args[at + 1]);
         return;
     }
     // reqwest uses rustls without a default provider (as the binary does).
@@ -141,6 +156,7 @@ async fn bench_main() {
     let script = wrk_script(dir.path(), &[]);
     let (upstream_proc, upstream) = spawn_canned_upstream(dir.path()).await;
     let (proxy_proc, proxy) = spawn_nginx_proxy(dir.path(), upstream).await;
+    let (hyper_proc, hyper) = spawn_hyper_proxy(upstream);
     let home = world(upstream, settings.accounts);
     let (bitrouter, addr, health_after) = spawn_bitrouter(&settings.bin, home.path()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -156,6 +172,11 @@ async fn bench_main() {
             name: "nginx proxy".into(),
             url: format!("http://{proxy}{}", request_path()),
             pid: proxy_proc.pid(),
+        },
+        Target {
+            name: "hyper proxy".into(),
+            url: format!("http://{hyper}{}", request_path()),
+            pid: hyper_proc.pid(),
         },
         Target {
             name: "bitrouter".into(),
@@ -261,7 +282,7 @@ async fn bench_main() {
                 l.cpu_us
             );
         }
-        let ours = loads[2];
+        let ours = loads[OURS];
         let ratio = ours.rps / direct.rps;
         let (added50, added99) = (
             (ours.p50_us - direct.p50_us) / 1000.0,
@@ -323,8 +344,8 @@ async fn bench_main() {
         );
         firsts.push(row[0]);
     }
-    if let Some(base) = firsts.get(3) {
-        let added = (firsts[2].as_secs_f64() - base.as_secs_f64()) * 1000.0;
+    if let Some(base) = firsts.get(OURS + 1) {
+        let added = (firsts[OURS].as_secs_f64() - base.as_secs_f64()) * 1000.0;
         verdicts.push(verdict(
             format!("first event p50 against the baseline build: {added:+.3} ms"),
             "unchanged (<= +0.05 ms)",
@@ -384,6 +405,7 @@ async fn bench_main() {
     }
     drop(bitrouter);
     drop(proxy_proc);
+    drop(hyper_proc);
     drop(upstream_proc);
 }
 

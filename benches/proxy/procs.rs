@@ -138,8 +138,26 @@ pub(crate) async fn spawn_nginx_proxy(dir: &Path, upstream: SocketAddr) -> (Proc
 
 /// This program re-executed as the holding upstream; it prints its address on the first line.
 pub(crate) fn spawn_hold_upstream() -> (Proc, SocketAddr) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .arg("--hold-upstream")
+    spawn_self(
+        std::env::current_exe().unwrap(),
+        &["--hold-upstream"],
+        false,
+    )
+}
+
+/// This program re-executed as the minimal hyper proxy in front of `upstream` (see `floor`).
+/// `BITROUTER_BENCH_FLOOR_BIN` runs a wrapper instead, given the same arguments (for callgrind).
+pub(crate) fn spawn_hyper_proxy(upstream: SocketAddr) -> (Proc, SocketAddr) {
+    let program = std::env::var_os("BITROUTER_BENCH_FLOOR_BIN")
+        .map_or_else(|| std::env::current_exe().unwrap(), PathBuf::from);
+    // Stopped with SIGTERM, so that a profiler it runs under writes its output.
+    spawn_self(program, &["--hyper-proxy", &upstream.to_string()], true)
+}
+
+/// `program` with `args`, which prints the address it listens on as its first line.
+fn spawn_self(program: PathBuf, args: &[&str], graceful: bool) -> (Proc, SocketAddr) {
+    let mut child = Command::new(program)
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -147,13 +165,7 @@ pub(crate) fn spawn_hold_upstream() -> (Proc, SocketAddr) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    (
-        Proc {
-            child,
-            graceful: false,
-        },
-        line.trim().parse().unwrap(),
-    )
+    (Proc { child, graceful }, line.trim().parse().unwrap())
 }
 
 /// A home for one bitrouter: config pointing `openai-codex` at `upstream`, `accounts` stored
