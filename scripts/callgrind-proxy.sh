@@ -8,8 +8,8 @@
 #
 # BITROUTER_HISTORY=off runs bitrouter with `history: off` (the request history costs the
 # difference; with sequential requests each is its own write, so this is its most expensive case).
-# BITROUTER_CALLGRIND_TARGET=hyper counts the benchmark's minimal hyper proxy instead (the floor
-# of a hop on bitrouter's stack; the binary argument is then ignored).
+# BITROUTER_CALLGRIND_TARGET=hyper (or raw) counts the benchmark's minimal hyper proxy (or its
+# hand-written HTTP/1.1 one) instead; the binary argument is then ignored.
 #
 # Needs valgrind, nginx and wrk (Debian: valgrind nginx-light wrk) and a built benchmark
 # (`cargo bench --bench proxy --no-run`, or `cargo build --profile profiling --bench proxy`).
@@ -32,10 +32,11 @@ for n in 200 2200; do
       "$(command -v valgrind)" "$out/callgrind.$n.out" "$bin"
   } >"$wrapper"
   chmod +x "$wrapper"
-  if [ "${BITROUTER_CALLGRIND_TARGET:-bitrouter}" = hyper ]; then
+  target=${BITROUTER_CALLGRIND_TARGET:-bitrouter}
+  if [ "$target" != bitrouter ]; then
     printf '#!/bin/sh\nexec %s --tool=callgrind --callgrind-out-file=%s %s "$@"\n' \
       "$(command -v valgrind)" "$out/callgrind.$n.out" "$(realpath "$bench")" >"$wrapper"
-    BITROUTER_BENCH_FLOOR_BIN="$wrapper" BITROUTER_BENCH_ONLY=hyper BITROUTER_BENCH_REQUESTS=$n \
+    BITROUTER_BENCH_FLOOR_BIN="$wrapper" BITROUTER_BENCH_ONLY=$target BITROUTER_BENCH_REQUESTS=$n \
       "$bench" >/dev/null
   else
     BITROUTER_BENCH_BIN="$wrapper" BITROUTER_BENCH_ONLY=bitrouter BITROUTER_BENCH_REQUESTS=$n \
@@ -43,8 +44,8 @@ for n in 200 2200; do
   fi
 done
 few=$(total 200); many=$(total 2200)
-if [ "${BITROUTER_CALLGRIND_TARGET:-bitrouter}" = hyper ]; then
-  echo "hyper proxy: $(( (many - few) / 2000 )) instructions per request ($bench)"
+if [ "$target" != bitrouter ]; then
+  echo "$target proxy: $(( (many - few) / 2000 )) instructions per request ($bench)"
 else
   echo "bitrouter: $(( (many - few) / 2000 )) instructions per request ($bin, history ${BITROUTER_HISTORY:-on})"
 fi

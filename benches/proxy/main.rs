@@ -1,6 +1,6 @@
 //! `cargo bench --bench proxy`: what one proxy hop through bitrouter costs, against the floor.
 //!
-//! One run measures four targets side by side on the same machine, interleaved:
+//! One run measures five targets side by side on the same machine, interleaved:
 //!
 //! - **direct**: a canned Responses stream (5 SSE events, as the Codex backend sends them)
 //!   served by nginx (Debian `nginx-light`);
@@ -8,6 +8,8 @@
 //!   upstream pool, no buffering): the practical floor of a proxy hop;
 //! - **hyper proxy**: the minimal Rust proxy on hyper (`floor`: body parsed and rewritten, token
 //!   attached, stream relayed, nothing else), the floor of a hop on bitrouter's own stack;
+//! - **raw proxy**: the same proxy with HTTP/1.1 written by hand on tokio's sockets (`raw`):
+//!   what hyper itself costs;
 //! - **bitrouter**: `bitrouter serve` (this build's release binary) in front of the first, with a
 //!   stored `openai-codex` account, so every request takes the real path: Host check, body
 //!   parsed and shaped, model resolved, credential attached, the stream peeked and relayed.
@@ -22,7 +24,7 @@
 //! Environment: `BITROUTER_BENCH_QUICK=1` (short cells), `BITROUTER_BENCH_SECS=N` (seconds per
 //! cell), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter` (one more row: another build, e.g. the
 //! previous release, measured in the same run), `BITROUTER_BENCH_BIN=/path` (the binary under
-//! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|hyper|bitrouter` with
+//! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|hyper|raw|bitrouter` with
 //! `BITROUTER_BENCH_CONNS=N` (one target under load for `BITROUTER_BENCH_SECS`, printing its pid,
 //! for `perf`; with `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for
 //! instruction counts with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under
@@ -54,6 +56,7 @@ mod canned;
 mod floor;
 mod measure;
 mod procs;
+mod raw;
 
 pub(crate) use canned::{EVENTS, request_body, request_path};
 
@@ -66,16 +69,16 @@ use measure::{
     Load, first_event, ms, open_streams, percentile, rss_kib, signed_ms, wrk, wrk_script,
 };
 use procs::{
-    bitrouter_cmd, hold_upstream_main, spawn_bitrouter, spawn_canned_upstream, spawn_hold_upstream,
-    spawn_hyper_proxy, spawn_nginx_proxy, world,
+    bitrouter_cmd, hold_upstream_main, spawn_bitrouter, spawn_canned_upstream, spawn_floor_proxy,
+    spawn_hold_upstream, spawn_nginx_proxy, world,
 };
 
 /// The connection counts of the load cells.
 const CONNECTIONS: [usize; 3] = [1, 32, 256];
 
-/// Where bitrouter's row is among the targets (direct, nginx proxy, hyper proxy, bitrouter,
-/// then the baseline build if any).
-const OURS: usize = 3;
+/// Where bitrouter's row is among the targets (direct, nginx proxy, hyper proxy, raw proxy,
+/// bitrouter, then the baseline build if any).
+const OURS: usize = 4;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -85,6 +88,10 @@ fn main() {
     }
     if let Some(at) = args.iter().position(|a| a == "--hyper-proxy") {
         floor::hyper_proxy_main(&args[at + 1]);
+        return;
+    }
+    if let Some(at) = args.iter().position(|a| a == "--raw-proxy") {
+        raw::raw_proxy_main(&args[at + 1]);
         return;
     }
     // reqwest uses rustls without a default provider (as the binary does).
@@ -156,7 +163,8 @@ async fn bench_main() {
     let script = wrk_script(dir.path(), &[]);
     let (upstream_proc, upstream) = spawn_canned_upstream(dir.path()).await;
     let (proxy_proc, proxy) = spawn_nginx_proxy(dir.path(), upstream).await;
-    let (hyper_proc, hyper) = spawn_hyper_proxy(upstream);
+    let (hyper_proc, hyper) = spawn_floor_proxy("hyper", upstream);
+    let (raw_proc, raw) = spawn_floor_proxy("raw", upstream);
     let home = world(upstream, settings.accounts);
     let (bitrouter, addr, health_after) = spawn_bitrouter(&settings.bin, home.path()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -177,6 +185,11 @@ async fn bench_main() {
             name: "hyper proxy".into(),
             url: format!("http://{hyper}{}", request_path()),
             pid: hyper_proc.pid(),
+        },
+        Target {
+            name: "raw proxy".into(),
+            url: format!("http://{raw}{}", request_path()),
+            pid: raw_proc.pid(),
         },
         Target {
             name: "bitrouter".into(),
@@ -406,6 +419,7 @@ async fn bench_main() {
     drop(bitrouter);
     drop(proxy_proc);
     drop(hyper_proc);
+    drop(raw_proc);
     drop(upstream_proc);
 }
 

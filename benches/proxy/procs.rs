@@ -145,13 +145,19 @@ pub(crate) fn spawn_hold_upstream() -> (Proc, SocketAddr) {
     )
 }
 
-/// This program re-executed as the minimal hyper proxy in front of `upstream` (see `floor`).
+/// This program re-executed as one of the floor proxies in front of `upstream`: `hyper` (see
+/// `floor`) or `raw` (see `raw`). When `BITROUTER_BENCH_ONLY` names it,
 /// `BITROUTER_BENCH_FLOOR_BIN` runs a wrapper instead, given the same arguments (for callgrind).
-pub(crate) fn spawn_hyper_proxy(upstream: SocketAddr) -> (Proc, SocketAddr) {
-    let program = std::env::var_os("BITROUTER_BENCH_FLOOR_BIN")
-        .map_or_else(|| std::env::current_exe().unwrap(), PathBuf::from);
+pub(crate) fn spawn_floor_proxy(kind: &str, upstream: SocketAddr) -> (Proc, SocketAddr) {
+    let wrapper = std::env::var_os("BITROUTER_BENCH_FLOOR_BIN")
+        .filter(|_| std::env::var("BITROUTER_BENCH_ONLY").is_ok_and(|only| only == kind));
+    let program = wrapper.map_or_else(|| std::env::current_exe().unwrap(), PathBuf::from);
     // Stopped with SIGTERM, so that a profiler it runs under writes its output.
-    spawn_self(program, &["--hyper-proxy", &upstream.to_string()], true)
+    spawn_self(
+        program,
+        &[&format!("--{kind}-proxy"), &upstream.to_string()],
+        true,
+    )
 }
 
 /// `program` with `args`, which prints the address it listens on as its first line.
