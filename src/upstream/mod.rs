@@ -9,10 +9,11 @@
 pub mod attach;
 pub mod credentials;
 pub mod headers;
+mod pool;
 pub mod socket;
 mod tls;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -23,7 +24,6 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::ClientConfig;
 use url::Url;
 
@@ -81,10 +81,9 @@ impl Response {
     }
 }
 
-/// A pooled HTTP client: connections kept alive per host (as many as the load needs, none
-/// closed for the pool's sake), `TCP_NODELAY`, HTTP/2 where TLS negotiates it.
-type Pool =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// Connections kept alive per upstream (as many as the load needs, none closed for the pool's
+/// sake), `TCP_NODELAY`, HTTP/2 where TLS negotiates it ([`pool`]).
+type Pool = Arc<pool::Pool>;
 
 /// Upstream HTTP clients keyed by timeout settings (the connect timeout lives in the
 /// connector); connections are pooled per client.
@@ -153,16 +152,17 @@ impl Upstream {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let answer = match tokio::time::timeout(timeouts.first_byte, pool.request(request)).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(e)) => return Err(client_error(&e)),
-            Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
-        };
+        let (answer, lease) =
+            match tokio::time::timeout(timeouts.first_byte, pool.send(request)).await {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(e)) => return Err(send_error(e)),
+                Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
+            };
         let (parts, incoming) = answer.into_parts();
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
-            body: idle_limited(incoming, timeouts.idle),
+            body: idle_limited(incoming, timeouts.idle, lease),
         })
     }
 
@@ -173,10 +173,10 @@ impl Upstream {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let thread = std::thread::current().id();
         if let Some((_, _, pool)) = pools.iter().find(|(t, c, _)| *t == thread && *c == connect) {
-            return Ok(pool.clone());
+            return Ok(Arc::clone(pool));
         }
         let pool = build_pool(connect)?;
-        pools.push((thread, connect, pool.clone()));
+        pools.push((thread, connect, Arc::clone(&pool)));
         Ok(pool)
     }
 }
@@ -197,23 +197,15 @@ fn build_pool(connect: Duration) -> Result<Pool, TransportError> {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-    Ok(
-        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(https),
-    )
+    Ok(pool::Pool::new(https))
 }
 
-/// How long an unused upstream connection is kept.
-const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// An answer's body as chunks, each of which must arrive within `idle` of the one before.
-fn idle_limited(body: Incoming, idle: Duration) -> ByteStream {
-    let state = (body, Box::pin(tokio::time::sleep(idle)));
+/// An answer's body as chunks, each of which must arrive within `idle` of the one before. Its
+/// connection's lease goes back to the pool when the body has been read to the end.
+fn idle_limited(body: Incoming, idle: Duration, lease: Option<pool::Lease>) -> ByteStream {
+    let state = (body, Box::pin(tokio::time::sleep(idle)), lease);
     futures_util::stream::unfold(Some(state), move |state| async move {
-        let (mut body, mut timer) = state?;
+        let (mut body, mut timer, lease) = state?;
         loop {
             timer.as_mut().reset(tokio::time::Instant::now() + idle);
             let frame = tokio::select! {
@@ -227,11 +219,16 @@ fn idle_limited(body: Incoming, idle: Duration) -> ByteStream {
                 }
             };
             match frame {
-                None => return None,
+                None => {
+                    if let Some(lease) = lease {
+                        lease.give_back();
+                    }
+                    return None;
+                }
                 Some(Err(e)) => return Some((Err(body_error(&e)), None)),
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
-                        return Some((Ok(data), Some((body, timer))));
+                        return Some((Ok(data), Some((body, timer, lease))));
                     }
                 }
             }
@@ -266,18 +263,31 @@ fn first_byte_timeout(limit: Duration) -> TransportError {
     }
 }
 
-/// A failure of the pooled client as a [`TransportError`].
-fn client_error(err: &hyper_util::client::legacy::Error) -> TransportError {
-    let kind = if timed_out(err) {
-        TransportKind::Timeout
-    } else if err.is_connect() {
-        TransportKind::Connect
-    } else {
-        TransportKind::Broken
+/// A failure of the pool as a [`TransportError`].
+fn send_error(err: pool::SendError) -> TransportError {
+    let (kind, cause) = match &err {
+        pool::SendError::Connect(e) => (
+            TransportKind::Connect,
+            &**e as &(dyn std::error::Error + 'static),
+        ),
+        pool::SendError::Http(e) => (
+            TransportKind::Broken,
+            e as &(dyn std::error::Error + 'static),
+        ),
+        pool::SendError::Address => {
+            return TransportError {
+                kind: TransportKind::Broken,
+                cause: "invalid upstream address: no host".to_owned(),
+            };
+        }
     };
     TransportError {
-        kind,
-        cause: root_cause(err),
+        kind: if timed_out(cause) {
+            TransportKind::Timeout
+        } else {
+            kind
+        },
+        cause: root_cause(cause),
     }
 }
 
