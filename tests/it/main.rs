@@ -76,6 +76,8 @@ mod serve_translate;
 /// The subscription used to the full: one cache key per conversation, cached tokens, the
 /// account with the most quota left, retries before any output, quota in clients' conventions.
 mod subscription;
+/// HTTPS upstreams: HTTP/2 where ALPN offers it, HTTP/1.1 otherwise, connections kept alive.
+mod upstream_tls;
 /// `websocket: true`: Responses streams to the backend over its WebSocket transport.
 mod upstream_ws;
 /// `bitrouter usage` without a history or on a damaged file, and `history: off`.

@@ -126,7 +126,7 @@ struct Inner {
     websocket: std::sync::atomic::AtomicBool,
     /// Whether each WebSocket closes after its first answer.
     websocket_once: Arc<std::sync::atomic::AtomicBool>,
-    /// `http://127.0.0.1:PORT`, where the WebSocket transport posts its messages.
+    /// `http://127.0.0.1:PORT` (or `https://`), where the WebSocket transport posts its messages.
     url: String,
 }
 
@@ -154,6 +154,23 @@ impl FakeUpstream {
     /// Starts a fake on 127.0.0.1:0 (inside the current tokio runtime).
     pub async fn start() -> FakeUpstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, inner, app) = Self::app(&listener, "http");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        FakeUpstream { addr, inner, task }
+    }
+
+    /// Starts a fake that speaks HTTPS on 127.0.0.1:0 (see [`super::fake_tls`]), offering the
+    /// `alpn` protocols (`h2`, `http/1.1`); `https://…` is then its [`FakeUpstream::url`].
+    pub async fn start_tls(tls: &super::fake_tls::FakeTls, alpn: &[&[u8]]) -> FakeUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (addr, inner, app) = Self::app(&listener, "https");
+        let task = tokio::spawn(tls.serve(listener, alpn, app));
+        FakeUpstream { addr, inner, task }
+    }
+
+    fn app(listener: &tokio::net::TcpListener, scheme: &str) -> (SocketAddr, Arc<Inner>, Router) {
         let addr = listener.local_addr().unwrap();
         let inner = Arc::new(Inner {
             requests: Mutex::new(Vec::new()),
@@ -167,18 +184,15 @@ impl FakeUpstream {
             prompt_cache: std::sync::atomic::AtomicBool::new(false),
             websocket: std::sync::atomic::AtomicBool::new(false),
             websocket_once: Arc::default(),
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
         });
         let app = Router::new().fallback(handle).with_state(inner.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        FakeUpstream { addr, inner, task }
+        (addr, inner, app)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with [`FakeUpstream::start_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.inner.url.clone()
     }
 
     /// The Codex base URL on this fake.

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod fake_events;
 pub mod fake_issuer;
 pub mod fake_replies;
+pub mod fake_tls;
 pub mod fake_upstream;
 pub mod fake_ws;
 pub mod fixtures;

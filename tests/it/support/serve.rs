@@ -78,7 +78,8 @@ impl ServeProcess {
         ServeProcess::spawn(cmd).await
     }
 
-    async fn spawn(mut cmd: std::process::Command) -> ServeProcess {
+    /// Starts `cmd` (a `bitrouter serve` command line) and waits for its port.
+    pub async fn spawn(mut cmd: std::process::Command) -> ServeProcess {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
