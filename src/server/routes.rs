@@ -63,7 +63,9 @@ pub async fn handle(
             response
         }
         Verdict::Serve(origin) => {
-            let mut response = route(&state, &activity, face, req, &log).await;
+            // Boxed: the request path's future is some 8 KB, and hyper keeps room for this
+            // one in every connection for as long as the connection lives, idle or not.
+            let mut response = Box::pin(route(&state, &activity, face, req, &log)).await;
             if let Some(origin) = origin {
                 guard::allow_origin(response.headers_mut(), origin);
             }
