@@ -39,19 +39,7 @@ pub(crate) fn hyper_proxy_main(upstream: &str) {
         let url: hyper::Uri = format!("http://{upstream}/codex/responses")
             .parse()
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap());
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = terminate.recv() => return,
-            };
-            let Ok((stream, _)) = accepted else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
+        serve_until_terminated(move |stream| {
             let (client, url) = (client.clone(), url.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |req| forward(client.clone(), url.clone(), req));
@@ -59,8 +47,29 @@ pub(crate) fn hyper_proxy_main(upstream: &str) {
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
-        }
+        })
+        .await;
     });
+}
+
+/// Listens on 127.0.0.1:0, prints the address on the first line of stdout, and hands each
+/// accepted connection (`TCP_NODELAY` set) to `serve`, until SIGTERM.
+pub(crate) async fn serve_until_terminated(mut serve: impl FnMut(tokio::net::TcpStream)) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("{}", listener.local_addr().unwrap());
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = terminate.recv() => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        serve(stream);
+    }
 }
 
 async fn forward(

@@ -49,24 +49,13 @@ pub(crate) fn raw_proxy_main(upstream: &str) {
             addr,
             idle: Mutex::new(Vec::new()),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", listener.local_addr().unwrap());
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                _ = terminate.recv() => return,
-            };
-            let Ok((stream, _)) = accepted else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
+        crate::floor::serve_until_terminated(move |stream| {
             let pool = Arc::clone(&pool);
             tokio::spawn(async move {
                 let _ = serve(stream, &pool).await;
             });
-        }
+        })
+        .await;
     });
 }
 

@@ -6,27 +6,16 @@ use serde_json::json;
 use crate::support::TestContext;
 use crate::support::fake_tls::FakeTls;
 use crate::support::fake_upstream::{DEFAULT_TEXT, FakeUpstream};
-use crate::support::serve::{ServeProcess, Token, http_client, seed_tokens};
+use crate::support::serve::{ServeProcess, codex_world, http_client};
 
 /// `bitrouter serve` trusting the test CA, in front of `fake`, with one account.
-async fn serve_in_front_of(ctx: &TestContext, tls: &FakeTls, fake: &FakeUpstream) -> ServeProcess {
-    seed_tokens(
-        ctx,
-        &[Token {
-            provider: "openai-codex",
-            label: "work",
-            token: "tok-work",
-            account_id: Some("acc-work"),
-        }],
-    );
-    ctx.write_config(&format!(
-        "providers:\n  openai-codex:\n    base_url: {}\n",
-        fake.codex_base()
-    ));
+async fn serve_in_front_of(tls: &FakeTls, fake: &FakeUpstream) -> (TestContext, ServeProcess) {
+    let ctx = codex_world(fake);
     let mut cmd = ctx.std_cmd();
     cmd.env("SSL_CERT_FILE", tls.ca_file())
         .args(["serve", "--listen", "127.0.0.1:0"]);
-    ServeProcess::spawn(cmd).await
+    let server = ServeProcess::spawn(cmd).await;
+    (ctx, server)
 }
 
 /// Three streamed requests one after another: each answered in full.
@@ -47,10 +36,10 @@ async fn three_answers(server: &ServeProcess) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_that_offers_http2_gets_every_request_on_one_connection() {
-    let ctx = TestContext::new();
-    let tls = FakeTls::new(&ctx.root().join("upstream-tls"));
+    let certs = TestContext::new();
+    let tls = FakeTls::new(&certs.root().join("upstream-tls"));
     let fake = FakeUpstream::start_tls(&tls, &[b"h2", b"http/1.1"]).await;
-    let server = serve_in_front_of(&ctx, &tls, &fake).await;
+    let (_ctx, server) = serve_in_front_of(&tls, &fake).await;
     three_answers(&server).await;
 
     let posts = fake.posts();
@@ -72,10 +61,10 @@ async fn an_https_upstream_that_offers_http2_gets_every_request_on_one_connectio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_that_speaks_only_http1_keeps_its_connections_alive() {
-    let ctx = TestContext::new();
-    let tls = FakeTls::new(&ctx.root().join("upstream-tls"));
+    let certs = TestContext::new();
+    let tls = FakeTls::new(&certs.root().join("upstream-tls"));
     let fake = FakeUpstream::start_tls(&tls, &[b"http/1.1"]).await;
-    let server = serve_in_front_of(&ctx, &tls, &fake).await;
+    let (_ctx, server) = serve_in_front_of(&tls, &fake).await;
     three_answers(&server).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     three_answers(&server).await;

@@ -200,6 +200,13 @@ pub fn http_client() -> reqwest::Client {
 pub async fn codex_server(
     fake: &super::fake_upstream::FakeUpstream,
 ) -> (TestContext, ServeProcess) {
+    let ctx = codex_world(fake);
+    let server = ServeProcess::start(&ctx, &[]).await;
+    (ctx, server)
+}
+
+/// The world of [`codex_server`], before its server starts.
+pub fn codex_world(fake: &super::fake_upstream::FakeUpstream) -> TestContext {
     let ctx = TestContext::new();
     seed_tokens(
         &ctx,
@@ -214,6 +221,5 @@ pub async fn codex_server(
         "providers:\n  openai-codex:\n    base_url: {}\n",
         fake.codex_base()
     ));
-    let server = ServeProcess::start(&ctx, &[]).await;
-    (ctx, server)
+    ctx
 }
