@@ -36,8 +36,8 @@ async fn three_answers(server: &ServeProcess) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_that_offers_http2_gets_every_request_on_one_connection() {
-    let certs = TestContext::new();
-    let tls = FakeTls::new(&certs.root().join("upstream-tls"));
+    let certs = tempfile::tempdir().unwrap();
+    let tls = FakeTls::new(certs.path());
     let fake = FakeUpstream::start_tls(&tls, &[b"h2", b"http/1.1"]).await;
     let (_ctx, server) = serve_in_front_of(&tls, &fake).await;
     three_answers(&server).await;
@@ -61,8 +61,8 @@ async fn an_https_upstream_that_offers_http2_gets_every_request_on_one_connectio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_upstream_that_speaks_only_http1_keeps_its_connections_alive() {
-    let certs = TestContext::new();
-    let tls = FakeTls::new(&certs.root().join("upstream-tls"));
+    let certs = tempfile::tempdir().unwrap();
+    let tls = FakeTls::new(certs.path());
     let fake = FakeUpstream::start_tls(&tls, &[b"http/1.1"]).await;
     let (_ctx, server) = serve_in_front_of(&tls, &fake).await;
     three_answers(&server).await;
