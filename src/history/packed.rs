@@ -6,6 +6,11 @@
 //! A record: the numbers (little-endian; a flag byte says which optional ones are present),
 //! then each text field as a 2-byte length and its bytes (`0xffff` for an absent field).
 
+use std::borrow::Cow;
+
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
 use super::record::{RequestRecord, Tokens};
 
 /// The longest a stored `User-Agent` or `originator`.
@@ -26,6 +31,29 @@ const OUTPUT: u8 = 1 << 3;
 const REASONING: u8 = 1 << 4;
 const STREAMED: u8 = 1 << 5;
 
+/// A text field read back from a buffer: bytes [`encode`] copied from a `str` and cut at a
+/// character boundary, so UTF-8 without checking them again (which cost the writer more than
+/// binding them did); bound to SQL as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Text<'a>(&'a [u8]);
+
+impl<'a> Text<'a> {
+    pub(super) fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The text as a `str` (checked; for the rare uses that need one).
+    pub(super) fn to_str(self) -> Cow<'a, str> {
+        String::from_utf8_lossy(self.0)
+    }
+}
+
+impl ToSql for Text<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0)))
+    }
+}
+
 /// One request record read back from a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct View<'a> {
@@ -37,15 +65,15 @@ pub(super) struct View<'a> {
     pub(super) duration_ms: u64,
     pub(super) tokens: Tokens,
     pub(super) streamed: bool,
-    pub(super) user_agent: Option<&'a str>,
-    pub(super) originator: Option<&'a str>,
-    pub(super) endpoint: &'a str,
-    pub(super) model_asked: Option<&'a str>,
-    pub(super) provider: Option<&'a str>,
-    pub(super) model: Option<&'a str>,
-    pub(super) account: Option<&'a str>,
-    pub(super) error_code: Option<&'a str>,
-    pub(super) error_message: Option<&'a str>,
+    pub(super) user_agent: Option<Text<'a>>,
+    pub(super) originator: Option<Text<'a>>,
+    pub(super) endpoint: Text<'a>,
+    pub(super) model_asked: Option<Text<'a>>,
+    pub(super) provider: Option<Text<'a>>,
+    pub(super) model: Option<Text<'a>>,
+    pub(super) account: Option<Text<'a>>,
+    pub(super) error_code: Option<Text<'a>>,
+    pub(super) error_message: Option<Text<'a>>,
 }
 
 /// Appends `r` to `out`.
@@ -128,14 +156,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn text(&mut self) -> Option<Option<&'a str>> {
+    fn text(&mut self) -> Option<Option<Text<'a>>> {
         let len = u16::from_le_bytes(self.array()?);
         if len == ABSENT {
             return Some(None);
         }
-        std::str::from_utf8(self.take(usize::from(len))?)
-            .ok()
-            .map(Some)
+        Some(Some(Text(self.take(usize::from(len))?)))
     }
 
     fn record(&mut self) -> Option<View<'a>> {
@@ -227,20 +253,21 @@ mod tests {
         assert_eq!(views.len(), 2);
         let v = &views[0];
         // 200 two-byte characters cut at 256 bytes: 128 of them.
-        assert_eq!(v.user_agent, Some("é".repeat(128).as_str()));
+        let text = |t: Option<Text<'_>>| t.map(|t| t.to_str().into_owned());
+        assert_eq!(text(v.user_agent), Some("é".repeat(128)));
         assert_eq!(v.originator, None);
-        assert_eq!(v.endpoint, "/v1/messages");
-        assert_eq!(v.model_asked, Some(""));
-        assert_eq!(v.model.map(str::len), Some(MAX_TEXT));
-        assert_eq!(v.error_message.map(str::len), Some(MAX_ERROR_MESSAGE));
+        assert_eq!(v.endpoint.as_bytes(), b"/v1/messages");
+        assert_eq!(text(v.model_asked), Some(String::new()));
+        assert_eq!(text(v.model), Some("m".repeat(MAX_TEXT)));
+        assert_eq!(text(v.error_message), Some("x".repeat(MAX_ERROR_MESSAGE)));
         assert_eq!((v.at_ms, v.tries, v.failovers, v.status), (-5, 2, 1, 502));
         assert_eq!((v.ttfb_ms, v.duration_ms), (Some(0), u64::MAX));
         assert_eq!(v.tokens, full.tokens);
         assert!(v.streamed);
         let b = &views[1];
         assert_eq!(
-            (b.endpoint, b.user_agent, b.ttfb_ms),
-            ("/v1/responses", None, None)
+            (b.endpoint.as_bytes(), b.user_agent, b.ttfb_ms),
+            (&b"/v1/responses"[..], None, None)
         );
         assert_eq!(b.tokens, Tokens::default());
         assert!(!b.streamed);

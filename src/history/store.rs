@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::client;
 use super::db::{self, HistoryError};
 use super::lanes::Lanes;
-use super::packed::{self, View};
+use super::packed::{self, Text, View};
 #[cfg(test)]
 use super::record::RequestRecord;
 #[cfg(test)]
@@ -79,7 +79,11 @@ impl Ids {
         if let Some(id) = self.agents.get(self.key.as_slice()) {
             return Ok(*id);
         }
-        let client = client::detect(v.user_agent, v.originator);
+        let (user_agent, originator) = (
+            v.user_agent.map(Text::to_str),
+            v.originator.map(Text::to_str),
+        );
+        let client = client::detect(user_agent.as_deref(), originator.as_deref());
         let found = tx
             .prepare_cached(
                 "SELECT id FROM agents WHERE user_agent IS ?1 AND originator IS ?2 AND client = ?3",
@@ -136,13 +140,13 @@ impl Ids {
 }
 
 /// `fields` as an unambiguous lookup key: each a presence byte, its length and its bytes.
-fn key(out: &mut Vec<u8>, fields: &[Option<&str>]) {
+fn key(out: &mut Vec<u8>, fields: &[Option<Text<'_>>]) {
     out.clear();
     for field in fields {
         match field {
             Some(text) => {
                 out.push(1);
-                out.extend_from_slice(&text.len().to_le_bytes());
+                out.extend_from_slice(&text.as_bytes().len().to_le_bytes());
                 out.extend_from_slice(text.as_bytes());
             }
             None => out.push(0),
