@@ -17,7 +17,11 @@
 //! It measures; it asserts only that every answer was a 200.
 //!
 //! Environment: `BITROUTER_BENCH_ROUNDS` (6) and `BITROUTER_BENCH_SECS` (seconds per phase, 10);
-//! `BITROUTER_BENCH_QUICK=1` (2 rounds of 3 s); `BITROUTER_BENCH_AA=1` runs both configurations
+//! `BITROUTER_BENCH_QUICK=1` (2 rounds of 3 s); `BITROUTER_BENCH_PIN=1` runs the server alone on
+//! the first CPU and wrk and nginx on the others: the server is then the bottleneck, its
+//! throughput is its own and the rounds vary far less (on a 2-core machine the default run, all
+//! sharing both cores, varies by ±10 % and more from round to round);
+//! `BITROUTER_BENCH_AA=1` runs both configurations
 //! with the history off, which shows the benchmark's own noise; `BITROUTER_BENCH_BIN=/path` (the
 //! binary under test instead of this build's); `BITROUTER_BENCH_ONLY=on|off` runs one phase of
 //! `BITROUTER_BENCH_SECS` and prints the server's pid first (for `perf`).
@@ -51,7 +55,7 @@ mod procs;
 use std::path::{Path, PathBuf};
 
 use measure::{Load, wrk, wrk_script};
-use procs::{spawn_bitrouter, spawn_canned_upstream_with, world};
+use procs::{pin_apart, spawn_bitrouter, spawn_canned_upstream_with, world};
 
 /// SSE events of one short streamed response, with usage that has cached and reasoning tokens.
 pub(crate) const EVENTS: [&str; 5] = [
@@ -187,6 +191,10 @@ async fn bench() {
     let rounds = number("BITROUTER_BENCH_ROUNDS", if quick { 2 } else { 6 });
     let secs = number("BITROUTER_BENCH_SECS", if quick { 3 } else { 10 });
     let aa = var("BITROUTER_BENCH_AA").is_some();
+    let pinned = var("BITROUTER_BENCH_PIN").is_some();
+    if pinned {
+        pin_apart();
+    }
     let bin = var("BITROUTER_BENCH_BIN").map_or_else(
         || PathBuf::from(env!("CARGO_BIN_EXE_bitrouter")),
         PathBuf::from,
@@ -254,9 +262,14 @@ async fn bench() {
     let writer = of(&on, |p| p.writer_us);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
-        "\nhistory cost{}, {CONNECTIONS} connections, {rounds} rounds of {secs} s, {cores} cores (medians)",
+        "\nhistory cost{}, {CONNECTIONS} connections, {rounds} rounds of {secs} s, {cores} cores{} (medians)",
         if aa {
             " (A/A: both with history off)"
+        } else {
+            ""
+        },
+        if pinned {
+            ", the server alone on the first"
         } else {
             ""
         }

@@ -3,14 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use crate::procs::require;
+use crate::procs::{Side, command, require};
 use crate::{request_body, request_path};
 
 /// CPU time (user + system) of a process and its children (nginx workers), in seconds.
@@ -105,7 +104,7 @@ pub(crate) fn wrk_script(dir: &Path, headers: &[(&str, &str)]) -> PathBuf {
 pub(crate) fn wrk(script: &Path, url: &str, conns: usize, secs: u64, cpu_pid: u32) -> Load {
     let threads = conns.min(2);
     let before = cpu_secs(cpu_pid);
-    let out = Command::new(require("wrk", "wrk"))
+    let out = command(require("wrk", "wrk"), Side::Load)
         .args([
             "-t",
             &threads.to_string(),

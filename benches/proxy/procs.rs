@@ -1,11 +1,13 @@
 //! The processes a run measures: the nginx instances (canned upstream, reverse proxy),
 //! `bitrouter serve` in a home of its own, and the holding upstream for open streams.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -50,6 +52,51 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether the server under test runs alone on the first CPU ([`pin_apart`]).
+static PINNED: AtomicBool = AtomicBool::new(false);
+
+/// From now on the server under test runs alone on the first CPU and the processes that load
+/// it and answer it (wrk, nginx) on the others, so they no longer take turns on the same cores:
+/// the server is the bottleneck and its throughput is its own, with far less noise. Needs two
+/// CPUs and `taskset` (util-linux).
+#[allow(
+    dead_code,
+    reason = "the proxy benchmark compares hops as they share the machine"
+)]
+pub(crate) fn pin_apart() {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    assert!(
+        cpus >= 2,
+        "pinning the server apart needs 2 CPUs, this machine has {cpus}"
+    );
+    require("taskset", "util-linux");
+    PINNED.store(true, Ordering::Relaxed);
+}
+
+/// Which CPUs a process gets when the server is pinned apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Side {
+    /// The server under test: the first CPU.
+    Server,
+    /// The load and the upstream: the other CPUs.
+    Load,
+}
+
+/// A command that runs `program` on its side's CPUs when the server is pinned apart.
+pub(crate) fn command(program: impl AsRef<OsStr>, side: Side) -> Command {
+    if !PINNED.load(Ordering::Relaxed) {
+        return Command::new(program);
+    }
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let list = match side {
+        Side::Server => "0".to_owned(),
+        Side::Load => format!("1-{}", cpus - 1),
+    };
+    let mut cmd = Command::new(require("taskset", "util-linux"));
+    cmd.args(["-c", &list]).arg(program);
+    cmd
+}
+
 pub(crate) fn require(program: &str, package: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
         let path = Path::new(dir).join(program);
@@ -71,7 +118,7 @@ async fn spawn_nginx(dir: &Path, name: &str, port: u16, http: &str) -> Proc {
     );
     let path = root.join("nginx.conf");
     std::fs::write(&path, conf).unwrap();
-    let child = Command::new(nginx)
+    let child = command(nginx, Side::Load)
         .args([
             "-p",
             &root.display().to_string(),
@@ -162,7 +209,7 @@ pub(crate) fn spawn_floor_proxy(kind: &str, upstream: SocketAddr) -> (Proc, Sock
 
 /// `program` with `args`, which prints the address it listens on as its first line.
 fn spawn_self(program: PathBuf, args: &[&str], graceful: bool) -> (Proc, SocketAddr) {
-    let mut child = Command::new(program)
+    let mut child = command(program, Side::Server)
         .args(args)
         .stdout(Stdio::piped())
         .spawn()
@@ -232,7 +279,7 @@ fn set_private(path: &Path) {
 }
 
 pub(crate) fn bitrouter_cmd(bin: &Path, world: &Path) -> Command {
-    let mut cmd = Command::new(bin);
+    let mut cmd = command(bin, Side::Server);
     cmd.env_clear()
         .env("HOME", world.join("home"))
         .env("XDG_CONFIG_HOME", world.join("config"))
