@@ -1,6 +1,6 @@
-//! Storing request rows against real database files: repeated text stored once, batches row
-//! for row, lanes in arrival order, finding requests by time through `request_minutes` (also
-//! after a migration from the first schema), and pruning.
+//! Storing request rows against real database files: repeated text stored once, text stored as
+//! text, batches row for row, lanes in arrival order, finding requests by time through
+//! `request_minutes` (also after a migration from the first schema), and pruning.
 
 use super::*;
 
@@ -62,6 +62,34 @@ fn repeated_text_is_stored_once_and_read_back_flat() {
             row(4, "curl", "curl/8.5.0", "gpt-5"),
             row(5, "curl", "curl/8.5.0", "gpt-5"),
         ]
+    );
+}
+
+#[test]
+fn text_read_back_from_a_lane_is_stored_as_text() {
+    let (_dir, mut conn) = fresh();
+    let mut record = request(1, "curl/8.5.0 (ünïcode)", "gpt-6.1-sol");
+    record.status = 429;
+    record.error_code = Some("usage_limit_reached".into());
+    record.error_message = Some("Limite d'utilisation atteinte — réessayez à 14 h".into());
+    store_requests(&mut conn, vec![record]).unwrap();
+    let row: (String, String, String, String, String) = conn
+        .query_row(
+            "SELECT typeof(user_agent) || typeof(model) || typeof(error_code) || typeof(error_message),
+                user_agent, model, error_code, error_message FROM requests",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        row,
+        (
+            "text".repeat(4),
+            "curl/8.5.0 (ünïcode)".to_owned(),
+            "gpt-6.1-sol".to_owned(),
+            "usage_limit_reached".to_owned(),
+            "Limite d'utilisation atteinte — réessayez à 14 h".to_owned(),
+        )
     );
 }
 
