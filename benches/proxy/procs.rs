@@ -6,8 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -52,8 +51,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Whether the server under test runs alone on the first CPU ([`pin_apart`]).
-static PINNED: AtomicBool = AtomicBool::new(false);
+/// When the server under test runs alone on the first CPU ([`pin_apart`]): `taskset` and the
+/// list of the other CPUs, for the load.
+static PINNED: OnceLock<(PathBuf, String)> = OnceLock::new();
 
 /// From now on the server under test runs alone on the first CPU and the processes that load
 /// it and answer it (wrk, nginx) on the others, so they no longer take turns on the same cores:
@@ -69,8 +69,7 @@ pub(crate) fn pin_apart() {
         cpus >= 2,
         "pinning the server apart needs 2 CPUs, this machine has {cpus}"
     );
-    require("taskset", "util-linux");
-    PINNED.store(true, Ordering::Relaxed);
+    PINNED.get_or_init(|| (require("taskset", "util-linux"), format!("1-{}", cpus - 1)));
 }
 
 /// Which CPUs a process gets when the server is pinned apart.
@@ -84,16 +83,15 @@ pub(crate) enum Side {
 
 /// A command that runs `program` on its side's CPUs when the server is pinned apart.
 pub(crate) fn command(program: impl AsRef<OsStr>, side: Side) -> Command {
-    if !PINNED.load(Ordering::Relaxed) {
+    let Some((taskset, load_cpus)) = PINNED.get() else {
         return Command::new(program);
-    }
-    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let list = match side {
-        Side::Server => "0".to_owned(),
-        Side::Load => format!("1-{}", cpus - 1),
     };
-    let mut cmd = Command::new(require("taskset", "util-linux"));
-    cmd.args(["-c", &list]).arg(program);
+    let cpus = match side {
+        Side::Server => "0",
+        Side::Load => load_cpus,
+    };
+    let mut cmd = Command::new(taskset);
+    cmd.args(["-c", cpus]).arg(program);
     cmd
 }
 

@@ -17,9 +17,9 @@ use super::packed;
 use super::record::RequestRecord;
 
 /// The most bytes of records a lane holds before the writer collects it: some 27,000 requests
-/// (of a typical 150 bytes), more than a second of a serving thread at full load, so a writer
-/// held up for a moment (a checkpoint's disk write) drops nothing. (At 1 MiB, one 5-second
-/// phase in 12 of the history benchmark dropped 11,796 records.)
+/// (the history benchmark's records are 156 bytes), more than a second of a serving thread at
+/// full load, so a writer held up for a moment drops nothing. (At 1 MiB, one 5-second phase in
+/// 12 of that benchmark dropped 11,796 records; what held the writer up was not found.)
 pub(super) const MAX_LANE_BYTES: usize = 4 << 20;
 /// Buffers above this size are not kept for reuse once collected.
 const MAX_SPARE_BYTES: usize = 256 << 10;
