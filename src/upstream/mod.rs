@@ -7,7 +7,9 @@
 //! Failures come back as [`TransportError`]s that name no URL and no header.
 
 pub mod attach;
+mod body;
 pub mod credentials;
+mod h1;
 pub mod headers;
 mod pool;
 pub mod socket;
@@ -21,8 +23,6 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::{HeaderMap, Method, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::ClientConfig;
 use url::Url;
@@ -148,21 +148,28 @@ impl Upstream {
         body: Bytes,
     ) -> Result<Response, TransportError> {
         let pool = self.pool(timeouts.connect)?;
-        let mut request = http::Request::new(Full::new(body));
-        *request.method_mut() = method;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
-        let (answer, lease) =
-            match tokio::time::timeout(timeouts.first_byte, pool.send(request)).await {
+        let answer =
+            match tokio::time::timeout(timeouts.first_byte, pool.send(method, uri, headers, body))
+                .await
+            {
                 Ok(Ok(answer)) => answer,
                 Ok(Err(e)) => return Err(send_error(e)),
                 Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
             };
-        let (parts, incoming) = answer.into_parts();
-        Ok(Response {
-            status: parts.status,
-            headers: parts.headers,
-            body: idle_limited(incoming, timeouts.idle, lease),
+        Ok(match answer {
+            pool::Answer::Shared(answer) => {
+                let (parts, incoming) = answer.into_parts();
+                Response {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body: body::shared(incoming, timeouts.idle),
+                }
+            }
+            pool::Answer::Own(answer, lease) => Response {
+                status: answer.status,
+                headers: answer.headers,
+                body: body::own(answer.body, lease, timeouts.idle),
+            },
         })
     }
 
@@ -198,43 +205,6 @@ fn build_pool(connect: Duration) -> Result<Pool, TransportError> {
         .enable_http2()
         .wrap_connector(http);
     Ok(pool::Pool::new(https))
-}
-
-/// An answer's body as chunks, each of which must arrive within `idle` of the one before. Its
-/// connection's lease goes back to the pool when the body has been read to the end.
-fn idle_limited(body: Incoming, idle: Duration, lease: Option<pool::Lease>) -> ByteStream {
-    let state = (body, Box::pin(tokio::time::sleep(idle)), lease);
-    futures_util::stream::unfold(Some(state), move |state| async move {
-        let (mut body, mut timer, lease) = state?;
-        loop {
-            timer.as_mut().reset(tokio::time::Instant::now() + idle);
-            let frame = tokio::select! {
-                frame = body.frame() => frame,
-                () = &mut timer => {
-                    let err = TransportError {
-                        kind: TransportKind::Timeout,
-                        cause: format!("nothing for {} s", idle.as_secs_f64()),
-                    };
-                    return Some((Err(err), None));
-                }
-            };
-            match frame {
-                None => {
-                    if let Some(lease) = lease {
-                        lease.give_back();
-                    }
-                    return None;
-                }
-                Some(Err(e)) => return Some((Err(body_error(&e)), None)),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Some((Ok(data), Some((body, timer, lease))));
-                    }
-                }
-            }
-        }
-    })
-    .boxed()
 }
 
 /// Builds a client with these timeouts (the idle one between reads).
@@ -274,6 +244,18 @@ fn send_error(err: pool::SendError) -> TransportError {
             TransportKind::Broken,
             e as &(dyn std::error::Error + 'static),
         ),
+        pool::SendError::Exchange(e) => {
+            let timed_out = matches!(e, h1::Failure::Unanswered(io) | h1::Failure::Io(io)
+                if io.kind() == std::io::ErrorKind::TimedOut);
+            return TransportError {
+                kind: if timed_out {
+                    TransportKind::Timeout
+                } else {
+                    TransportKind::Broken
+                },
+                cause: e.to_string(),
+            };
+        }
         pool::SendError::Address => {
             return TransportError {
                 kind: TransportKind::Broken,
@@ -303,18 +285,6 @@ fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
-}
-
-/// A body that broke midway as a [`TransportError`].
-fn body_error(err: &hyper::Error) -> TransportError {
-    TransportError {
-        kind: if err.is_timeout() {
-            TransportKind::Timeout
-        } else {
-            TransportKind::Broken
-        },
-        cause: root_cause(err),
-    }
 }
 
 /// `{base_url}/{path}` (the base's own path kept, one slash between).

@@ -1,26 +1,30 @@
-//! Upstream connections kept alive per serving thread and origin, over hyper's connection API:
-//! HTTP/1.1, or HTTP/2 where TLS negotiates it (then one connection per origin carries every
-//! request). An exchange takes an idle HTTP/1.1 connection or opens one, and hands it back when
-//! its answer has been read to the end; an answer dropped early closes its connection. A request
-//! that a kept-alive connection turned away before sending anything (the upstream closed it
-//! meanwhile) goes again on the next connection, then on a new one.
+//! Upstream connections kept alive per serving thread and origin: HTTP/1.1 of our own
+//! ([`super::h1`]), or HTTP/2 over hyper where TLS negotiates it (then one connection per origin
+//! carries every request). An exchange takes the most recently used idle HTTP/1.1 connection or
+//! opens one; the answer's body hands it back when read to the end, and an answer dropped early
+//! closes it. A request that a kept-alive connection left unanswered (the upstream closed it
+//! while it was idle) goes again on the next connection, then on a new one.
 //!
 //! hyper-util's pooled client did this before, at some 8,000 instructions a request more for its
-//! checkout (callgrind, the proxy benchmark's hyper proxy with either: 62,646 against 54,428).
+//! checkout (callgrind, the proxy benchmark's hyper proxy with either: 62,646 against 54,428);
+//! hyper's own HTTP/1.1 connection after that, which runs as a task of its own.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Request, Uri};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
+use hyper_rustls::MaybeHttpsStream;
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower::ServiceExt as _;
+
+use super::h1;
 
 /// What opens connections: TCP with `TCP_NODELAY` and a connect timeout, then TLS for https.
 pub(super) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -39,7 +43,7 @@ struct Origin {
 
 /// An unused HTTP/1.1 connection, and since when.
 struct Idle {
-    sender: http1::SendRequest<Body>,
+    conn: h1::Conn,
     since: Instant,
 }
 
@@ -62,26 +66,29 @@ pub(super) struct Pool {
     origins: Mutex<Vec<Conns>>,
 }
 
-/// An HTTP/1.1 connection lent to one exchange: [`Lease::give_back`] when its answer has been
-/// read to the end; dropped otherwise, which closes it.
+/// Where an HTTP/1.1 connection lent to one exchange goes back to.
 pub(super) struct Lease {
     pool: Arc<Pool>,
     origin: Origin,
-    sender: http1::SendRequest<Body>,
 }
 
 impl Lease {
-    /// The connection may carry the next request.
-    pub(super) fn give_back(self) {
-        if self.sender.is_closed() {
-            return;
-        }
+    /// `conn`, whose answer was read to the end, may carry the next request.
+    pub(super) fn give_back(self, conn: h1::Conn) {
         let idle = Idle {
-            sender: self.sender,
+            conn,
             since: Instant::now(),
         };
         self.pool.with(&self.origin, |c| c.idle.push_back(idle));
     }
+}
+
+/// An answer's head, its body still to come.
+pub(super) enum Answer {
+    /// Over the origin's HTTP/2 connection.
+    Shared(http::Response<Incoming>),
+    /// Over an HTTP/1.1 connection, which goes back with the lease when its body was read.
+    Own(h1::Answer, Lease),
 }
 
 /// Why an exchange failed.
@@ -89,8 +96,10 @@ impl Lease {
 pub(super) enum SendError {
     /// No connection could be made (TCP or TLS).
     Connect(Box<dyn std::error::Error + Send + Sync>),
-    /// The connection failed during the exchange, or the handshake over it.
+    /// The HTTP/2 connection failed during the exchange, or the handshake over it.
     Http(hyper::Error),
+    /// The HTTP/1.1 exchange failed.
+    Exchange(h1::Failure),
     /// The address names no host.
     Address,
 }
@@ -121,59 +130,67 @@ impl Pool {
         f(&mut origins[at])
     }
 
-    /// Sends `request` (an absolute URI) and waits for the answer's head. The lease, for an
-    /// HTTP/1.1 connection, goes with the answer's body.
+    /// Sends a request to `uri` (absolute) and waits for the answer's head.
     pub(super) async fn send(
         self: &Arc<Self>,
-        mut request: Request<Body>,
-    ) -> Result<(http::Response<Incoming>, Option<Lease>), SendError> {
-        let origin = origin_of(request.uri()).ok_or(SendError::Address)?;
-        let target = request.uri().clone();
+        mut method: Method,
+        uri: Uri,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Answer, SendError> {
+        let origin = origin_of(&uri).ok_or(SendError::Address)?;
         let (shared, host) = self.with(&origin, |c| (c.shared.clone(), c.host.clone()));
         if let Some(mut sender) = shared {
+            let request = request(method, uri.clone(), headers, body.clone());
             match sender.try_send_request(request).await {
-                Ok(answer) => return Ok((answer, None)),
+                Ok(answer) => return Ok(Answer::Shared(answer)),
                 Err(mut e) => {
-                    request = e
+                    let request = e
                         .take_message()
                         .ok_or_else(|| SendError::Http(e.into_error()))?;
+                    let (parts, _) = request.into_parts();
+                    (method, headers) = (parts.method, parts.headers);
                     self.with(&origin, |c| c.shared = None);
                 }
             }
         }
-        while let Some(mut sender) = self.take_idle(&origin) {
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            as_http1(&mut request, host.as_ref());
-            match sender.try_send_request(request).await {
-                Ok(answer) => return Ok((answer, Some(self.lease(origin, sender)))),
-                Err(mut e) => {
-                    request = e
-                        .take_message()
-                        .ok_or_else(|| SendError::Http(e.into_error()))?;
-                }
+        let head = h1::request_head(
+            &method,
+            origin_form(&uri),
+            host.as_ref(),
+            &headers,
+            body.len(),
+        );
+        while let Some(conn) = self.take_idle(&origin) {
+            match conn.exchange(&head, &body, &method).await {
+                Ok(answer) => return Ok(Answer::Own(answer, self.lease(origin))),
+                Err(h1::Failure::Unanswered(_)) => {}
+                Err(e) => return Err(SendError::Exchange(e)),
             }
         }
         // Boxed: a new connection's future (TCP, TLS, handshake) is large, and it would
         // otherwise grow every future that awaits this one, a server connection's included,
         // for as long as it lives.
-        Box::pin(self.connect_and_send(origin, target, host, request)).await
+        let request = Fresh {
+            method,
+            uri,
+            headers,
+            head,
+            body,
+        };
+        Box::pin(self.connect_and_send(origin, request)).await
     }
 
-    /// Opens a connection to `origin` and sends `request` (whose URI may be in origin form
-    /// already; `target` is the absolute one) on it.
+    /// Opens a connection to `origin` and sends `request` on it.
     async fn connect_and_send(
         self: &Arc<Self>,
         origin: Origin,
-        target: Uri,
-        host: Option<HeaderValue>,
-        mut request: Request<Body>,
-    ) -> Result<(http::Response<Incoming>, Option<Lease>), SendError> {
+        request: Fresh,
+    ) -> Result<Answer, SendError> {
         let stream = self
             .connector
             .clone()
-            .oneshot(target.clone())
+            .oneshot(request.uri.clone())
             .await
             .map_err(SendError::Connect)?;
         if stream.connected().is_negotiated_h2() {
@@ -184,35 +201,41 @@ impl Pool {
                 .map_err(SendError::Http)?;
             tokio::spawn(connection);
             self.with(&origin, |c| c.shared = Some(sender.clone()));
-            *request.uri_mut() = target;
+            let Fresh {
+                method,
+                uri,
+                headers,
+                body,
+                ..
+            } = request;
             let answer = sender
-                .send_request(request)
+                .send_request(self::request(method, uri, headers, body))
                 .await
                 .map_err(SendError::Http)?;
-            return Ok((answer, None));
+            return Ok(Answer::Shared(answer));
         }
-        let (mut sender, connection) = http1::handshake(stream).await.map_err(SendError::Http)?;
-        tokio::spawn(connection);
-        as_http1(&mut request, host.as_ref());
-        let answer = sender
-            .send_request(request)
+        let io = match stream {
+            MaybeHttpsStream::Http(tcp) => h1::Io::Plain(tcp.into_inner()),
+            MaybeHttpsStream::Https(tls) => h1::Io::Tls(Box::new(tls.into_inner())),
+        };
+        let answer = h1::Conn::new(io)
+            .exchange(&request.head, &request.body, &request.method)
             .await
-            .map_err(SendError::Http)?;
-        Ok((answer, Some(self.lease(origin, sender))))
+            .map_err(SendError::Exchange)?;
+        Ok(Answer::Own(answer, self.lease(origin)))
     }
 
-    fn lease(self: &Arc<Self>, origin: Origin, sender: http1::SendRequest<Body>) -> Lease {
+    fn lease(self: &Arc<Self>, origin: Origin) -> Lease {
         Lease {
             pool: Arc::clone(self),
             origin,
-            sender,
         }
     }
 
-    /// The most recently used idle connection to `origin` that is still open. The oldest is
-    /// closed on the way when it has been unused for [`IDLE_FOR`] (one a call: a busy origin's
-    /// hundreds of idle connections are not all looked at for every request).
-    fn take_idle(&self, origin: &Origin) -> Option<http1::SendRequest<Body>> {
+    /// The most recently used idle connection to `origin`. The oldest is closed on the way when
+    /// it has been unused for [`IDLE_FOR`] (one a call: a busy origin's hundreds of idle
+    /// connections are not all looked at for every request).
+    fn take_idle(&self, origin: &Origin) -> Option<h1::Conn> {
         self.with(origin, |c| {
             let expired = c
                 .idle
@@ -221,14 +244,27 @@ impl Pool {
             if expired {
                 c.idle.pop_front();
             }
-            while let Some(idle) = c.idle.pop_back() {
-                if !idle.sender.is_closed() {
-                    return Some(idle.sender);
-                }
-            }
-            None
+            c.idle.pop_back().map(|idle| idle.conn)
         })
     }
+}
+
+/// A request for a new connection: its parts, and its HTTP/1.1 head made already.
+struct Fresh {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    head: Vec<u8>,
+    body: Bytes,
+}
+
+/// A request for hyper's HTTP/2 connection (whose `:authority` comes from the absolute `uri`).
+fn request(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Request<Body> {
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    request
 }
 
 fn origin_of(uri: &Uri) -> Option<Origin> {
@@ -236,20 +272,6 @@ fn origin_of(uri: &Uri) -> Option<Origin> {
         https: uri.scheme() == Some(&Scheme::HTTPS),
         authority: uri.authority()?.clone(),
     })
-}
-
-/// An HTTP/1.1 request line's form of `request`: the path and query alone, and the origin's
-/// `Host` header unless the caller set one.
-fn as_http1(request: &mut Request<Body>, host: Option<&HeaderValue>) {
-    if let Some(host) = host
-        && !request.headers().contains_key(http::header::HOST)
-    {
-        request
-            .headers_mut()
-            .insert(http::header::HOST, host.clone());
-    }
-    let path = origin_form(request.uri());
-    *request.uri_mut() = path;
 }
 
 /// The `Host` header of `origin`: the host, and the port when it is not the scheme's default.
@@ -263,12 +285,8 @@ fn host_header(origin: &Origin) -> Option<HeaderValue> {
 }
 
 /// The path and query alone, as an HTTP/1.1 request line wants them.
-fn origin_form(uri: &Uri) -> Uri {
-    let path = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    Uri::from(path)
+fn origin_form(uri: &Uri) -> &str {
+    uri.path_and_query().map_or("/", |p| p.as_str())
 }
 
 #[cfg(test)]
@@ -372,10 +390,6 @@ mod tests {
         assert_eq!(connections.load(Ordering::SeqCst), 2);
     }
 
-    fn request(uri: &str) -> Request<Body> {
-        Request::get(uri).body(Body::default()).unwrap()
-    }
-
     #[test]
     fn the_host_header_names_a_port_only_when_it_is_not_the_default() {
         for (uri, host) in [
@@ -391,28 +405,16 @@ mod tests {
     }
 
     #[test]
-    fn a_host_header_set_by_the_caller_is_kept() {
-        let mut request = request("http://127.0.0.1:9/");
-        request
-            .headers_mut()
-            .insert(http::header::HOST, HeaderValue::from_static("other"));
-        let origin = origin_of(request.uri()).unwrap();
-        as_http1(&mut request, host_header(&origin).as_ref());
-        assert_eq!(request.headers()[http::header::HOST], "other");
-        assert_eq!(request.uri(), "/");
-    }
-
-    #[test]
     fn requests_go_out_in_origin_form() {
         let uri: Uri = "https://chatgpt.com/backend-api/codex/models?client_version=1"
             .parse()
             .unwrap();
         assert_eq!(
-            origin_form(&uri).to_string(),
+            origin_form(&uri),
             "/backend-api/codex/models?client_version=1"
         );
         let bare: Uri = "http://127.0.0.1:9".parse().unwrap();
-        assert_eq!(origin_form(&bare).to_string(), "/");
+        assert_eq!(origin_form(&bare), "/");
     }
 
     #[test]
