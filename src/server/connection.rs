@@ -1,5 +1,6 @@
-//! One client connection: HTTP/1.1 on hyper with keep-alive, and the two limits that keep a
-//! connection from being held without purpose. A client has `server.timeouts.header` to send a
+//! One client connection: HTTP/1.1 with keep-alive, of our own ([`super::h1`]) and on hyper
+//! from the first request that one hands over, and the two limits that keep a connection from
+//! being held without purpose. A client has `server.timeouts.header` to send a
 //! request's headers (counted from the connection's start, or from the first byte of each later
 //! request) and a kept-alive connection may wait `server.timeouts.idle` for its next request;
 //! past either, the connection is closed. While a request is being served (its answer may
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::BytesMut;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -27,8 +29,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::activity::{Activity, HEAD, Limits};
-use super::routes;
 use super::state::AppState;
+use super::{h1, routes};
 use crate::tls::Conn;
 
 /// Serves one connection until it closes, a limit passes, or `shutdown` asks it to finish
@@ -57,10 +59,21 @@ pub async fn serve(
             () = shutdown.cancelled() => return,
         },
     };
-    let io = TokioIo::new(Watched {
+    let mut io = Watched {
         inner: conn,
         activity: activity.clone(),
-    });
+        unread: BytesMut::new(),
+    };
+    let ended = tokio::select! {
+        ended = h1::serve(&mut io, &state, &face, &activity, &shutdown) => ended,
+        () = watch(&activity, limits) => h1::Ended::Closed,
+    };
+    let h1::Ended::Handoff(unread) = ended else {
+        drop(permit);
+        return;
+    };
+    io.unread = unread;
+    let io = TokioIo::new(io);
     let service = {
         let activity = activity.clone();
         service_fn(move |req| routes::handle(state.clone(), face.clone(), activity.clone(), req))
@@ -124,6 +137,8 @@ async fn watch(activity: &Activity, limits: Limits) {
 struct Watched {
     inner: Conn,
     activity: Arc<Activity>,
+    /// Read already (by [`h1`], before it handed the connection to hyper), read first.
+    unread: BytesMut,
 }
 
 impl AsyncRead for Watched {
@@ -132,6 +147,11 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {

@@ -1,5 +1,6 @@
-//! The HTTP face of `bitrouter serve`, on hyper directly: accepting connections under a cap
-//! ([`listener`]), each with its header and idle limits ([`connection`]), the route table and
+//! The HTTP face of `bitrouter serve`: accepting connections under a cap ([`listener`]), each
+//! with its header and idle limits ([`connection`]), served by HTTP/1.1 of our own ([`h1`])
+//! and by hyper for the requests that one hands over (upgrades among them), the route table and
 //! the checks every request passes ([`routes`], [`guard`]), the access log and the request
 //! history's row ([`access_log`]), and the pages beside the proxy endpoints ([`face`]:
 //! `/health`, `/v1/models`, the ChatGPT backend's usage endpoints in [`backend`], the
@@ -12,8 +13,10 @@ mod activity;
 mod backend;
 mod connection;
 mod dashboard_view;
+mod date;
 mod face;
 pub mod guard;
+mod h1;
 mod listener;
 pub mod reload;
 mod routes;

@@ -12,7 +12,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{HeaderName, Method, Request, Response, StatusCode, header};
 use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
 use tower::ServiceExt;
 
 use super::access_log::{self, Entry};
@@ -26,17 +25,24 @@ use crate::upstream::headers::LOCAL_KEY_HEADER;
 /// The routes, for the 404 and 405 messages.
 pub const ROUTES: &str = "POST /v1/responses, GET /v1/responses (WebSocket), POST /v1/responses/compact, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /backend-api/wham/usage, GET /backend-api/wham/accounts/check, GET /health, GET / (the dashboard)";
 
-/// Handles one request on a connection.
+/// The error of an answer's body.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Handles one request on a connection, its body read by hyper or by [`super::h1`].
 ///
 /// # Errors
 ///
 /// Never: every failure is an answer.
-pub async fn handle(
+pub async fn handle<B>(
     state: Arc<AppState>,
     face: axum::Router,
     activity: Arc<Activity>,
-    mut req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+    mut req: Request<B>,
+) -> Result<Response<Body>, Infallible>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BodyError>,
+{
     activity.busy();
     mark_sensitive(req.headers_mut());
     let (mut entry, log) = access_log::start(&req, &state.history);
@@ -88,13 +94,17 @@ pub async fn handle(
 }
 
 /// Sends the request where its method and path lead.
-async fn route(
+async fn route<B>(
     state: &Arc<AppState>,
     activity: &Arc<Activity>,
     face: axum::Router,
-    req: Request<Incoming>,
+    req: Request<B>,
     log: &proxy::LogCell,
-) -> Response<Inner> {
+) -> Response<Inner>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BodyError>,
+{
     let path = req.uri().path();
     if let Some(inbound) = Inbound::at(path) {
         if req.method() == Method::POST {
@@ -199,9 +209,20 @@ pub struct Body {
     ended: Option<Ended>,
 }
 
+#[cfg(test)]
+impl Body {
+    /// A body of the request path's that ends with nothing to record.
+    pub fn for_tests(inner: proxy::Body) -> Body {
+        Body {
+            inner: Inner::Proxy(inner),
+            ended: None,
+        }
+    }
+}
+
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -44,10 +43,10 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// Answers a WebSocket handshake: `101` and the socket served in the background, or the error
 /// that refuses it.
-pub fn accept(
+pub fn accept<B>(
     state: &Arc<AppState>,
     activity: &Arc<Activity>,
-    mut req: Request<Incoming>,
+    mut req: Request<B>,
 ) -> Result<proxy::Response, ApiError> {
     let headers = req.headers();
     if headers

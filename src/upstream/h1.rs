@@ -115,6 +115,14 @@ impl Conn {
         }
     }
 
+    /// Whether an idle connection may carry a request: the upstream has neither closed it nor
+    /// said anything on it meanwhile (a `408` before closing, say, which would otherwise be
+    /// read as the next request's answer). Looks without waiting.
+    pub(super) fn still_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.buf.is_empty() && self.poll_fill(&mut cx).is_pending()
+    }
+
     /// Sends a request (`head` from [`request_head`], then `body`) and reads its answer's
     /// head; interim (1xx) answers are passed over.
     pub(super) async fn exchange(

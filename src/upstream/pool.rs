@@ -161,7 +161,10 @@ impl Pool {
             &headers,
             body.len(),
         );
-        while let Some(conn) = self.take_idle(&origin) {
+        while let Some(mut conn) = self.take_idle(&origin) {
+            if !conn.still_open() {
+                continue;
+            }
             match conn.exchange(&head, &body, &method).await {
                 Ok(answer) => return Ok(Answer::Own(answer, self.lease(origin))),
                 Err(h1::Failure::Unanswered(_)) => {}
@@ -299,9 +302,10 @@ mod tests {
     use super::*;
     use crate::config::Timeouts;
 
-    /// A server that answers every request `ok`, counting connections; with `once`, each
-    /// connection is closed after its first answer (no `Connection: close` said).
-    async fn server(once: bool) -> (url::Url, Arc<AtomicUsize>) {
+    /// A server that answers every request `ok`, counting connections; with `last`, each
+    /// connection is closed after its first answer and, 20 ms later, `last` (no
+    /// `Connection: close` said).
+    async fn server(last: Option<&'static [u8]>) -> (url::Url, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url =
             url::Url::parse(&format!("http://{}/v1", listener.local_addr().unwrap())).unwrap();
@@ -323,7 +327,13 @@ mod tests {
                         }
                         buf.clear();
                         let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if socket.write_all(answer).await.is_err() || once {
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        if let Some(last) = last {
+                            // Later: the answer's reader has seen the answer end by then.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            let _ = socket.write_all(last).await;
                             return;
                         }
                     }
@@ -349,7 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_carries_the_next_request_once_its_answer_was_read() {
-        let (url, connections) = server(false).await;
+        let (url, connections) = server(None).await;
         let upstream = Upstream::new();
         for _ in 0..3 {
             assert_eq!(get(&upstream, &url).await, "ok");
@@ -359,7 +369,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_the_upstream_closed_is_replaced() {
-        let (url, connections) = server(true).await;
+        let (url, connections) = server(Some(b"")).await;
         let upstream = Upstream::new();
         for _ in 0..2 {
             assert_eq!(get(&upstream, &url).await, "ok");
@@ -371,8 +381,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_an_upstream_says_on_an_idle_connection_is_not_taken_for_an_answer() {
+        let timeout = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n";
+        let (url, connections) = server(Some(timeout)).await;
+        let upstream = Upstream::new();
+        for _ in 0..2 {
+            assert_eq!(get(&upstream, &url).await, "ok");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
     async fn an_answer_dropped_early_does_not_give_its_connection_back() {
-        let (url, connections) = server(false).await;
+        let (url, connections) = server(None).await;
         let upstream = Upstream::new();
         let answer = upstream
             .send(

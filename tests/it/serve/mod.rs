@@ -14,6 +14,7 @@ mod accounts;
 mod face;
 mod forwarding;
 mod streams;
+mod wire;
 
 const SECS: Duration = Duration::from_secs(10);
 
