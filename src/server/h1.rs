@@ -73,6 +73,9 @@ where
                 return Ended::Closed;
             }
         };
+        // Being served from here: the header limit no longer applies, as with hyper, which
+        // hands a request to the route table before its body is read.
+        activity.busy();
         while buf.len() < len + head.length {
             if !matches!(read_more(io, &mut buf, len + head.length).await, Ok(1..)) {
                 return Ended::Closed;

@@ -70,12 +70,27 @@ pub fn reload(state: &AppState, source: &ReloadSource, why: &str) {
     }
 }
 
-/// Watches for SIGHUP and file changes until `shutdown`.
-pub async fn run(state: Arc<AppState>, source: ReloadSource, shutdown: CancellationToken) {
+/// Watches for SIGHUP and file changes until `shutdown`. The SIGHUP handler is in place when
+/// this returns, before the future first runs: a SIGHUP that comes as soon as the server
+/// answers reloads it instead of ending it (the default action of the signal).
+pub fn run(
+    state: Arc<AppState>,
+    source: ReloadSource,
+    shutdown: CancellationToken,
+) -> impl Future<Output = ()> {
+    let hangup = hangup_signal();
+    watch(state, source, shutdown, hangup)
+}
+
+async fn watch(
+    state: Arc<AppState>,
+    source: ReloadSource,
+    shutdown: CancellationToken,
+    mut hangup: Hangup,
+) {
     let mut last = fingerprint(&source.location);
     let mut interval = tokio::time::interval(POLL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut hangup = hangup_signal();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
