@@ -244,3 +244,93 @@ async fn a_body_to_the_connections_end_ends_with_it_and_closes_it() {
     assert_eq!(data.unwrap(), b"all of it");
     assert!(conn.is_none());
 }
+
+mod any_chunking {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `pieces` as a chunked body: each a chunk (some with an extension), the last chunk, and
+    /// `trailers`.
+    fn chunked(pieces: &[Vec<u8>], extension: bool, trailers: &[String]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for piece in pieces.iter().filter(|p| !p.is_empty()) {
+            let ext = if extension { ";name=value" } else { "" };
+            wire.extend_from_slice(format!("{:X}{ext}\r\n", piece.len()).as_bytes());
+            wire.extend_from_slice(piece);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n");
+        for trailer in trailers {
+            wire.extend_from_slice(format!("x-{trailer}: 1\r\n").as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        wire
+    }
+
+    proptest! {
+        #[test]
+        fn a_chunked_body_reads_back_whole_however_it_arrives(
+            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..6),
+            extension in any::<bool>(),
+            trailers in proptest::collection::vec("[a-z]{1,8}", 0..3),
+            piece in 1_usize..40,
+            after in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            let mut wire = chunked(&pieces, extension, &trailers);
+            let body_len = wire.len();
+            // What follows the body (the next answer) is left where it is.
+            wire.extend_from_slice(&after);
+            let mut framing = Framing::Chunked(Chunk::Size);
+            let mut buf = BytesMut::new();
+            let mut data = Vec::new();
+            let mut fed = 0;
+            let mut ended = false;
+            for part in wire.chunks(piece) {
+                buf.extend_from_slice(part);
+                fed += part.len();
+                loop {
+                    match framing.step(&mut buf).unwrap() {
+                        Step::Data(d) => data.extend_from_slice(&d),
+                        Step::End => { ended = true; break; }
+                        Step::More => break,
+                    }
+                }
+                if ended {
+                    break;
+                }
+            }
+            prop_assert!(ended);
+            prop_assert_eq!(data, pieces.concat());
+            prop_assert_eq!(fed - buf.len(), body_len);
+        }
+
+        #[test]
+        fn a_length_body_takes_its_length_and_no_more(
+            body in proptest::collection::vec(any::<u8>(), 0..500),
+            after in proptest::collection::vec(any::<u8>(), 0..20),
+            piece in 1_usize..64,
+        ) {
+            let wire = [body.as_slice(), &after].concat();
+            let mut framing = Framing::Length(body.len() as u64);
+            let mut buf = BytesMut::new();
+            let mut data = Vec::new();
+            let mut ended = matches!(framing.step(&mut buf).unwrap(), Step::End);
+            for part in wire.chunks(piece) {
+                if ended {
+                    break;
+                }
+                buf.extend_from_slice(part);
+                loop {
+                    match framing.step(&mut buf).unwrap() {
+                        Step::Data(d) => data.extend_from_slice(&d),
+                        Step::End => { ended = true; break; }
+                        Step::More => break,
+                    }
+                }
+            }
+            prop_assert!(ended);
+            prop_assert_eq!(data, body);
+        }
+    }
+}
