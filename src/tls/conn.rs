@@ -1,4 +1,5 @@
-//! One accepted connection, plain or TLS, as a single stream type.
+//! One connection, plain or TLS, as a single stream type: an accepted one (server TLS, the
+//! default) or one to an upstream (client TLS, [`crate::upstream`]).
 
 use std::io;
 use std::pin::Pin;
@@ -10,14 +11,14 @@ use tokio_rustls::server::TlsStream;
 
 /// A plain or a TLS connection.
 #[derive(Debug)]
-pub enum Conn {
+pub enum Conn<T = TlsStream<TcpStream>> {
     /// Plain HTTP.
     Plain(TcpStream),
     /// HTTPS.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<T>),
 }
 
-impl AsyncRead for Conn {
+impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -30,7 +31,7 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
