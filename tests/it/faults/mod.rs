@@ -24,6 +24,7 @@ mod input;
 mod load;
 mod tokens;
 mod upstreams;
+mod wire;
 
 const SECS: Duration = Duration::from_secs(10);
 
