@@ -115,12 +115,14 @@ pub async fn run_with(
             dir.join(record::RECORD_FILE).display()
         ));
     }
-    ctx.printer.info(banner(
+    // Printed once the signal handlers are in place: a client (or a test) that acts on the
+    // banner may signal the server at once.
+    let banner = banner(
         &config,
         local_addr,
         credentials.as_ref(),
         tls.as_ref().map(LocalTls::ca_path),
-    ));
+    );
 
     let store = config.store;
     let (history, history_writer) = history::start(data_dir.as_deref(), &config.history);
@@ -159,6 +161,7 @@ pub async fn run_with(
         ));
     }
     server::warm_catalogs(&state);
+    ctx.printer.info(banner);
 
     let served = server::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
@@ -269,31 +272,50 @@ async fn bind_error(listen: SocketAddr, e: std::io::Error) -> anyhow::Error {
     }
 }
 
-/// Cancels `shutdown` on Ctrl-C or SIGTERM.
-async fn wait_for_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Cancels `shutdown` on Ctrl-C or SIGTERM. On Unix the handlers are in place when this returns,
+/// before the future first runs: a signal that comes as soon as the server answers stops it
+/// gracefully instead of ending it the signal's default way.
+fn wait_for_signal(shutdown: CancellationToken) -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-        () = shutdown.cancelled() => return,
+    async move {
+        #[cfg(unix)]
+        let stop = async {
+            tokio::select! {
+                () = next_signal(&mut interrupt) => {}
+                () = next_signal(&mut terminate) => {}
+            }
+        };
+        #[cfg(not(unix))]
+        let stop = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = stop => {}
+            () = shutdown.cancelled() => return,
+        }
+        tracing::info!(target: "bitrouter::serve", "shutting down; letting open streams finish");
+        shutdown.cancel();
     }
-    tracing::info!(target: "bitrouter::serve", "shutting down; letting open streams finish");
-    shutdown.cancel();
+}
+
+/// The next delivery of `signal` (never, if it could not be set up).
+#[cfg(unix)]
+async fn next_signal(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// The start-up text: where it listens (first line, machine-readable), which accounts it will
