@@ -44,6 +44,16 @@ async fn start(ctx: &TestContext, base_url: &str, extra: &str) -> ServeProcess {
     ServeProcess::start(ctx, &[]).await
 }
 
+/// A `hi` to the Codex provider through `/v1/responses`, its answer's head within [`SECS`]
+/// (`None` if it did not come in time).
+async fn ask_codex(server: &ServeProcess, stream: bool) -> Option<reqwest::Response> {
+    let sent = http_client()
+        .post(format!("{}/v1/responses", server.url()))
+        .json(&json!({"model": "openai-codex:gpt-6-luna", "input": "hi", "stream": stream}))
+        .send();
+    Some(tokio::time::timeout(SECS, sent).await.ok()?.unwrap())
+}
+
 /// What a client got back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Answer {

@@ -38,16 +38,7 @@ async fn connect_timeout_to_an_unreachable_upstream_is_a_504() {
     let server = ServeProcess::start(&ctx, &[]).await;
     for stream in [true, false] {
         let started = Instant::now();
-        let resp = tokio::time::timeout(
-            SECS,
-            http_client()
-                .post(format!("{}/v1/responses", server.url()))
-                .json(&json!({"model": "openai-codex:gpt-6-luna", "input": "hi", "stream": stream}))
-                .send(),
-        )
-        .await
-        .expect("no hang")
-        .unwrap();
+        let resp = ask_codex(&server, stream).await.expect("no hang");
         let elapsed = started.elapsed();
         assert_eq!(resp.status(), 504, "stream {stream}");
         let body: Value = resp.json().await.unwrap();

@@ -64,16 +64,9 @@ async fn answers_that_are_not_http_or_stop_short_are_clear_errors() {
         seed_tokens(&ctx, &[work_token()]);
         let server = start(&ctx, &format!("http://{addr}/backend-api/codex"), "").await;
         for stream in [true, false] {
-            let resp = tokio::time::timeout(
-                SECS,
-                http_client()
-                    .post(format!("{}/v1/responses", server.url()))
-                    .json(&json!({"model": "openai-codex:gpt-6-luna", "input": "hi", "stream": stream}))
-                    .send(),
-            )
-            .await
-            .unwrap_or_else(|_| panic!("{name}: no answer in time"))
-            .unwrap();
+            let resp = ask_codex(&server, stream)
+                .await
+                .unwrap_or_else(|| panic!("{name}: no answer in time"));
             let status = resp.status().as_u16();
             let content_type = resp
                 .headers()
