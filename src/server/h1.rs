@@ -9,7 +9,7 @@
 //! too: a client that closed it ends the request at once (its upstream exchange is dropped), as
 //! hyper does.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::activity::Activity;
 use super::routes;
 use super::state::AppState;
+use crate::upstream::headers::has_token;
 
 /// The most header lines a request may have here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -56,8 +57,10 @@ where
 {
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut out = Vec::with_capacity(8 * 1024);
+    // Read once a connection, not once a request: it only decides which bodies are read here,
+    // and the request path checks each body against the configuration in force.
+    let limit = state.proxy.config().server.max_body_bytes;
     loop {
-        let limit = state.proxy.config().server.max_body_bytes;
         let (len, head) = loop {
             match parse(&buf, limit) {
                 Parsed::Head(len, head) => break (len, head),
@@ -202,8 +205,8 @@ fn parse(buf: &[u8], max_body: usize) -> Parsed {
             }
         }
         if name == CONNECTION {
-            close |= has_token(line.value, b"close");
-            if has_token(line.value, b"upgrade") {
+            close |= has_token(line.value, "close");
+            if has_token(line.value, "upgrade") {
                 return Parsed::Other;
             }
         }
@@ -219,13 +222,6 @@ fn parse(buf: &[u8], max_body: usize) -> Parsed {
             close,
         },
     )
-}
-
-/// Whether a comma-separated header value has `token` (any case).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// What the answer's body gives next.
@@ -269,7 +265,7 @@ where
             continue;
         }
         if name == CONNECTION {
-            if said_close || !has_token(value.as_bytes(), b"close") {
+            if said_close || !has_token(value.as_bytes(), "close") {
                 continue;
             }
             said_close = true;
@@ -283,7 +279,9 @@ where
     super::date::with(|date| line(out, b"date", date));
     match length {
         _ if bodiless => {}
-        Some(length) => line(out, b"content-length", length.to_string().as_bytes()),
+        Some(length) => {
+            let _ = write!(out, "content-length: {length}\r\n");
+        }
         None => line(out, b"transfer-encoding", b"chunked"),
     }
     out.extend_from_slice(b"\r\n");
@@ -324,7 +322,7 @@ where
                     continue;
                 }
                 if chunked {
-                    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                    let _ = write!(out, "{:x}\r\n", data.len());
                 }
                 out.extend_from_slice(&data);
                 if chunked {

@@ -24,7 +24,7 @@ use super::activity::Activity;
 use super::state::AppState;
 use crate::proxy::socket::Session;
 use crate::proxy::{self, ApiError, ErrorCode};
-use crate::upstream::headers::has_local_key;
+use crate::upstream::headers::{has_local_key, has_token};
 
 /// The access log's method for one message on a socket.
 const LOG_METHOD: &str = "WEBSOCKET";
@@ -32,13 +32,13 @@ const LOG_METHOD: &str = "WEBSOCKET";
 /// Whether a request asks to become a WebSocket (`Connection: upgrade`, `Upgrade: websocket`).
 #[must_use]
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
-    let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
+    let lists = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .any(|v| has_token(v.as_bytes(), token))
     };
-    has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")
+    lists(header::CONNECTION, "upgrade") && lists(header::UPGRADE, "websocket")
 }
 
 /// Answers a WebSocket handshake: `101` and the socket served in the background, or the error

@@ -14,7 +14,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
-use super::{ByteStream, TransportError, TransportKind, h1, pool, root_cause};
+use super::{ByteStream, TransportError, TransportKind, h1, pool, root_cause, timed_out};
 
 /// The error of a body that stopped for longer than `idle`.
 fn silent_for(idle: Duration) -> TransportError {
@@ -69,7 +69,7 @@ impl Stream for Chunks {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.reader = None;
-                let kind = if e.kind() == std::io::ErrorKind::TimedOut {
+                let kind = if timed_out(&e) {
                     TransportKind::Timeout
                 } else {
                     TransportKind::Broken

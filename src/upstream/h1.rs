@@ -4,7 +4,7 @@
 //! runs as a task of its own with a channel to each request and answer; that hop is what this
 //! saves. HTTP/2 stays with hyper ([`super::pool`]).
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Write as _};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -14,6 +14,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use super::headers::{has_token, tokens};
 
 /// The most header lines an answer may have (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -53,8 +55,18 @@ pub(super) enum Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Unanswered(e) | Failure::Io(e) => e.fmt(f),
+            Failure::Unanswered(_) => f.write_str("the upstream did not answer"),
+            Failure::Io(_) => f.write_str("the upstream's answer broke off"),
             Failure::Malformed(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Unanswered(e) | Failure::Io(e) => Some(e),
+            Failure::Malformed(_) => None,
         }
     }
 }
@@ -98,7 +110,7 @@ pub(super) fn request_head(
     }
     let says_length = body_len > 0 || [Method::POST, Method::PUT, Method::PATCH].contains(method);
     if says_length {
-        line(b"content-length", body_len.to_string().as_bytes());
+        let _ = write!(head, "content-length: {body_len}\r\n");
     }
     head.extend_from_slice(b"\r\n");
     head
@@ -245,12 +257,10 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Parsed, Failure> {
         let name = HeaderName::from_bytes(line.name.as_bytes()).map_err(malformed)?;
         let value = HeaderValue::from_bytes(line.value).map_err(malformed)?;
         if name == CONNECTION {
-            for token in tokens(line.value) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    keep = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && answer.version == Some(0) {
-                    keep = true;
-                }
+            if has_token(line.value, "close") {
+                keep = false;
+            } else if has_token(line.value, "keep-alive") && answer.version == Some(0) {
+                keep = true;
             }
         } else if name == TRANSFER_ENCODING {
             chunked = tokens(line.value)
@@ -290,14 +300,6 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Parsed, Failure> {
             keep,
         },
     ))
-}
-
-/// The comma-separated tokens of a header value, trimmed.
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
 }
 
 /// How an answer's body ends.

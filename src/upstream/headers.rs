@@ -113,6 +113,21 @@ pub fn has_client_credentials(headers: &HeaderMap, local_key: Option<&SecretStri
     })
 }
 
+/// The comma-separated tokens of a header value (`Connection`, `Transfer-Encoding`, ...),
+/// trimmed, empty ones left out.
+pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// Whether a header value lists `token`, in any case.
+#[must_use]
+pub fn has_token(value: &[u8], token: &str) -> bool {
+    tokens(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
 /// Client request headers to forward to a native upstream: everything except hop-by-hop and
 /// framing headers, `accept-encoding` (the body is relayed as is, so ask for identity),
 /// cookies, browser context, bitrouter's own headers, and client credentials unless
@@ -168,6 +183,17 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn header_tokens_are_trimmed_and_matched_in_any_case() {
+        let value = b" keep-alive ,, Upgrade,close ";
+        assert_eq!(
+            tokens(value).collect::<Vec<_>>(),
+            [&b"keep-alive"[..], b"Upgrade", b"close"]
+        );
+        assert!(has_token(value, "upgrade") && has_token(value, "CLOSE"));
+        assert!(!has_token(value, "keep") && !has_token(b"", "close"));
+    }
 
     #[test]
     fn local_key_from_each_header() {

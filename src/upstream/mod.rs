@@ -244,18 +244,10 @@ fn send_error(err: pool::SendError) -> TransportError {
             TransportKind::Broken,
             e as &(dyn std::error::Error + 'static),
         ),
-        pool::SendError::Exchange(e) => {
-            let timed_out = matches!(e, h1::Failure::Unanswered(io) | h1::Failure::Io(io)
-                if io.kind() == std::io::ErrorKind::TimedOut);
-            return TransportError {
-                kind: if timed_out {
-                    TransportKind::Timeout
-                } else {
-                    TransportKind::Broken
-                },
-                cause: e.to_string(),
-            };
-        }
+        pool::SendError::Exchange(e) => (
+            TransportKind::Broken,
+            e as &(dyn std::error::Error + 'static),
+        ),
         pool::SendError::Address => {
             return TransportError {
                 kind: TransportKind::Broken,

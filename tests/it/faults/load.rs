@@ -59,7 +59,10 @@ async fn lean_upstream() -> (SocketAddr, Arc<LeanStats>) {
 }
 
 /// Reads one request (head and `content-length` body); `None` at EOF.
-async fn read_request(sock: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+pub(super) async fn read_request(
+    sock: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<String> {
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;

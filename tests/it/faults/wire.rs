@@ -4,7 +4,7 @@
 
 use super::*;
 
-/// A loopback "upstream" that reads each request's head and writes `reply`, then closes the
+/// A loopback "upstream" that reads each request and writes `reply`, then closes the
 /// connection (`hold`: keeps it open, silent, instead).
 async fn odd_upstream(reply: &'static [u8], hold: bool) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -15,13 +15,11 @@ async fn odd_upstream(reply: &'static [u8], hold: bool) -> SocketAddr {
                 return;
             };
             tokio::spawn(async move {
-                let mut seen = Vec::new();
-                let mut buf = [0_u8; 4096];
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
+                if super::load::read_request(&mut socket, &mut Vec::new())
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
                 let _ = socket.write_all(reply).await;
                 if hold {
