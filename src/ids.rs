@@ -1,8 +1,10 @@
 //! Validated identifiers: provider ids and account labels. Once parsed they are known to be safe
-//! to use as keyring accounts, file keys and parts of a model id (`provider@label:model`).
+//! to use as keyring accounts, file keys and parts of a model id (`provider@label:model`). Each
+//! shares its text (`Arc<str>`), so the copies the request path makes of them allocate nothing.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +20,8 @@ pub enum IdError {
 }
 
 /// An account label such as `work` or `personal`: `[a-z0-9_-]{1,32}`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct Label(String);
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label(Arc<str>);
 
 impl Label {
     /// The label every command uses when `--label` is not given.
@@ -29,13 +30,19 @@ impl Label {
     /// The `default` label.
     #[must_use]
     pub fn default_label() -> Self {
-        Label(Self::DEFAULT.to_owned())
+        Label(Arc::from(Self::DEFAULT))
     }
 
     /// The label as text.
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The label's text, shared.
+    #[must_use]
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
     }
 }
 
@@ -47,7 +54,7 @@ impl FromStr for Label {
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
-            Ok(Label(s.to_owned()))
+            Ok(Label(Arc::from(s)))
         } else {
             Err(IdError::Label(s.to_owned()))
         }
@@ -60,6 +67,12 @@ impl fmt::Display for Label {
     }
 }
 
+impl serde::Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Label {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -68,9 +81,8 @@ impl<'de> serde::Deserialize<'de> for Label {
 }
 
 /// A provider id such as `openai-codex` or `openai`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct ProviderId(String);
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProviderId(Arc<str>);
 
 impl ProviderId {
     /// The id of the built-in ChatGPT-subscription provider.
@@ -79,7 +91,7 @@ impl ProviderId {
     /// The built-in `openai-codex` provider id.
     #[must_use]
     pub fn openai_codex() -> Self {
-        ProviderId(Self::OPENAI_CODEX.to_owned())
+        ProviderId(Arc::from(Self::OPENAI_CODEX))
     }
 
     /// The id as text.
@@ -91,7 +103,7 @@ impl ProviderId {
     /// Whether this is the built-in ChatGPT Codex provider.
     #[must_use]
     pub fn is_openai_codex(&self) -> bool {
-        self.0 == Self::OPENAI_CODEX
+        &*self.0 == Self::OPENAI_CODEX
     }
 }
 
@@ -107,7 +119,7 @@ impl FromStr for ProviderId {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
         });
         if first_ok && rest_ok && s.len() <= 64 {
-            Ok(ProviderId(s.to_owned()))
+            Ok(ProviderId(Arc::from(s)))
         } else {
             Err(IdError::Provider(s.to_owned()))
         }
@@ -117,6 +129,12 @@ impl FromStr for ProviderId {
 impl fmt::Display for ProviderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for ProviderId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

@@ -355,6 +355,22 @@ pub fn field_ranges<const N: usize>(s: &[u8], names: [&str; N]) -> [Option<Range
     found
 }
 
+/// Where the value of the first entry named `name` in the object `s` holds begins, found
+/// without reading that value: a caller that only looks inside it (the fields of a nested
+/// object) reads it once, not once to find its end and again to look in it. The value itself
+/// is not checked; `s` may go on past it.
+#[must_use]
+pub fn field_start(s: &[u8], name: &str) -> Option<usize> {
+    let mut entries = entries(s)?;
+    while let Some(Ok((key, start))) = entries.next_key() {
+        if key_is(key, name) {
+            return Some(skip_space(s, start));
+        }
+        entries.resume_at(value_at(s, start)?.end);
+    }
+    None
+}
+
 /// The value of the first entry named `name` in the object `s` holds.
 #[must_use]
 pub fn field<'a>(s: &'a [u8], name: &str) -> Option<&'a [u8]> {
@@ -438,6 +454,11 @@ mod tests {
                 let expected: Vec<(String, Value)> =
                     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 prop_assert_eq!(found, expected);
+                // Each key's value starts where field_start says (the first entry of a name).
+                for key in map.keys().filter(|k| !k.contains(['"', '\\'])) {
+                    let start = field_range(bytes, key).map(|r| r.start);
+                    prop_assert_eq!(field_start(bytes, key), start);
+                }
             }
             if let Value::Array(list) = &value {
                 let found: Vec<Value> = items(bytes)

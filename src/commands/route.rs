@@ -225,7 +225,7 @@ fn describe_step(
     json!({
         "requested": step.requested,
         "provider": target.provider,
-        "model": target.model,
+        "model": &*target.model,
         "effort": setting(target.effort.as_ref(), String::as_str),
         "service_tier": setting(target.service_tier.as_ref(), |t| t.as_str()),
         "catalog_checked": step.catalog_checked,

@@ -31,7 +31,7 @@ pub(super) fn verbatim(
     let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
     response.headers_mut().extend(headers.clone());
-    response.headers_mut().extend(served.headers());
+    served.add_headers(response.headers_mut());
     response
 }
 
@@ -45,7 +45,7 @@ pub(super) async fn codex_answer(
 ) -> Result<Response, ApiError> {
     headers.remove(header::CONTENT_TYPE);
     headers.remove(header::CONTENT_ENCODING);
-    headers.extend(served.headers());
+    served.add_headers(&mut headers);
     let provider = served.provider.as_str();
     if client_stream {
         headers.insert(
@@ -76,8 +76,8 @@ pub(super) fn native_answer(
     log: &LogCell,
 ) -> Response {
     let status = resp.status;
-    let mut headers = relayable_response_headers(&resp.headers);
-    headers.extend(served.headers());
+    let mut headers = relayable_response_headers(resp.headers);
+    served.add_headers(&mut headers);
     let sse = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -4,6 +4,8 @@
 //! Credentials are attached by [`crate::upstream::attach`], as sensitive header values that are
 //! never logged.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -24,27 +26,24 @@ pub struct Served {
     /// The provider.
     pub provider: ProviderId,
     /// The upstream model.
-    pub model: String,
+    pub model: Arc<str>,
     /// The label, or `config` / `client` / `none` for the configured key, the client's own
     /// credential, or none.
-    pub account: String,
+    pub account: Arc<str>,
 }
 
 impl Served {
-    /// The `x-bitrouter-*` response headers.
-    #[must_use]
-    pub fn headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::with_capacity(3);
+    /// Adds the `x-bitrouter-*` response headers to `headers`.
+    pub fn add_headers(&self, headers: &mut HeaderMap) {
         for (name, value) in [
             ("x-bitrouter-provider", self.provider.as_str()),
-            ("x-bitrouter-account", self.account.as_str()),
-            ("x-bitrouter-model", self.model.as_str()),
+            ("x-bitrouter-account", &self.account),
+            ("x-bitrouter-model", &self.model),
         ] {
             if let Ok(v) = HeaderValue::try_from(value) {
-                h.insert(HeaderName::from_static(name), v);
+                headers.insert(HeaderName::from_static(name), v);
             }
         }
-        h
     }
 }
 
@@ -68,12 +67,12 @@ pub enum Auth {
 impl Auth {
     /// The name for `x-bitrouter-account`.
     #[must_use]
-    pub fn name(&self) -> String {
+    pub fn name(&self) -> Arc<str> {
         match self {
-            Auth::Account { label, .. } => label.to_string(),
-            Auth::Configured(_) => "config".to_owned(),
-            Auth::Client => "client".to_owned(),
-            Auth::Nothing => "none".to_owned(),
+            Auth::Account { label, .. } => label.shared(),
+            Auth::Configured(_) => Arc::from("config"),
+            Auth::Client => Arc::from("client"),
+            Auth::Nothing => Arc::from("none"),
         }
     }
 

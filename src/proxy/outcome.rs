@@ -285,7 +285,7 @@ impl Failures {
             ApiError::bad_gateway(ErrorCode::NoRoute, "no provider could serve this request")
         };
         if let Some(served) = &self.served {
-            err.headers.extend(served.headers());
+            served.add_headers(&mut err.headers);
         }
         err
     }

@@ -149,10 +149,11 @@ impl Patcher {
         if !rebuild && OUTPUT_KEY.find(&data).is_none() {
             return block.into_raw();
         }
-        let Some(response) = jsonscan::field_range(&data, "response") else {
+        // The fields are looked for inside `response` without first reading it to its end.
+        let Some(response) = jsonscan::field_start(&data, "response") else {
             return block.into_raw();
         };
-        let inner = &data[response.clone()];
+        let inner = &data[response..];
         let [output, usage] = if rebuild && self.log.is_enabled() {
             jsonscan::field_ranges(inner, ["output", "usage"])
         } else {
@@ -178,7 +179,7 @@ impl Patcher {
         } else {
             BTreeMap::new()
         };
-        let (from, to) = (response.start + output.start, response.start + output.end);
+        let (from, to) = (response + output.start, response + output.end);
         let raw = block.raw();
         let (head, tail) = match &single {
             Some(range) => (&raw[..range.start], &raw[range.end..]),

@@ -338,7 +338,7 @@ pub(super) async fn translated_answer(
     };
     headers.remove(header::CONTENT_TYPE);
     headers.remove(header::CONTENT_ENCODING);
-    headers.extend(served.headers());
+    served.add_headers(&mut headers);
     let provider = served.provider.as_str();
     if translation.stream() {
         headers.insert(

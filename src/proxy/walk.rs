@@ -139,7 +139,7 @@ pub async fn walk(
                         }
                         let answer = answer(success, inbound, &out, &served, log).await;
                         return answer.map_err(|mut e| {
-                            e.headers.extend(served.headers());
+                            served.add_headers(&mut e.headers);
                             e
                         });
                     }
@@ -191,7 +191,7 @@ pub async fn walk(
                         break 'steps;
                     }
                     Outcome::Fail(mut err) => {
-                        err.headers.extend(served.headers());
+                        served.add_headers(&mut err.headers);
                         return Err(err);
                     }
                     Outcome::Verbatim {
@@ -316,7 +316,7 @@ async fn attempt(
     if !out.reads_stream {
         return Observed::Success(Success::Native(response));
     }
-    let headers = relayable_response_headers(&response.headers);
+    let headers = relayable_response_headers(response.headers);
     let stream: upstream::ByteStream = pivot::as_responses(response.body, out.api);
     match relay::peek(stream, provider.id.as_str()).await {
         Peek::Committed(committed) => Observed::Success(Success::Stream { committed, headers }),

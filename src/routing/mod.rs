@@ -163,7 +163,7 @@ pub struct Target {
     /// The provider.
     pub provider: ProviderId,
     /// The model id sent upstream.
-    pub model: String,
+    pub model: Arc<str>,
     /// Credentials to try, in order.
     pub credentials: Vec<Credential>,
     /// Whether the account was pinned (by `@label` or the header): no failover to others.
@@ -377,7 +377,7 @@ impl<'a> Resolver<'a> {
             requested: id.to_owned(),
             target: Target {
                 provider: provider.id.clone(),
-                model: model.to_owned(),
+                model: Arc::from(model),
                 credentials,
                 pinned: pin.is_some(),
                 effort: None,

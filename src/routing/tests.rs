@@ -63,7 +63,7 @@ fn first(model: &str, header: Option<&str>) -> Result<Summary, RouteError> {
     let step = plan.steps.into_iter().next().unwrap();
     Ok((
         step.target.provider.to_string(),
-        step.target.model,
+        step.target.model.to_string(),
         step.target.credentials,
         step.target.pinned,
         step.reason,
@@ -227,7 +227,7 @@ fn routes_expand_in_order_and_nest() {
     let chain: Vec<(String, String)> = plan
         .steps
         .iter()
-        .map(|s| (s.target.provider.to_string(), s.target.model.clone()))
+        .map(|s| (s.target.provider.to_string(), s.target.model.to_string()))
         .collect();
     assert_eq!(
         chain,

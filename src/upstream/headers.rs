@@ -167,15 +167,14 @@ pub fn forwardable_request_headers(
 
 /// Upstream response headers to relay to the client: everything except hop-by-hop and framing
 /// headers and cookies (`set-cookie` belongs to bitrouter's upstream session, not the client).
+/// The others are kept where they are, in the map they came in.
 #[must_use]
-pub fn relayable_response_headers(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(upstream.len() + 6);
-    for (name, value) in upstream {
-        if !is_hop_by_hop(name) && name != header::SET_COOKIE {
-            out.append(name.clone(), value.clone());
-        }
+pub fn relayable_response_headers(mut upstream: HeaderMap) -> HeaderMap {
+    for name in HOP_BY_HOP {
+        upstream.remove(*name);
     }
-    out
+    upstream.remove(header::SET_COOKIE);
+    upstream
 }
 
 #[cfg(test)]
@@ -264,7 +263,10 @@ mod tests {
             "x-codex-primary-used-percent",
             HeaderValue::from_static("12"),
         );
-        let out = relayable_response_headers(&h);
+        h.append("set-cookie", HeaderValue::from_static("cf=2"));
+        h.insert("connection", HeaderValue::from_static("keep-alive"));
+        h.insert("content-length", HeaderValue::from_static("10"));
+        let out = relayable_response_headers(h);
         assert_eq!(out.len(), 1);
         assert_eq!(out["x-codex-primary-used-percent"], "12");
     }
