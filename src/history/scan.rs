@@ -99,19 +99,19 @@ impl UsageScan {
         self.note(data.trim_ascii());
     }
 
-    /// The usage an event or a body (JSON text) carries, at any of the places the APIs put it.
+    /// The usage an event or a body (JSON text) carries, at any of the places the APIs put it
+    /// (`usage`, `message.usage`, `response.usage`, the first that is an object), its top level
+    /// read once for all three.
     fn note(&mut self, value: &[u8]) {
-        let usage = [
-            &["usage"][..],
-            &["message", "usage"],
-            &["response", "usage"],
-        ]
-        .iter()
-        .find_map(|path| {
-            path.iter()
-                .try_fold(value, |v, key| jsonscan::field(v, key))
-                .filter(|u| u.starts_with(b"{"))
-        });
+        let [usage, message, response] =
+            jsonscan::field_ranges(value, ["usage", "message", "response"]);
+        let inner = |range: Option<std::ops::Range<usize>>| {
+            range.and_then(|r| jsonscan::field(&value[r], "usage"))
+        };
+        let usage = [usage.map(|r| &value[r]), inner(message), inner(response)]
+            .into_iter()
+            .flatten()
+            .find(|u| u.starts_with(b"{"));
         if let Some(tokens) = usage.and_then(Tokens::from_usage_raw) {
             self.tokens = Some(self.tokens.unwrap_or_default().merge(tokens));
         }
