@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri};
 use http_body::Body as _;
 use http_body_util::Full;
@@ -276,7 +276,10 @@ where
         line(out, b"connection", b"close");
     }
     let keep = !closing && !said_close;
-    super::date::with(|date| line(out, b"date", date));
+    // A relayed answer keeps the upstream's `Date` (as hyper did): one `Date` only.
+    if !parts.headers.contains_key(DATE) {
+        super::date::with(|date| line(out, b"date", date));
+    }
     match length {
         _ if bodiless => {}
         Some(length) => {

@@ -129,3 +129,16 @@ async fn no_content_has_no_body_framing() {
     assert!(kept.unwrap());
     assert_eq!(without_date(&text), "HTTP/1.1 204 No Content\n");
 }
+
+#[tokio::test]
+async fn an_answer_that_has_a_date_keeps_it_alone() {
+    let full = routes::Body::for_tests(crate::proxy::Body::full("ok"));
+    let mut response = Response::new(full);
+    let relayed = "Sun, 06 Nov 1994 08:49:37 GMT";
+    response
+        .headers_mut()
+        .insert(http::header::DATE, HeaderValue::from_static(relayed));
+    let (text, _) = written(response, false).await;
+    let dates: Vec<&str> = text.lines().filter(|l| l.starts_with("date: ")).collect();
+    assert_eq!(dates, [format!("date: {relayed}")], "{text}");
+}
