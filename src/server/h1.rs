@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::activity::Activity;
 use super::routes;
 use super::state::AppState;
-use crate::upstream::headers::has_token;
+use crate::upstream::headers::{has_token, write_field};
 
 /// The most header lines a request may have here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -270,22 +270,22 @@ where
             }
             said_close = true;
         }
-        line(out, name.as_str().as_bytes(), value.as_bytes());
+        write_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     if closing && !said_close {
-        line(out, b"connection", b"close");
+        write_field(out, b"connection", b"close");
     }
     let keep = !closing && !said_close;
     // A relayed answer keeps the upstream's `Date` (as hyper did): one `Date` only.
     if !parts.headers.contains_key(DATE) {
-        super::date::with(|date| line(out, b"date", date));
+        super::date::with(|date| write_field(out, b"date", date));
     }
     match length {
         _ if bodiless => {}
         Some(length) => {
             let _ = write!(out, "content-length: {length}\r\n");
         }
-        None => line(out, b"transfer-encoding", b"chunked"),
+        None => write_field(out, b"transfer-encoding", b"chunked"),
     }
     out.extend_from_slice(b"\r\n");
     loop {
@@ -343,13 +343,6 @@ where
             }
         }
     }
-}
-
-fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 async fn write<T: AsyncWrite + Unpin>(io: &mut T, out: &mut Vec<u8>) -> io::Result<()> {

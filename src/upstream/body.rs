@@ -14,7 +14,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
-use super::{ByteStream, TransportError, TransportKind, h1, pool, root_cause, timed_out};
+use super::{ByteStream, TransportError, TransportKind, classified, h1, pool, root_cause};
 
 /// The error of a body that stopped for longer than `idle`.
 fn silent_for(idle: Duration) -> TransportError {
@@ -69,15 +69,7 @@ impl Stream for Chunks {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.reader = None;
-                let kind = if timed_out(&e) {
-                    TransportKind::Timeout
-                } else {
-                    TransportKind::Broken
-                };
-                Poll::Ready(Some(Err(TransportError {
-                    kind,
-                    cause: root_cause(&e),
-                })))
+                Poll::Ready(Some(Err(classified(TransportKind::Broken, &e))))
             }
             Poll::Pending => {
                 let idle = this.idle;

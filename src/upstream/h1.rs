@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::headers::{has_token, tokens};
+use super::headers::{has_token, tokens, write_field};
 
 /// The most header lines an answer may have (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -92,20 +92,14 @@ pub(super) fn request_head(
     head.push(b' ');
     head.extend_from_slice(target.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut line = |name: &[u8], value: &[u8]| {
-        head.extend_from_slice(name);
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value);
-        head.extend_from_slice(b"\r\n");
-    };
     if let Some(host) = host
         && !headers.contains_key(HOST)
     {
-        line(b"host", host.as_bytes());
+        write_field(&mut head, b"host", host.as_bytes());
     }
     for (name, value) in headers {
         if name != CONTENT_LENGTH && name != TRANSFER_ENCODING {
-            line(name.as_str().as_bytes(), value.as_bytes());
+            write_field(&mut head, name.as_str().as_bytes(), value.as_bytes());
         }
     }
     let says_length = body_len > 0 || [Method::POST, Method::PUT, Method::PATCH].contains(method);
@@ -355,9 +349,7 @@ impl Framing {
                     if buf.is_empty() {
                         return Ok(Step::More);
                     }
-                    let take = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    *left -= take as u64;
-                    return Ok(Step::Data(buf.split_to(take).freeze()));
+                    return Ok(Step::Data(take(buf, left)));
                 }
                 Framing::ToEnd => {
                     if buf.is_empty() {
@@ -369,12 +361,11 @@ impl Framing {
                     if buf.is_empty() {
                         return Ok(Step::More);
                     }
-                    let take = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    *left -= take as u64;
+                    let data = take(buf, left);
                     if *left == 0 {
                         *self = Framing::Chunked(Chunk::DataEnd);
                     }
-                    return Ok(Step::Data(buf.split_to(take).freeze()));
+                    return Ok(Step::Data(data));
                 }
                 Framing::Chunked(at) => {
                     let Some(end) = memchr::memchr(b'\n', buf) else {
@@ -400,6 +391,13 @@ impl Framing {
             }
         }
     }
+}
+
+/// What `buf` holds of the `left` bytes still to come, taken off it (`left` counts them down).
+fn take(buf: &mut BytesMut, left: &mut u64) -> Bytes {
+    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+    *left -= n as u64;
+    buf.split_to(n).freeze()
 }
 
 /// A chunk-size line's size (any extension after `;` ignored).

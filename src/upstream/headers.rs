@@ -128,6 +128,14 @@ pub fn has_token(value: &[u8], token: &str) -> bool {
     tokens(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
 }
 
+/// Writes one header field, `name: value` and its line end, as HTTP/1.1 sends it.
+pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Client request headers to forward to a native upstream: everything except hop-by-hop and
 /// framing headers, `accept-encoding` (the body is relayed as is, so ask for identity),
 /// cookies, browser context, bitrouter's own headers, and client credentials unless

@@ -255,13 +255,19 @@ fn send_error(err: pool::SendError) -> TransportError {
             };
         }
     };
+    classified(kind, cause)
+}
+
+/// `err` as a [`TransportError`] of `kind`, or of a time-out when an I/O time-out is among its
+/// causes.
+fn classified(kind: TransportKind, err: &(dyn std::error::Error + 'static)) -> TransportError {
     TransportError {
-        kind: if timed_out(cause) {
+        kind: if timed_out(err) {
             TransportKind::Timeout
         } else {
             kind
         },
-        cause: root_cause(cause),
+        cause: root_cause(err),
     }
 }
 
