@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
 use super::error::{ApiError, ErrorCode, ErrorKind};
@@ -18,19 +18,24 @@ use crate::upstream::user_agent;
 /// Cooldown when a usage limit names no reset time.
 pub const DEFAULT_COOLDOWN_SECS: i64 = 300;
 
-/// Client headers forwarded to the backend (the Codex CLI's fingerprint and session headers).
-const FORWARDED: &[&str] = &[
-    "originator",
-    "user-agent",
-    "session-id",
-    "session_id",
-    "conversation_id",
-    "thread-id",
-    "x-client-request-id",
-    "x-openai-subagent",
-    "openai-beta",
-    "version",
-];
+/// Whether a client header goes on to the backend: the Codex CLI's fingerprint and session
+/// headers, and its `x-codex-*` ones.
+fn forwarded(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    matches!(
+        name,
+        "originator"
+            | "user-agent"
+            | "session-id"
+            | "session_id"
+            | "conversation_id"
+            | "thread-id"
+            | "x-client-request-id"
+            | "x-openai-subagent"
+            | "openai-beta"
+            | "version"
+    ) || name.starts_with("x-codex-")
+}
 
 /// A request body ready for the backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,41 +83,52 @@ pub fn shape_body(body: Value) -> Result<Shaped, ApiError> {
 /// mirroring it; JSON in, SSE out.
 #[must_use]
 pub fn request_headers(inbound: &HeaderMap, prompt_cache_key: Option<&str>) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(12);
+    let mut out = HeaderMap::with_capacity(16);
+    // What the client sent of the headers filled in below, noted on the way (each look-up in
+    // the map afterwards would hash and probe again).
+    let (mut originator, mut user_agent) = (false, false);
+    let (mut session, mut session_underscore) = (None, None);
     for (name, value) in inbound {
-        if FORWARDED.contains(&name.as_str()) || name.as_str().starts_with("x-codex-") {
-            out.append(name.clone(), value.clone());
+        if !forwarded(name) {
+            continue;
         }
+        if *name == ORIGINATOR {
+            originator = true;
+        } else if *name == header::USER_AGENT {
+            user_agent = true;
+        } else if *name == SESSION_ID {
+            session.get_or_insert_with(|| value.clone());
+        } else if *name == SESSION_ID_UNDERSCORE {
+            session_underscore.get_or_insert_with(|| value.clone());
+        }
+        out.append(name.clone(), value.clone());
     }
-    if !out.contains_key(ORIGINATOR) {
-        out.insert(ORIGINATOR, HeaderValue::from_static("bitrouter"));
+    if !originator {
+        out.append(ORIGINATOR, HeaderValue::from_static("bitrouter"));
     }
-    if !out.contains_key(header::USER_AGENT)
-        && let Some(ua) = own_user_agent()
-    {
-        out.insert(header::USER_AGENT, ua);
+    if !user_agent && let Some(ua) = own_user_agent() {
+        out.append(header::USER_AGENT, ua);
     }
-    if !out.contains_key(SESSION_ID) {
-        let existing = out.get(SESSION_ID_UNDERSCORE).cloned();
-        let derived =
-            existing.or_else(|| prompt_cache_key.and_then(|k| HeaderValue::try_from(k).ok()));
-        let value =
-            derived.or_else(|| HeaderValue::try_from(crate::unique::uuid().to_string()).ok());
-        if let Some(value) = value {
-            out.insert(SESSION_ID, value);
+    if session.is_none() {
+        let derived = session_underscore
+            .clone()
+            .or_else(|| prompt_cache_key.and_then(|k| HeaderValue::try_from(k).ok()));
+        session = derived.or_else(|| HeaderValue::try_from(crate::unique::uuid().to_string()).ok());
+        if let Some(value) = &session {
+            out.append(SESSION_ID, value.clone());
         }
     }
     // Both spellings carry the one session id (the backend has been seen caching on either).
-    if !out.contains_key(SESSION_ID_UNDERSCORE)
-        && let Some(value) = out.get(SESSION_ID).cloned()
+    if session_underscore.is_none()
+        && let Some(value) = session
     {
-        out.insert(SESSION_ID_UNDERSCORE, value);
+        out.append(SESSION_ID_UNDERSCORE, value);
     }
-    out.insert(
+    out.append(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    out.insert(
+    out.append(
         header::ACCEPT,
         HeaderValue::from_static("text/event-stream"),
     );
@@ -412,6 +428,9 @@ mod tests {
         assert_eq!(out["originator"], "codex_exec");
         assert_eq!(out["user-agent"], "codex_exec/0.169.0");
         assert_eq!(out["session-id"], "s-1");
+        // The other spelling mirrors it, and neither is doubled.
+        assert_eq!(out["session_id"], "s-1");
+        assert_eq!(out.get_all("session-id").iter().count(), 1);
         assert_eq!(out["thread-id"], "t-1");
         assert_eq!(out["x-codex-turn-metadata"], "{}");
         assert_eq!(out["x-client-request-id"], "r-1");

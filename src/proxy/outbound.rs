@@ -35,13 +35,16 @@ pub struct Served {
 impl Served {
     /// Adds the `x-bitrouter-*` response headers to `headers`.
     pub fn add_headers(&self, headers: &mut HeaderMap) {
+        // Names made at compile time: made here, each would be checked byte by byte again.
+        const PROVIDER: HeaderName = HeaderName::from_static("x-bitrouter-provider");
+        const MODEL: HeaderName = HeaderName::from_static("x-bitrouter-model");
         for (name, value) in [
-            ("x-bitrouter-provider", self.provider.as_str()),
-            ("x-bitrouter-account", &self.account),
-            ("x-bitrouter-model", &self.model),
+            (PROVIDER, self.provider.as_str()),
+            (hygiene::ACCOUNT_HEADER, &self.account),
+            (MODEL, &self.model),
         ] {
             if let Ok(v) = HeaderValue::try_from(value) {
-                headers.insert(HeaderName::from_static(name), v);
+                headers.insert(name, v);
             }
         }
     }

@@ -246,7 +246,9 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Parsed, Failure> {
     let mut keep = answer.version == Some(1);
     let mut chunked = None;
     let mut length: Option<u64> = None;
-    let mut headers = HeaderMap::with_capacity(answer.headers.len());
+    // Room for the headers bitrouter adds to an answer it relays (its own `x-bitrouter-*`, the
+    // content type and cache control), which would otherwise grow the map, all of it again.
+    let mut headers = HeaderMap::with_capacity(answer.headers.len() + 6);
     for line in &*answer.headers {
         let name = HeaderName::from_bytes(line.name.as_bytes()).map_err(malformed)?;
         let value = HeaderValue::from_bytes(line.value).map_err(malformed)?;
