@@ -4,6 +4,7 @@
 //! unavailable keyring is. Reads look in both, so credentials saved to the file while the
 //! keyring was away stay usable when it returns.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{
@@ -82,6 +83,13 @@ impl CredentialStore for AutoStore {
             }
         }
         self.file.load(key)
+    }
+
+    fn load_shared(&self, key: &CredentialKey) -> Result<Option<Arc<Credential>>, StoreError> {
+        if self.keyring.is_some() {
+            return Ok(self.load(key)?.map(|s| Arc::new(s.credential)));
+        }
+        self.file.load_shared(key)
     }
 
     fn list(&self) -> Result<Vec<Stored>, StoreError> {

@@ -18,7 +18,10 @@ use super::{Credential, CredentialKey, CredentialStore, StoreError, StoreLock, S
 
 /// The credentials as last read, the file's stamp then, when that stamp was checked, and the
 /// read's number (see [`FileStore::version`]).
-type Cached = (Stamp, Arc<Vec<Credential>>, Instant, u64);
+/// The credentials of one read, each shared so that handing one out copies nothing.
+type Credentials = Arc<Vec<Arc<Credential>>>;
+
+type Cached = (Stamp, Credentials, Instant, u64);
 
 /// Numbers reads of token files: each parse gets a new one.
 static READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -104,13 +107,13 @@ impl FileStore {
     }
 
     /// Every credential in the file (empty when there is no file), through the cache.
-    fn read_all(&self) -> Result<Arc<Vec<Credential>>, StoreError> {
+    fn read_all(&self) -> Result<Credentials, StoreError> {
         self.read_numbered().map(|(credentials, _)| credentials)
     }
 
     /// [`FileStore::read_all`] with the number of the read it comes from: the same number as
     /// long as the file has not changed, 0 when there is no file.
-    fn read_numbered(&self) -> Result<(Arc<Vec<Credential>>, u64), StoreError> {
+    fn read_numbered(&self) -> Result<(Credentials, u64), StoreError> {
         if let Some((stamp, credentials, checked, read)) = self
             .cache
             .lock()
@@ -140,10 +143,19 @@ impl FileStore {
         }
         let text = std::fs::read_to_string(&self.path).map_err(|e| self.io("read", e))?;
         // Stamp after reading too: if the file was replaced in between, the next read re-parses.
-        let credentials = Arc::new(self.parse(&text)?);
+        let credentials = Arc::new(self.parse(&text)?.into_iter().map(Arc::new).collect());
         let read = READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *cache = Some((stamp, Arc::clone(&credentials), Instant::now(), read));
         Ok((credentials, read))
+    }
+
+    /// A copy of every credential in the file, to change and write back.
+    fn owned(&self) -> Result<Vec<Credential>, StoreError> {
+        Ok(self
+            .read_all()?
+            .iter()
+            .map(|c| Credential::clone(c))
+            .collect())
     }
 
     fn parse(&self, text: &str) -> Result<Vec<Credential>, StoreError> {
@@ -226,9 +238,13 @@ impl CredentialStore for FileStore {
             .iter()
             .find(|c| &c.key == key)
             .map(|c| Stored {
-                credential: c.clone(),
+                credential: Credential::clone(c),
                 store: StoreName::File,
             }))
+    }
+
+    fn load_shared(&self, key: &CredentialKey) -> Result<Option<Arc<Credential>>, StoreError> {
+        Ok(self.read_all()?.iter().find(|c| &c.key == key).cloned())
     }
 
     fn list(&self) -> Result<Vec<Stored>, StoreError> {
@@ -236,7 +252,7 @@ impl CredentialStore for FileStore {
             .read_all()?
             .iter()
             .map(|c| Stored {
-                credential: c.clone(),
+                credential: Credential::clone(c),
                 store: StoreName::File,
             })
             .collect())
@@ -251,7 +267,7 @@ impl CredentialStore for FileStore {
     }
 
     fn save(&self, _lock: &StoreLock, credential: &Credential) -> Result<StoreName, StoreError> {
-        let mut all: Vec<Credential> = self.read_all()?.as_ref().clone();
+        let mut all = self.owned()?;
         all.retain(|c| c.key != credential.key);
         all.push(credential.clone());
         all.sort_by(|a, b| a.key.cmp(&b.key));
@@ -264,7 +280,7 @@ impl CredentialStore for FileStore {
         _lock: &StoreLock,
         key: &CredentialKey,
     ) -> Result<Option<StoreName>, StoreError> {
-        let mut all: Vec<Credential> = self.read_all()?.as_ref().clone();
+        let mut all = self.owned()?;
         let before = all.len();
         all.retain(|c| &c.key != key);
         if all.len() == before {

@@ -320,6 +320,13 @@ pub trait CredentialStore: Send + Sync + fmt::Debug {
     /// The credential under `key`, if any.
     fn load(&self, key: &CredentialKey) -> Result<Option<Stored>, StoreError>;
 
+    /// [`CredentialStore::load`], shared instead of copied where the store keeps its
+    /// credentials in memory (the file store does). A running server asks this on every
+    /// request, and a signed-in account's tokens are some kilobytes.
+    fn load_shared(&self, key: &CredentialKey) -> Result<Option<Arc<Credential>>, StoreError> {
+        Ok(self.load(key)?.map(|s| Arc::new(s.credential)))
+    }
+
     /// Every stored credential, sorted by key.
     fn list(&self) -> Result<Vec<Stored>, StoreError>;
 

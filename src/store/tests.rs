@@ -42,6 +42,12 @@ fn mock_keyring(dir: &Path) -> KeyringStore {
 fn contract(store: &dyn CredentialStore) {
     assert!(store.list().unwrap().is_empty());
     assert!(store.load(&key("openai-codex", "work")).unwrap().is_none());
+    assert!(
+        store
+            .load_shared(&key("openai-codex", "work"))
+            .unwrap()
+            .is_none()
+    );
 
     let lock = store.lock().unwrap();
     store
@@ -82,6 +88,14 @@ fn contract(store: &dyn CredentialStore) {
     assert!(next.is_some());
     let found = store.load(&key("openai-codex", "work")).unwrap().unwrap();
     assert_eq!(found.credential.access_token.expose_secret(), "a2");
+    // The shared answer is the same credential, and it follows the update too.
+    let shared = store
+        .load_shared(&key("openai-codex", "work"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared.key, found.credential.key);
+    assert_eq!(shared.access_token.expose_secret(), "a2");
+    assert_eq!(shared.email.as_deref(), Some("you@example.com"));
 
     let lock = store.lock().unwrap();
     assert!(
@@ -98,6 +112,12 @@ fn contract(store: &dyn CredentialStore) {
     );
     drop(lock);
     assert!(store.load(&key("openai-codex", "work")).unwrap().is_none());
+    assert!(
+        store
+            .load_shared(&key("openai-codex", "work"))
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(store.list().unwrap().len(), 2);
 }
 

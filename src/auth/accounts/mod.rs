@@ -205,7 +205,7 @@ impl Accounts {
         if credential.kind == CredentialKind::ApiKey
             || !needs_refresh(credential.expires_at, credential.last_refresh, unix_now())
         {
-            return Ok(access_of(credential));
+            return Ok(access_of(&credential));
         }
         match self.refresh(&credential).await {
             Ok(access) => Ok(access),
@@ -214,7 +214,7 @@ impl Accounts {
                 if credential.expires_at.is_some_and(|exp| exp > unix_now()) =>
             {
                 tracing::warn!(key = %key, error = %source, "proactive refresh failed; using the current token");
-                Ok(access_of(credential))
+                Ok(access_of(&credential))
             }
             Err(e) => Err(e),
         }
@@ -238,7 +238,7 @@ impl Accounts {
             return self.linked_access(&credential, Some(rejected)).await;
         }
         if credential.access_token.expose_secret() != rejected.expose_secret() {
-            return Ok(access_of(credential));
+            return Ok(access_of(&credential));
         }
         if credential.kind == CredentialKind::ApiKey {
             return Err(AuthError::NeedsLogin {
@@ -275,19 +275,17 @@ impl Accounts {
         Arc::clone(flights.entry(key.clone()).or_default())
     }
 
-    async fn load(&self, key: &CredentialKey) -> Result<Credential, AuthError> {
+    async fn load(&self, key: &CredentialKey) -> Result<Arc<Credential>, AuthError> {
         let store = Arc::clone(&self.inner.store);
         let found = if store.reads_block() {
             let k = key.clone();
-            tokio::task::spawn_blocking(move || store.load(&k))
+            tokio::task::spawn_blocking(move || store.load_shared(&k))
                 .await
                 .map_err(AuthError::Task)??
         } else {
-            store.load(key)?
+            store.load_shared(key)?
         };
-        found
-            .map(|s| s.credential)
-            .ok_or_else(|| AuthError::NotLoggedIn { key: key.clone() })
+        found.ok_or_else(|| AuthError::NotLoggedIn { key: key.clone() })
     }
 
     /// Refreshes `seen` unless someone already replaced its tokens; one at a time per key in
@@ -317,7 +315,7 @@ impl Accounts {
         }
         if !current.same_tokens(seen) {
             tracing::debug!(key = %key, "tokens were already refreshed elsewhere");
-            return Ok(access_of(current));
+            return Ok(access_of(&current));
         }
         let Some(refresh_token) = current.refresh_token.clone() else {
             return Err(AuthError::NeedsLogin {
@@ -331,7 +329,7 @@ impl Accounts {
             Ok(tokens) => {
                 let mut next = current;
                 oauth::apply_refresh(&mut next, tokens, unix_now());
-                let access = access_of(next.clone());
+                let access = access_of(&next);
                 self.save_locked(lock, next).await?;
                 Ok(access)
             }
@@ -376,12 +374,12 @@ impl Accounts {
     }
 }
 
-/// The token and account id of a loaded copy of a credential, moved out of it (a signed-in
-/// account's token is some 2 KB: the request path does not copy it again).
-fn access_of(credential: Credential) -> Access {
+/// The token and account id of a credential: all a request needs of it, and all it copies
+/// (the store shares the rest).
+fn access_of(credential: &Credential) -> Access {
     Access {
-        token: credential.access_token,
-        account_id: credential.account_id,
+        token: credential.access_token.clone(),
+        account_id: credential.account_id.clone(),
     }
 }
 
