@@ -43,7 +43,7 @@ pub(super) async fn codex_answer(
     served: &Served,
     log: &LogCell,
 ) -> Result<Response, ApiError> {
-    headers.remove(header::CONTENT_TYPE);
+    // The content type is set below, whichever way the answer goes.
     headers.remove(header::CONTENT_ENCODING);
     served.add_headers(&mut headers);
     let provider = served.provider.as_str();
