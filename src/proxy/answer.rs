@@ -43,29 +43,40 @@ pub(super) async fn codex_answer(
     served: &Served,
     log: &LogCell,
 ) -> Result<Response, ApiError> {
-    // The content type is set below, whichever way the answer goes.
-    headers.remove(header::CONTENT_ENCODING);
-    served.add_headers(&mut headers);
+    written_headers(&mut headers, served, client_stream);
     let provider = served.provider.as_str();
-    if client_stream {
+    let body = if client_stream {
+        Body::stream(relay::relay(committed, provider, log.clone()))
+    } else {
+        Body::full(
+            relay::aggregate(committed, provider, log)
+                .await?
+                .to_string(),
+        )
+    };
+    let mut response = Response::new(body);
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// The headers of an answer bitrouter writes from a committed stream (relayed, translated or
+/// aggregated): the upstream's relayable ones less their content encoding, the `x-bitrouter-*`
+/// ones, and the type of what goes out, an event stream that is not to be cached or JSON.
+pub(super) fn written_headers(headers: &mut HeaderMap, served: &Served, stream: bool) {
+    headers.remove(header::CONTENT_ENCODING);
+    served.add_headers(headers);
+    if stream {
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/event-stream"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let mut response =
-            Response::new(Body::stream(relay::relay(committed, provider, log.clone())));
-        *response.headers_mut() = headers;
-        return Ok(response);
+    } else {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
     }
-    let value = relay::aggregate(committed, provider, log).await?;
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let mut response = Response::new(Body::full(value.to_string()));
-    *response.headers_mut() = headers;
-    Ok(response)
 }
 
 /// A native upstream's success, relayed as it arrives.

@@ -16,7 +16,7 @@ use futures_util::stream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 
-use super::answer::{Response, codex_answer};
+use super::answer::{Response, codex_answer, written_headers};
 use super::body::{Body, ClientStream};
 use super::error::{ApiError, ErrorCode};
 use super::inbound::Inbound;
@@ -331,21 +331,13 @@ pub(super) async fn translated_answer(
     served: &Served,
     log: &LogCell,
 ) -> Result<Response, ApiError> {
-    headers.remove(header::CONTENT_LENGTH);
     let Some(translator) = Translator::new(translation) else {
         // A Responses client: the pivot stream is its own API.
         return codex_answer(committed, headers, translation.stream(), served, log).await;
     };
-    headers.remove(header::CONTENT_TYPE);
-    headers.remove(header::CONTENT_ENCODING);
-    served.add_headers(&mut headers);
+    written_headers(&mut headers, served, translation.stream());
     let provider = served.provider.as_str();
     if translation.stream() {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         let body = translate_stream(committed, translator, provider, log.clone());
         let mut response = Response::new(Body::stream(body));
         *response.headers_mut() = headers;
@@ -365,10 +357,6 @@ pub(super) async fn translated_answer(
         ),
         Translation::Responses { .. } => value,
     };
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     let mut response = Response::new(Body::full(answer.to_string()));
     *response.status_mut() = StatusCode::OK;
     *response.headers_mut() = headers;

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::wire::{self, WireCredential, WireFile};
 use super::{Credential, CredentialKey, CredentialStore, StoreError, StoreLock, StoreName, Stored};
 
-/// The credentials as last read, the file's stamp then, when that stamp was checked, and the
-/// read's number (see [`FileStore::version`]).
 /// The credentials of one read, each shared so that handing one out copies nothing.
 type Credentials = Arc<Vec<Arc<Credential>>>;
 
+/// The credentials as last read, the file's stamp then, when that stamp was checked, and the
+/// read's number (see [`FileStore::version`]).
 type Cached = (Stamp, Credentials, Instant, u64);
 
 /// Numbers reads of token files: each parse gets a new one.
@@ -233,14 +233,10 @@ impl CredentialStore for FileStore {
     }
 
     fn load(&self, key: &CredentialKey) -> Result<Option<Stored>, StoreError> {
-        Ok(self
-            .read_all()?
-            .iter()
-            .find(|c| &c.key == key)
-            .map(|c| Stored {
-                credential: Credential::clone(c),
-                store: StoreName::File,
-            }))
+        Ok(self.load_shared(key)?.map(|c| Stored {
+            credential: Credential::clone(&c),
+            store: StoreName::File,
+        }))
     }
 
     fn load_shared(&self, key: &CredentialKey) -> Result<Option<Arc<Credential>>, StoreError> {
