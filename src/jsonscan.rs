@@ -389,6 +389,29 @@ pub fn unsigned(raw: &[u8]) -> Option<u64> {
     })
 }
 
+/// The value that starts at or after `at` (whitespace skipped) read as a whole, non-negative
+/// number, with where that value ends: a count read where it stands, walked once. The number is
+/// `None` when the value is something else; all is `None` when there is no value there.
+#[must_use]
+pub fn unsigned_at(s: &[u8], at: usize) -> Option<(Option<u64>, usize)> {
+    let start = skip_space(s, at);
+    let digits = s
+        .get(start..)?
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let ends = matches!(
+        s.get(start + digits),
+        None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+    );
+    let end = if digits > 0 && ends {
+        start + digits
+    } else {
+        value_at(s, start)?.end
+    };
+    Some((unsigned(&s[start..end]), end))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -552,5 +575,22 @@ mod tests {
         ] {
             assert_eq!(unsigned(not), None, "{}", String::from_utf8_lossy(not));
         }
+    }
+
+    #[test]
+    fn counts_are_read_where_they_stand() {
+        let s = br#"{"a": 42 , "b":7}"#;
+        assert_eq!(unsigned_at(s, 5), Some((Some(42), 8)));
+        assert_eq!(unsigned_at(s, 15), Some((Some(7), 16)));
+        assert_eq!(unsigned_at(b"12", 0), Some((Some(12), 2)));
+        // Other values are walked to their end and hold no count.
+        assert_eq!(unsigned_at(br#"1.5}"#, 0), Some((None, 3)));
+        assert_eq!(unsigned_at(br#"-3,"#, 0), Some((None, 2)));
+        assert_eq!(unsigned_at(br#""9"}"#, 0), Some((None, 3)));
+        assert_eq!(unsigned_at(br#"{"x":[1]},"#, 0), Some((None, 9)));
+        assert_eq!(unsigned_at(b"99999999999999999999,", 0), Some((None, 20)));
+        // No value at all.
+        assert_eq!(unsigned_at(b"  ", 0), None);
+        assert_eq!(unsigned_at(br#""cut"#, 0), None);
     }
 }

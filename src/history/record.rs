@@ -40,10 +40,26 @@ impl Tokens {
     /// counts (the hot path builds no JSON tree for it unless a count is not a plain number).
     #[must_use]
     pub fn from_usage_raw(usage: &[u8]) -> Option<Tokens> {
-        match Usage::scan(usage) {
-            Some(counts) => counts.tokens(),
-            None => Tokens::from_usage(&serde_json::from_slice(usage).ok()?),
+        Tokens::from_usage_at(usage, 0).0
+    }
+
+    /// [`Tokens::from_usage_raw`] on the `usage` value that starts at `at` in `s` (whitespace
+    /// first allowed), with where that value ends (`None` when it is malformed): a caller
+    /// walking the enclosing object reads the value once, not once to find its end and again
+    /// for its counts.
+    #[must_use]
+    pub fn from_usage_at(s: &[u8], at: usize) -> (Option<Tokens>, Option<usize>) {
+        if let Some((usage, end)) = Usage::scan(&s[at.min(s.len())..]) {
+            return (usage.tokens(), Some(at + end));
         }
+        // Not an object, or a count that is not a plain number: read as a tree.
+        let Some(range) = jsonscan::value_at(s, at) else {
+            return (None, None);
+        };
+        let tokens = serde_json::from_slice(&s[range.clone()])
+            .ok()
+            .and_then(|usage| Tokens::from_usage(&usage));
+        (tokens, Some(range.end))
     }
 
     /// These counts, with each one `later` reports taking its place (an Anthropic stream gives
@@ -83,54 +99,71 @@ struct Details {
 }
 
 impl Details {
-    /// A details object read in place: `Some(None)` for `null` or another non-object (which
-    /// holds no count), `None` when it is malformed.
-    fn scan(raw: &[u8]) -> Option<Option<Details>> {
-        let Some(entries) = jsonscan::entries(raw) else {
-            return Some(None);
-        };
+    /// A details value read in place, with where it ends (in `raw`, which it starts after
+    /// `at` and whitespace): `None` inside for `null` or another non-object (which holds no
+    /// count), `None` when it is malformed.
+    fn scan(raw: &[u8], at: usize) -> Option<(Option<Details>, usize)> {
+        let start = jsonscan::skip_space(raw, at);
+        if raw.get(start) != Some(&b'{') {
+            return Some((None, jsonscan::value_at(raw, start)?.end));
+        }
+        let object = &raw[start..];
+        let mut entries = jsonscan::entries(object)?;
         let mut details = Details::default();
-        for entry in entries {
-            let (key, range) = entry.ok()?;
-            let count = jsonscan::unsigned(&raw[range]);
+        while let Some(entry) = entries.next_key() {
+            let (key, at) = entry.ok()?;
+            let (count, end) = jsonscan::unsigned_at(object, at)?;
             match &*jsonscan::key_bytes(key)? {
                 b"cached_tokens" => details.cached_tokens = count,
                 b"reasoning_tokens" => details.reasoning_tokens = count,
                 _ => {}
             }
+            entries.resume_at(end);
         }
-        Some(Some(details))
+        Some((Some(details), start + entries.end()?))
     }
 }
 
 impl Usage {
-    /// The counts read in place ([`jsonscan`]), a later entry of a name taking the place of an
-    /// earlier one; `None` when `raw` is not an object or is malformed (the caller then reads
-    /// it as a tree).
-    fn scan(raw: &[u8]) -> Option<Usage> {
+    /// The counts read in place ([`jsonscan`]) in one walk, a later entry of a name taking the
+    /// place of an earlier one, and where the object ends; `None` when `raw` is not an object
+    /// or is malformed (the caller then reads it as a tree).
+    fn scan(raw: &[u8]) -> Option<(Usage, usize)> {
         let mut usage = Usage::default();
-        for entry in jsonscan::entries(raw)? {
-            let (key, range) = entry.ok()?;
-            let value = &raw[range];
-            let count = || jsonscan::unsigned(value);
+        let mut entries = jsonscan::entries(raw)?;
+        while let Some(entry) = entries.next_key() {
+            let (key, at) = entry.ok()?;
             let key = jsonscan::key_bytes(key)?;
-            match &*key {
-                b"input_tokens" => usage.input_tokens = count(),
-                b"output_tokens" => usage.output_tokens = count(),
-                b"prompt_tokens" => usage.prompt_tokens = count(),
-                b"completion_tokens" => usage.completion_tokens = count(),
-                b"cache_read_input_tokens" => usage.cache_read_input_tokens = count(),
-                b"cache_creation_input_tokens" => usage.cache_creation_input_tokens = count(),
-                b"input_tokens_details" => usage.input_tokens_details = Details::scan(value)?,
-                b"output_tokens_details" => usage.output_tokens_details = Details::scan(value)?,
-                b"prompt_tokens_details" => usage.prompt_tokens_details = Details::scan(value)?,
-                b"completion_tokens_details" => {
-                    usage.completion_tokens_details = Details::scan(value)?;
-                }
-                _ => {}
+            let details = match &*key {
+                b"input_tokens_details" => Some(&mut usage.input_tokens_details),
+                b"output_tokens_details" => Some(&mut usage.output_tokens_details),
+                b"prompt_tokens_details" => Some(&mut usage.prompt_tokens_details),
+                b"completion_tokens_details" => Some(&mut usage.completion_tokens_details),
+                _ => None,
+            };
+            if let Some(slot) = details {
+                let (value, end) = Details::scan(raw, at)?;
+                *slot = value;
+                entries.resume_at(end);
+                continue;
             }
+            let (count, end) = jsonscan::unsigned_at(raw, at)?;
+            let slot = match &*key {
+                b"input_tokens" => &mut usage.input_tokens,
+                b"output_tokens" => &mut usage.output_tokens,
+                b"prompt_tokens" => &mut usage.prompt_tokens,
+                b"completion_tokens" => &mut usage.completion_tokens,
+                b"cache_read_input_tokens" => &mut usage.cache_read_input_tokens,
+                b"cache_creation_input_tokens" => &mut usage.cache_creation_input_tokens,
+                _ => {
+                    entries.resume_at(end);
+                    continue;
+                }
+            };
+            *slot = count;
+            entries.resume_at(end);
         }
-        Some(usage)
+        Some((usage, entries.end()?))
     }
 
     /// The counts that are whole numbers, when some other value is not (e.g. a count that is
@@ -357,6 +390,9 @@ mod tests {
             r#"{"input_tokens_details":null,"input_tokens":3}"#,
             r#"{ "input_tokens_details" : 5 , "input_tokens" : 3 , "x" : [1, {"y": "}"}] }"#,
             r#"{"completion_tokens":2,"completion_tokens_details":{"reasoning_tokens":1}}"#,
+            r#"{"input_tokens":12.5,"output_tokens":1e3,"cache_read_input_tokens":-1}"#,
+            r#"{"input_tokens_details" : { "cached_tokens" : 4 , "x" : [1] } ,"input_tokens":9 }"#,
+            r#"{"output_tokens_details":{"reasoning_tokens":"2"},"output_tokens":18446744073709551616}"#,
         ] {
             let tree: Value = serde_json::from_str(raw).unwrap();
             assert_eq!(
@@ -377,6 +413,30 @@ mod tests {
         assert_eq!(
             Tokens::from_usage_raw(br#"{"input_\u0074okens":9}"#).and_then(|t| t.input),
             Some(9)
+        );
+    }
+
+    #[test]
+    fn usage_read_where_it_stands_says_where_it_ends() {
+        let s = br#"{"usage" : {"input_tokens": 3, "output_tokens_details": {"reasoning_tokens": 1}} , "id": 1}"#;
+        let at = s.iter().position(|&b| b == b':').unwrap() + 1;
+        let (tokens, end) = Tokens::from_usage_at(s, at);
+        assert_eq!(
+            tokens,
+            Some(Tokens {
+                input: Some(3),
+                reasoning: Some(1),
+                ..Tokens::default()
+            })
+        );
+        assert_eq!(&s[end.unwrap()..], br#" , "id": 1}"#);
+        // A value that is not an object holds no counts, and still has an end.
+        let s = br#"{"usage":null,"id":1}"#;
+        assert_eq!(Tokens::from_usage_at(s, 9), (None, Some(13)));
+        // A cut-off value has none.
+        assert_eq!(
+            Tokens::from_usage_at(br#"{"usage":{"input_tokens":"#, 9),
+            (None, None)
         );
     }
 

@@ -3,6 +3,7 @@
 //! over). See [`Patcher`].
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
@@ -154,14 +155,15 @@ impl Patcher {
             return block.into_raw();
         };
         let inner = &data[response..];
-        let [output, usage] = if rebuild && self.log.is_enabled() {
-            jsonscan::field_ranges(inner, ["output", "usage"])
+        let output = if rebuild && self.log.is_enabled() {
+            let (output, tokens) = output_and_usage(inner);
+            if let Some(tokens) = tokens {
+                self.log.update(|f| f.tokens = tokens);
+            }
+            output
         } else {
-            [jsonscan::field_range(inner, "output"), None]
+            jsonscan::field_range(inner, "output")
         };
-        if let Some(tokens) = usage.and_then(|u| Tokens::from_usage_raw(&inner[u])) {
-            self.log.update(|f| f.tokens = tokens);
-        }
         let Some(output) = output else {
             return block.into_raw();
         };
@@ -205,6 +207,34 @@ impl Patcher {
             Bytes::from(format_event(block.name(), &String::from_utf8_lossy(&out)))
         }
     }
+}
+
+/// The range of the first `output` of a `response` object and the token counts of its first
+/// `usage`, from one walk of its entries that reads `usage` once (and stops once it has both).
+fn output_and_usage(response: &[u8]) -> (Option<Range<usize>>, Option<Tokens>) {
+    let (mut output, mut tokens, mut usage_read) = (None, None, false);
+    let Some(mut entries) = jsonscan::entries(response) else {
+        return (None, None);
+    };
+    while let Some(Ok((key, start))) = entries.next_key() {
+        let end = if !usage_read && jsonscan::key_is(key, "usage") {
+            usage_read = true;
+            let (counts, end) = Tokens::from_usage_at(response, start);
+            tokens = counts;
+            end
+        } else {
+            let range = jsonscan::value_at(response, start);
+            if output.is_none() && jsonscan::key_is(key, "output") {
+                output.clone_from(&range);
+            }
+            range.map(|r| r.end)
+        };
+        match end {
+            Some(end) if output.is_none() || !usage_read => entries.resume_at(end),
+            _ => break,
+        }
+    }
+    (output, tokens)
 }
 
 #[cfg(test)]
@@ -286,6 +316,35 @@ mod tests {
         ]
         .concat();
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn usage_is_read_wherever_it_stands_and_output_is_still_filled() {
+        // Usage first, then the empty output the stream's items fill.
+        let completed = "event: response.completed\ndata: {\"response\":{\"usage\":{\"input_tokens\":9,\"input_tokens_details\":{\"cached_tokens\":4}},\"output\":[]}}\n\n";
+        let stream = [done(0, ITEM_0), completed.to_owned()].concat();
+        let (out, log) = run(stream.as_bytes());
+        let filled = completed.replace("[]", &format!("[{ITEM_0}]"));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            [done(0, ITEM_0), filled].concat()
+        );
+        let tokens = log.take().tokens;
+        assert_eq!((tokens.input, tokens.cached), (Some(9), Some(4)));
+    }
+
+    #[test]
+    fn output_and_usage_come_from_one_walk() {
+        let response = br#"{"id":"r","output":[{"a":"]"}],"x":{"usage":1},"usage":{"output_tokens":2},"usage":{"output_tokens":3}}"#;
+        let (output, tokens) = output_and_usage(response);
+        assert_eq!(&response[output.unwrap()], br#"[{"a":"]"}]"#);
+        // The first `usage` of the response itself counts, not one nested deeper.
+        assert_eq!(tokens.and_then(|t| t.output), Some(2));
+        // Malformed after the output: the output is still found.
+        let (output, tokens) = output_and_usage(br#"{"output":[],"usage":{"input_tokens":"#);
+        assert_eq!(output, Some(10..12));
+        assert_eq!(tokens, None);
+        assert_eq!(output_and_usage(b"[]"), (None, None));
     }
 
     #[test]
