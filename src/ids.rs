@@ -100,6 +100,12 @@ impl ProviderId {
         &self.0
     }
 
+    /// The id's text, shared.
+    #[must_use]
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
+
     /// Whether this is the built-in ChatGPT Codex provider.
     #[must_use]
     pub fn is_openai_codex(&self) -> bool {

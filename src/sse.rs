@@ -355,7 +355,9 @@ impl SseReader {
             };
         }
         self.buffer.extend_from_slice(chunk);
-        let mut blocks = Vec::new();
+        // Room for the events of a usual chunk: growing from empty reallocated twice for a
+        // short answer that came in one read.
+        let mut blocks = Vec::with_capacity(8);
         let mut i = self.scanned;
         while i < self.buffer.len() {
             if std::mem::take(&mut self.after_cr) && self.buffer[i] == b'\n' {

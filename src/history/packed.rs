@@ -225,7 +225,7 @@ mod tests {
             endpoint: "/v1/messages",
             model_asked: Some(String::new()),
             provider: Some("openai-codex".into()),
-            model: Some("m".repeat(2000)),
+            model: Some("m".repeat(2000).into()),
             account: Some("work".into()),
             tries: 2,
             failovers: 1,

@@ -3,6 +3,8 @@
 //! `usage` object of any of the three APIs into one meaning. Plain data: no prompt or answer
 //! text and no credential ever has a field here.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -240,11 +242,11 @@ pub struct RequestRecord {
     /// The model the client asked for.
     pub model_asked: Option<String>,
     /// The provider that served it (or was tried last).
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// The upstream model.
-    pub model: Option<String>,
+    pub model: Option<Arc<str>>,
     /// The account label (or `config`, `client`, `none`).
-    pub account: Option<String>,
+    pub account: Option<Arc<str>>,
     /// Upstream requests sent.
     pub tries: u32,
     /// Times another account or route entry took over after a failure.

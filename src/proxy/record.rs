@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::history::Tokens;
+use crate::ids::ProviderId;
 
 /// What the handlers learn about a request, for its log line and history row.
 #[derive(Debug, Clone, Default)]
@@ -13,11 +14,11 @@ pub struct LogFields {
     /// The model the client asked for.
     pub model: Option<String>,
     /// The provider that served it (or was tried last).
-    pub provider: Option<String>,
+    pub provider: Option<Arc<str>>,
     /// The upstream model it was sent as.
-    pub upstream_model: Option<String>,
+    pub upstream_model: Option<Arc<str>>,
     /// The account (label) that served it (or was tried last).
-    pub account: Option<String>,
+    pub account: Option<Arc<str>>,
     /// Upstream requests sent.
     pub tries: u32,
     /// Times another account or route entry took over after a failure.
@@ -33,19 +34,19 @@ pub struct LogFields {
 impl LogFields {
     /// Notes an upstream request to `provider`'s `model` with `account`: one more try, and a
     /// failover when it is not what the previous try used (a refresh-and-retry on the same
-    /// account is a try, not a failover).
-    pub fn attempt(&mut self, provider: &str, model: &str, account: &str) {
-        let same = self.provider.as_deref() == Some(provider)
-            && self.upstream_model.as_deref() == Some(model)
-            && self.account.as_deref() == Some(account);
+    /// account is a try, not a failover). The names are shared, not copied.
+    pub fn attempt(&mut self, provider: &ProviderId, model: &Arc<str>, account: &Arc<str>) {
+        let same = self.provider.as_deref() == Some(provider.as_str())
+            && self.upstream_model.as_ref() == Some(model)
+            && self.account.as_ref() == Some(account);
         if self.tries > 0 && !same {
             self.failovers += 1;
         }
         self.tries += 1;
         if !same {
-            self.provider = Some(provider.to_owned());
-            self.upstream_model = Some(model.to_owned());
-            self.account = Some(account.to_owned());
+            self.provider = Some(provider.shared());
+            self.upstream_model = Some(Arc::clone(model));
+            self.account = Some(Arc::clone(account));
         }
     }
 }
@@ -105,11 +106,14 @@ mod tests {
     #[test]
     fn attempts_count_tries_and_failovers() {
         let mut f = LogFields::default();
-        f.attempt("openai-codex", "gpt", "work");
+        let attempt = |f: &mut LogFields, provider: &str, model: &str, account: &str| {
+            f.attempt(&provider.parse().unwrap(), &model.into(), &account.into());
+        };
+        attempt(&mut f, "openai-codex", "gpt", "work");
         // A refresh-and-retry on the same account is a try, not a failover.
-        f.attempt("openai-codex", "gpt", "work");
-        f.attempt("openai-codex", "gpt", "home");
-        f.attempt("openai", "gpt-4.1", "config");
+        attempt(&mut f, "openai-codex", "gpt", "work");
+        attempt(&mut f, "openai-codex", "gpt", "home");
+        attempt(&mut f, "openai", "gpt-4.1", "config");
         assert_eq!((f.tries, f.failovers), (4, 2));
         assert_eq!(f.provider.as_deref(), Some("openai"));
         assert_eq!(f.upstream_model.as_deref(), Some("gpt-4.1"));

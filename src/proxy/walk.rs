@@ -285,7 +285,7 @@ async fn attempt(
     if out.translation.is_some() && !out.is_codex {
         translated_headers(&mut headers, out.api);
     }
-    log.update(|f| f.attempt(served.provider.as_str(), &served.model, &served.account));
+    log.update(|f| f.attempt(&served.provider, &served.model, &served.account));
     let sent = send(proxy, provider, out, headers).await;
     let response = match sent {
         Ok(response) => response,

@@ -32,7 +32,8 @@ pub struct RawShaped {
 /// `prompt_cache_key` becomes that key (added when the body has none).
 #[must_use]
 pub fn shape_for_codex_raw(body: &[u8], model: &str, cache_key: Option<&str>) -> Option<RawShaped> {
-    let mut seen: Vec<Cow<'_, str>> = Vec::new();
+    // Room for a usual body's fields: growing from empty reallocated twice a request.
+    let mut seen: Vec<Cow<'_, str>> = Vec::with_capacity(16);
     let mut out = Vec::with_capacity(body.len() + model.len() + 96);
     out.extend_from_slice(b"{\"model\":");
     serde_json::to_writer(&mut out, model).ok()?;
