@@ -24,7 +24,9 @@
 //! `BITROUTER_BENCH_AA=1` runs both configurations
 //! with the history off, which shows the benchmark's own noise; `BITROUTER_BENCH_BIN=/path` (the
 //! binary under test instead of this build's); `BITROUTER_BENCH_ONLY=on|off` runs one phase of
-//! `BITROUTER_BENCH_SECS` and prints the server's pid first (for `perf`).
+//! `BITROUTER_BENCH_SECS` and prints the server's pid first (for `perf`);
+//! `BITROUTER_BENCH_ONLY=writer` runs the history writer thread alone, in this process
+//! (`BITROUTER_BENCH_BATCHES` batches of 3,500 records, 80), and prints its CPU per row.
 
 #![allow(
     clippy::print_stdout,
@@ -53,6 +55,8 @@ mod measure;
 mod procs;
 
 use std::path::{Path, PathBuf};
+
+mod writer;
 
 use measure::{Load, wrk, wrk_script};
 use procs::{pin_apart, spawn_bitrouter, spawn_canned_upstream_with, world};
@@ -190,6 +194,11 @@ async fn bench() {
         |name: &str, default: u64| var(name).and_then(|v| v.parse().ok()).unwrap_or(default);
     let rounds = number("BITROUTER_BENCH_ROUNDS", if quick { 2 } else { 6 });
     let secs = number("BITROUTER_BENCH_SECS", if quick { 3 } else { 10 });
+    if var("BITROUTER_BENCH_ONLY").as_deref() == Some("writer") {
+        let dir = tempfile::tempdir().unwrap();
+        writer::run(dir.path(), number("BITROUTER_BENCH_BATCHES", 80));
+        return;
+    }
     let aa = var("BITROUTER_BENCH_AA").is_some();
     let pinned = var("BITROUTER_BENCH_PIN").is_some();
     if pinned {

@@ -58,13 +58,19 @@ const INSERT_QUOTA: &str = "INSERT INTO quota_snapshots (at_ms, provider, accoun
 
 /// The ids of agents and targets already in the database, by their text (encoded as the
 /// lookup key). They belong to one database file: forget them when it changes or when a
-/// transaction that may have made some was rolled back.
+/// transaction that may have made some was rolled back. Another connection's commit (another
+/// bitrouter's writer, which may have pruned some) also makes them forgotten, at the next
+/// write ([`Ids::follow`]): the writer stores rows without foreign-key checks, so a stale id
+/// would store a row the `requests` view cannot join.
 #[derive(Debug, Default)]
 pub(super) struct Ids {
     agents: HashMap<Vec<u8>, i64>,
     targets: HashMap<Vec<u8>, i64>,
     /// The key being looked up (reused, so a known value costs no allocation).
     key: Vec<u8>,
+    /// SQLite's `data_version` when the ids were last known good: it changes when another
+    /// connection commits.
+    data_version: Option<i64>,
 }
 
 impl Ids {
@@ -72,6 +78,20 @@ impl Ids {
     pub(super) fn forget(&mut self) {
         self.agents.clear();
         self.targets.clear();
+        self.data_version = None;
+    }
+
+    /// Forgets the ids when another connection has committed since they were last known good
+    /// (call inside the write transaction, so none can commit before it ends).
+    fn follow(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        if self.data_version != Some(version) {
+            self.forget();
+            self.data_version = Some(version);
+        }
+        Ok(())
     }
 
     fn agent(&mut self, conn: &Connection, v: &View<'_>) -> rusqlite::Result<i64> {
@@ -180,7 +200,9 @@ pub(super) fn write(
 /// preparing them anew each time cost a few percent of the writer's time.
 fn write_all(conn: &mut Connection, pending: &Pending, ids: &mut Ids) -> rusqlite::Result<usize> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    let written = write_rows(conn, pending, ids)
+    let written = ids
+        .follow(conn)
+        .and_then(|()| write_rows(conn, pending, ids))
         .and_then(|n| conn.prepare_cached("COMMIT")?.execute([]).map(|_| n));
     if written.is_err() && !conn.is_autocommit() {
         // What rolls back is what failed to be written; an error doing so changes nothing.

@@ -215,6 +215,30 @@ fn pruning_removes_old_rows_and_the_text_only_they_used() {
     assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (2, 2));
 }
 
+#[test]
+fn ids_another_writer_pruned_are_not_used_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db::path_in(dir.path());
+    let mut conn = db::open_for_writing(&path, 1).unwrap().conn;
+    let other = db::open_for_writing(&path, 1).unwrap().conn;
+    let day = 86_400_000;
+    let mut ids = Ids::default();
+    let old = pending_of(&[request(day, "curl/8.5.0", "gpt-5")]);
+    write(&mut conn, &old, &mut ids).unwrap();
+    // Another bitrouter on the same file prunes that row and the text only it used.
+    assert_eq!(
+        prune(&other, 90, 100 * day, &mut Ids::default()).unwrap(),
+        1
+    );
+    assert_eq!((count(&other, "agents"), count(&other, "targets")), (0, 0));
+    // The same agent and target again: made anew, not named by the ids known before.
+    let new = pending_of(&[request(100 * day, "curl/8.5.0", "gpt-5")]);
+    write(&mut conn, &new, &mut ids).unwrap();
+    assert_eq!(count(&conn, "request_rows"), 1);
+    assert_eq!(count(&conn, "requests"), 1);
+    assert_eq!((count(&conn, "agents"), count(&conn, "targets")), (1, 1));
+}
+
 /// Counts the requests at or after `since` both ways: through `request_minutes` and by
 /// reading every row.
 fn since_both_ways(conn: &Connection, since: i64) -> (i64, i64) {
