@@ -101,27 +101,34 @@ pub async fn peek(mut stream: ByteStream, provider: &str) -> Peek {
             None => (reader.take_rest().into_iter().collect(), true),
         };
         let mut committed = reader.overflowed();
-        for block in new_blocks {
-            if !committed && block.is_event() {
-                let kind = kind_of(&block);
-                if !is_preamble(kind.as_deref()) {
-                    if matches!(kind.as_deref(), Some("response.failed" | "error"))
-                        && let Some(json) = block.event().and_then(|e| e.json())
-                    {
-                        if let Some(limit) = codex::usage_limit_in_event(&json) {
-                            return Peek::UsageLimit(limit);
-                        }
-                        if let Some(code) = codex::transient_failure_in_event(&json) {
-                            return Peek::Broken(ApiError::bad_gateway(
-                                ErrorCode::UpstreamFailed,
-                                format!("{provider} failed before any output ({code})"),
-                            ));
-                        }
-                    }
-                    committed = true;
-                }
+        for block in new_blocks.iter().filter(|b| b.is_event()) {
+            if committed {
+                break;
             }
-            blocks.push(block);
+            let kind = kind_of(block);
+            if !is_preamble(kind.as_deref()) {
+                if matches!(kind.as_deref(), Some("response.failed" | "error"))
+                    && let Some(json) = block.event().and_then(|e| e.json())
+                {
+                    if let Some(limit) = codex::usage_limit_in_event(&json) {
+                        return Peek::UsageLimit(limit);
+                    }
+                    if let Some(code) = codex::transient_failure_in_event(&json) {
+                        return Peek::Broken(ApiError::bad_gateway(
+                            ErrorCode::UpstreamFailed,
+                            format!("{provider} failed before any output ({code})"),
+                        ));
+                    }
+                }
+                committed = true;
+            }
+        }
+        // A stream that commits in its first read (the usual case) keeps that read's list as
+        // it is: pushing its events one by one into a new list reallocated it twice.
+        if blocks.is_empty() {
+            blocks = new_blocks;
+        } else {
+            blocks.extend(new_blocks);
         }
         if committed {
             return Peek::Committed(Committed {
