@@ -131,38 +131,44 @@ impl Usage {
     /// place of an earlier one, and where the object ends; `None` when `raw` is not an object
     /// or is malformed (the caller then reads it as a tree).
     fn scan(raw: &[u8]) -> Option<(Usage, usize)> {
+        /// Where an entry's value goes.
+        enum Slot<'a> {
+            Count(&'a mut Option<u64>),
+            Details(&'a mut Option<Details>),
+            Other,
+        }
         let mut usage = Usage::default();
         let mut entries = jsonscan::entries(raw)?;
         while let Some(entry) = entries.next_key() {
             let (key, at) = entry.ok()?;
-            let key = jsonscan::key_bytes(key)?;
-            let details = match &*key {
-                b"input_tokens_details" => Some(&mut usage.input_tokens_details),
-                b"output_tokens_details" => Some(&mut usage.output_tokens_details),
-                b"prompt_tokens_details" => Some(&mut usage.prompt_tokens_details),
-                b"completion_tokens_details" => Some(&mut usage.completion_tokens_details),
-                _ => None,
-            };
-            if let Some(slot) = details {
-                let (value, end) = Details::scan(raw, at)?;
-                *slot = value;
-                entries.resume_at(end);
-                continue;
-            }
-            let (count, end) = jsonscan::unsigned_at(raw, at)?;
-            let slot = match &*key {
-                b"input_tokens" => &mut usage.input_tokens,
-                b"output_tokens" => &mut usage.output_tokens,
-                b"prompt_tokens" => &mut usage.prompt_tokens,
-                b"completion_tokens" => &mut usage.completion_tokens,
-                b"cache_read_input_tokens" => &mut usage.cache_read_input_tokens,
-                b"cache_creation_input_tokens" => &mut usage.cache_creation_input_tokens,
-                _ => {
-                    entries.resume_at(end);
-                    continue;
+            let slot = match &*jsonscan::key_bytes(key)? {
+                b"input_tokens" => Slot::Count(&mut usage.input_tokens),
+                b"output_tokens" => Slot::Count(&mut usage.output_tokens),
+                b"prompt_tokens" => Slot::Count(&mut usage.prompt_tokens),
+                b"completion_tokens" => Slot::Count(&mut usage.completion_tokens),
+                b"cache_read_input_tokens" => Slot::Count(&mut usage.cache_read_input_tokens),
+                b"cache_creation_input_tokens" => {
+                    Slot::Count(&mut usage.cache_creation_input_tokens)
                 }
+                b"input_tokens_details" => Slot::Details(&mut usage.input_tokens_details),
+                b"output_tokens_details" => Slot::Details(&mut usage.output_tokens_details),
+                b"prompt_tokens_details" => Slot::Details(&mut usage.prompt_tokens_details),
+                b"completion_tokens_details" => Slot::Details(&mut usage.completion_tokens_details),
+                _ => Slot::Other,
             };
-            *slot = count;
+            let end = match slot {
+                Slot::Details(details) => {
+                    let (value, end) = Details::scan(raw, at)?;
+                    *details = value;
+                    end
+                }
+                Slot::Count(count) => {
+                    let (value, end) = jsonscan::unsigned_at(raw, at)?;
+                    *count = value;
+                    end
+                }
+                Slot::Other => jsonscan::value_at(raw, at)?.end,
+            };
             entries.resume_at(end);
         }
         Some((usage, entries.end()?))

@@ -35,7 +35,12 @@ pub(super) struct Pending {
 impl Pending {
     /// The records waiting.
     pub(super) fn len(&self) -> usize {
-        self.requests.iter().map(|(_, n)| n).sum::<usize>() + self.quotas.len()
+        self.request_count() + self.quotas.len()
+    }
+
+    /// The requests waiting.
+    fn request_count(&self) -> usize {
+        self.requests.iter().map(|(_, n)| n).sum()
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -216,8 +221,7 @@ fn write_rows(conn: &Connection, pending: &Pending, ids: &mut Ids) -> rusqlite::
     // Rows are stored in the order the requests arrived (lanes hold them in the order they
     // ended). Sized up front: a batch holds thousands of requests, and growing a vector of
     // them step by step copied it over and over (some 6 % of the writer's time under load).
-    let count = pending.requests.iter().map(|(_, n)| n).sum();
-    let mut views: Vec<View<'_>> = Vec::with_capacity(count);
+    let mut views: Vec<View<'_>> = Vec::with_capacity(pending.request_count());
     for (bytes, _) in &pending.requests {
         views.extend(packed::decode(bytes));
     }
