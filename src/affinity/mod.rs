@@ -144,12 +144,39 @@ fn text(raw: &[u8]) -> Option<String> {
 }
 
 /// Session headers, in the order they are read.
-const SESSION_HEADERS: [HeaderName; 4] = [
+static SESSION_HEADERS: [HeaderName; 4] = [
     SESSION_ID,
     SESSION_ID_UNDERSCORE,
     HeaderName::from_static("conversation_id"),
     HeaderName::from_static("x-claude-code-session-id"),
 ];
+
+/// The session a client names in its headers: the first value of the first of
+/// [`SESSION_HEADERS`] whose first value is non-blank text. One pass over the request's few
+/// headers, rather than a hashed look-up per name (four, when none is sent, as most clients
+/// send none).
+fn session_header(headers: &HeaderMap) -> Option<&str> {
+    // Which names were met (a name's later values are not read), and the best session so far.
+    let mut met = 0u8;
+    let mut best: Option<(usize, &str)> = None;
+    for (name, value) in headers {
+        let Some(rank) = SESSION_HEADERS.iter().position(|n| n == name) else {
+            continue;
+        };
+        let bit = 1 << rank;
+        if met & bit != 0 {
+            continue;
+        }
+        met |= bit;
+        if best.is_some_and(|(better, _)| better < rank) {
+            continue;
+        }
+        if let Some(session) = value.to_str().ok().map(str::trim).filter(|s| !s.is_empty()) {
+            best = Some((rank, session));
+        }
+    }
+    best.map(|(_, session)| session)
+}
 
 /// The conversation key of a request that came in on `api` with these headers, body ids and
 /// body (JSON text, read only when no id names the conversation); `None` when the body holds
@@ -159,14 +186,7 @@ pub fn of(api: Api, headers: &HeaderMap, ids: &BodyIds, body: &[u8]) -> Option<A
     if let Some(key) = &ids.prompt_cache_key {
         return Some(client_key(key, Source::CacheKey));
     }
-    let header = SESSION_HEADERS.iter().find_map(|name| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    });
-    if let Some(session) = header {
+    if let Some(session) = session_header(headers) {
         return Some(client_key(session, Source::SessionHeader));
     }
     let user_field = if api == Api::AnthropicMessages {

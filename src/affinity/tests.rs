@@ -266,6 +266,37 @@ fn stamp_sets_the_cache_key() {
 }
 
 proptest::proptest! {
+    /// One pass over the headers finds the session a look-up per name, in order, finds: the
+    /// first value of the first name whose first value is non-blank text.
+    #[test]
+    fn the_session_header_pass_matches_a_look_up_per_name(
+        sent in proptest::collection::vec((0_usize..6, 0_usize..5), 0..8),
+    ) {
+        let names = [
+            "session-id",
+            "session_id",
+            "conversation_id",
+            "x-claude-code-session-id",
+            "user-agent",
+            "x-other",
+        ];
+        let values: [&[u8]; 5] = [b"", b"  ", b"a", b" b ", b"\xff"];
+        let mut h = HeaderMap::new();
+        for (name, value) in &sent {
+            h.append(
+                HeaderName::from_static(names[*name]),
+                HeaderValue::from_bytes(values[*value]).unwrap(),
+            );
+        }
+        let by_look_up = SESSION_HEADERS.iter().find_map(|name| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+        });
+        proptest::prop_assert_eq!(session_header(&h), by_look_up);
+    }
+
     /// Any body, any API: deriving never panics, and a key is always a non-empty header-safe
     /// token.
     #[test]
