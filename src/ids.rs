@@ -113,6 +113,14 @@ impl ProviderId {
     }
 }
 
+/// Provider maps are looked up by name without making an id: an id orders, compares and hashes
+/// as its text does (the derives above go through `Arc<str>` to `str`).
+impl std::borrow::Borrow<str> for ProviderId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl FromStr for ProviderId {
     type Err = IdError;
 

@@ -352,6 +352,12 @@ impl Config {
         self.providers.get(id)
     }
 
+    /// The provider with this name, if it names one (no id is made to look it up).
+    #[must_use]
+    pub fn provider_named(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.get(name)
+    }
+
     /// Every provider id, comma-separated (for messages).
     #[must_use]
     pub fn provider_names(&self) -> String {

@@ -187,7 +187,7 @@ impl<'de> serde::Deserialize<'de> for Scanned {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
                 let mut found = Scanned::nothing();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     if key == "model" {
                         let raw: &RawValue = map.next_value()?;
                         found.model = serde_json::from_str::<String>(raw.get()).ok();
@@ -231,6 +231,36 @@ impl<'de> serde::Deserialize<'de> for Scanned {
             }
         }
         d.deserialize_any(Find)
+    }
+}
+
+/// An object key, borrowed from the body unless it has escapes. (serde's own `Cow<str>` always
+/// copies: a new `String` for each key of every request.)
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(key.to_owned())))
+            }
+
+            fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(key)))
+            }
+        }
+        d.deserialize_str(Text)
     }
 }
 
@@ -414,5 +444,14 @@ mod tests {
         // The whole document is still checked.
         assert!(scan(r#"{"model":"a","user":"me""#).is_err());
         assert!(scan(r#"{"model":"a"} trailing"#).is_err());
+    }
+
+    #[test]
+    fn keys_with_escapes_are_read_as_their_text() {
+        let found = scan(r#"{"mod\u0065l":"a","us\u0065r":"me","m\"x":1}"#).unwrap();
+        assert_eq!(found.model.as_deref(), Some("a"));
+        assert_eq!(found.ids.user.as_deref(), Some("me"));
+        // A key that is not a string is no object.
+        assert!(scan(r#"{1:"a"}"#).is_err());
     }
 }

@@ -315,8 +315,7 @@ impl<'a> Resolver<'a> {
             requested: id.to_owned(),
             error,
         })?;
-        let mut step = self.resolve_one(base, header)?;
-        step.requested = id.to_owned();
+        let mut step = self.resolve_one(id, base, header)?;
         let target = &mut step.target;
         target.effort = pins.effort.clone().or_else(|| {
             suffix.effort.map(|value| Setting {
@@ -334,7 +333,13 @@ impl<'a> Resolver<'a> {
         Ok(step)
     }
 
-    fn resolve_one(&self, id: &str, header: Option<&Label>) -> Result<Step, RouteError> {
+    /// Resolves `id`, the model id without its variant suffix, of `requested` (the whole id).
+    fn resolve_one(
+        &self,
+        requested: &str,
+        id: &str,
+        header: Option<&Label>,
+    ) -> Result<Step, RouteError> {
         let parsed = parse_model_id(id);
         let (provider, model, label_in_id, reason) = match parsed.provider {
             Some(prefix) => match self.known_provider(prefix) {
@@ -374,7 +379,7 @@ impl<'a> Resolver<'a> {
         };
         let credentials = self.credentials(provider, pin.as_ref())?;
         Ok(Step {
-            requested: id.to_owned(),
+            requested: requested.to_owned(),
             target: Target {
                 provider: provider.id.clone(),
                 model: Arc::from(model),
@@ -389,8 +394,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn known_provider(&self, name: &str) -> Option<&'a ProviderConfig> {
-        let id = name.parse::<ProviderId>().ok()?;
-        self.config.provider(&id)
+        self.config.provider_named(name)
     }
 
     /// The providers that declare `model`, and through which tier.
