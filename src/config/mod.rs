@@ -346,16 +346,15 @@ impl Config {
         Ok(config)
     }
 
-    /// The provider with this id.
+    /// The provider with this id, given as a [`ProviderId`] or as its name (a name is looked
+    /// up as it is: no id is made for it).
     #[must_use]
-    pub fn provider(&self, id: &ProviderId) -> Option<&ProviderConfig> {
+    pub fn provider<Q>(&self, id: &Q) -> Option<&ProviderConfig>
+    where
+        ProviderId: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
         self.providers.get(id)
-    }
-
-    /// The provider with this name, if it names one (no id is made to look it up).
-    #[must_use]
-    pub fn provider_named(&self, name: &str) -> Option<&ProviderConfig> {
-        self.providers.get(name)
     }
 
     /// Every provider id, comma-separated (for messages).

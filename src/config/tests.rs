@@ -63,7 +63,7 @@ routes:
 "#;
     let config = parse(text).unwrap();
     assert!(config.server.api_key.is_none());
-    let openai = config.provider(&"openai".parse().unwrap()).unwrap();
+    let openai = config.provider("openai").unwrap();
     assert_eq!(openai.models, vec!["gpt-4.1", "gpt-4.1-mini"]);
     assert!(openai.api_key.is_some());
     assert_eq!(
@@ -421,10 +421,10 @@ fn history_errors_name_the_key() {
 #[test]
 fn websocket_is_off_by_default_and_only_for_codex() {
     let config = parse("").unwrap();
-    let codex = config.provider(&"openai-codex".parse().unwrap()).unwrap();
+    let codex = config.provider("openai-codex").unwrap();
     assert!(!codex.websocket);
     let config = parse("providers:\n  openai-codex:\n    websocket: true\n").unwrap();
-    let codex = config.provider(&"openai-codex".parse().unwrap()).unwrap();
+    let codex = config.provider("openai-codex").unwrap();
     assert!(codex.websocket);
     let e = err("providers:\n  openai:\n    base_url: https://x.test\n    websocket: true\n");
     assert!(e.contains("websocket"), "{e}");

@@ -111,7 +111,7 @@ mod tests {
             &Env::default(),
         )
         .unwrap();
-        let provider = config.provider(&"chatonly".parse().unwrap()).unwrap();
+        let provider = config.provider("chatonly").unwrap();
         let e = untranslated(Inbound::Compact, provider);
         assert_eq!(e.status, 400);
         assert!(e.message.contains("chatonly"), "{}", e.message);

@@ -255,7 +255,7 @@ mod tests {
         let config = config(
             "providers:\n  anth:\n    base_url: https://api.anthropic.com/v1\n    api: anthropic_messages\n    authorization: x-api-key\n    api_key: k\n    headers: {anthropic-version: '2023-06-01'}\n",
         );
-        let provider = config.provider(&"anth".parse().unwrap()).unwrap();
+        let provider = config.provider("anth").unwrap();
         let mut inbound = HeaderMap::new();
         inbound.insert("x-api-key", HeaderValue::from_static("client-key"));
         inbound.insert("anthropic-version", HeaderValue::from_static("2020-01-01"));

@@ -209,7 +209,7 @@ mod tests {
             &crate::env::Env::default(),
         )
         .unwrap();
-        let api = |id: &str| target_api(config.provider(&id.parse().unwrap()).unwrap());
+        let api = |id: &str| target_api(config.provider(id).unwrap());
         assert_eq!(api("a"), Some(Api::OpenaiResponses));
         assert_eq!(api("b"), Some(Api::AnthropicMessages));
     }

@@ -394,7 +394,7 @@ impl<'a> Resolver<'a> {
     }
 
     fn known_provider(&self, name: &str) -> Option<&'a ProviderConfig> {
-        self.config.provider_named(name)
+        self.config.provider(name)
     }
 
     /// The providers that declare `model`, and through which tier.
