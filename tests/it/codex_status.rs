@@ -35,6 +35,10 @@ impl Tmux {
     fn type_line(&self, text: &str) {
         self.run(&["send-keys", "-t", "codex", "-l", text]);
         std::thread::sleep(Duration::from_millis(300));
+        self.enter();
+    }
+
+    fn enter(&self) {
         self.run(&["send-keys", "-t", "codex", "Enter"]);
     }
 }
@@ -156,9 +160,16 @@ async fn codex_cli_status_shows_the_serving_accounts_quota() {
             "no limits on the screen:\n{screen}\nbitrouter:\n{}",
             server.stderr()
         );
-        if screen.contains("Ask Codex") && last_status.elapsed() > Duration::from_secs(3) {
-            tmux.type_line("/status");
-            last_status = Instant::now();
+        if last_status.elapsed() > Duration::from_secs(3) {
+            if screen.contains("Ask Codex") {
+                tmux.type_line("/status");
+                last_status = Instant::now();
+            } else if screen.lines().any(|l| l.trim_end() == "› /status") {
+                // Typed but not sent: on a busy machine the Enter can come before the command
+                // popup takes keys, and the command then waits in the composer.
+                tmux.enter();
+                last_status = Instant::now();
+            }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
