@@ -4,7 +4,9 @@
 //! Each recorded client fixture (`tests/fixtures/clients/*/*.json`) whose first request goes
 //! through a translator (Anthropic Messages or Chat Completions to the Codex backend's
 //! Responses) is taken the way the request path takes it: taken in (`proxy::intake::read`: the
-//! body checked to be JSON, its model and ids found, its JSON tree built), translated
+//! body checked to be JSON, its model and ids found, its JSON tree built), its conversation's
+//! key derived (`affinity::of`: for a client that names no session, from the opening:
+//! instructions or system prompt, tools and first user turn), translated
 //! (`proxy::translated::Translation`: for Messages also the input token estimate for
 //! `message_start`), and written out. The floor beside it is the JSON round trip alone (parse
 //! and write the client's body unchanged), which any path that rewrites a body as a tree pays.
@@ -50,13 +52,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Default, Clone, Copy)]
 struct Steps {
     intake: Duration,
+    affinity: Duration,
     translate: Duration,
     write: Duration,
 }
 
 impl Steps {
     fn total(&self) -> Duration {
-        self.intake + self.translate + self.write
+        self.intake + self.affinity + self.translate + self.write
     }
 }
 
@@ -83,6 +86,13 @@ fn translate_once(rt: &Runtime, config: &Config, inbound: Inbound, raw: &Bytes) 
             &LogCell::disabled(),
         ))
         .unwrap();
+    let key = Instant::now();
+    std::hint::black_box(bitrouter::affinity::of(
+        inbound.api(),
+        &request.headers,
+        &request.ids,
+        request.body.raw(),
+    ));
     let json = request.body.take_value().unwrap();
     let b = Instant::now();
     let mut translation = Translation::new(inbound, Cow::Owned(json), Backend::Codex)
@@ -95,7 +105,8 @@ fn translate_once(rt: &Runtime, config: &Config, inbound: Inbound, raw: &Bytes) 
     let d = Instant::now();
     std::hint::black_box((out, translation));
     Steps {
-        intake: b - a,
+        intake: key - a,
+        affinity: b - key,
         translate: c - b,
         write: d - c,
     }
@@ -200,8 +211,15 @@ fn main() {
         .collect();
     fixtures.sort();
     println!(
-        "{:<44} {:>7} {:>7} {:>9} {:>7} {:>7} {:>10}",
-        "fixture (first request)", "bytes", "intake", "translate", "write", "total", "round trip"
+        "{:<44} {:>7} {:>7} {:>8} {:>9} {:>7} {:>7} {:>10}",
+        "fixture (first request)",
+        "bytes",
+        "intake",
+        "affinity",
+        "translate",
+        "write",
+        "total",
+        "round trip"
     );
     for path in fixtures {
         let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
@@ -215,28 +233,34 @@ fn main() {
             continue;
         };
         let raw = Bytes::from(serde_json::to_vec(&first["body"]).unwrap());
-        let mut rows: [Vec<f64>; 5] = Default::default();
+        let mut rows: [Vec<f64>; 6] = Default::default();
         for _ in 0..rounds {
             let mut sum = Steps::default();
             let mut trip = Duration::ZERO;
             for _ in 0..requests {
                 let s = translate_once(&rt, &config, inbound, &raw);
                 sum.intake += s.intake;
+                sum.affinity += s.affinity;
                 sum.translate += s.translate;
                 sum.write += s.write;
                 trip += round_trip_once(&raw);
             }
-            for (row, d) in
-                rows.iter_mut()
-                    .zip([sum.intake, sum.translate, sum.write, sum.total(), trip])
-            {
+            let steps = [
+                sum.intake,
+                sum.affinity,
+                sum.translate,
+                sum.write,
+                sum.total(),
+                trip,
+            ];
+            for (row, d) in rows.iter_mut().zip(steps) {
                 row.push(micros(d, requests));
             }
         }
-        let [intake, translate, write, total, trip] = rows.map(median);
+        let [intake, affinity, translate, write, total, trip] = rows.map(median);
         let name = path.strip_prefix(&root).unwrap().display().to_string();
         println!(
-            "{name:<44} {:>7} {intake:>7.1} {translate:>9.1} {write:>7.1} {total:>7.1} {trip:>10.1}",
+            "{name:<44} {:>7} {intake:>7.1} {affinity:>8.1} {translate:>9.1} {write:>7.1} {total:>7.1} {trip:>10.1}",
             raw.len()
         );
     }

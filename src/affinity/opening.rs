@@ -8,16 +8,19 @@
 //! whether text is a plain string or a list of text parts.
 //!
 //! The body is read in place ([`crate::jsonscan`]) and the canonical form is written as tagged,
-//! length-prefixed pieces: text is copied as it is, and only what is not text (an image part, the
-//! tools) becomes a JSON tree, to drop the keys above. The cost does not grow with the
-//! conversation's history, and the common opening (text only) builds no tree at all.
+//! length-prefixed pieces: text is copied as it is, and what is not text (an image part, the
+//! tools) is copied compacted, less the keys above, in one pass
+//! ([`jsonscan::compact_without`]). No JSON tree is built, and the cost does not grow with the
+//! conversation's history.
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
-
 use crate::config::Api;
 use crate::jsonscan;
+
+/// The keys clients vary between turns of one conversation: item `id`s and Anthropic
+/// `cache_control` markers.
+const VARIED_KEYS: [&str; 2] = ["id", "cache_control"];
 
 /// The top-level fields an opening is made of, as JSON text (the last of repeated keys, as a
 /// JSON tree keeps).
@@ -80,12 +83,17 @@ impl Canonical {
         self.data(b'T', text.as_bytes());
     }
 
-    /// A part that is not text: its JSON without the keys clients vary between turns.
+    /// A part that is not text: its JSON, compacted, without the keys clients vary between
+    /// turns (empty when it is malformed). Written in place, its length filled in after.
     fn other(&mut self, raw: &[u8]) {
-        let cleaned = serde_json::from_slice::<Value>(raw)
-            .map(|v| clean(&v).to_string())
-            .unwrap_or_default();
-        self.data(b'J', cleaned.as_bytes());
+        self.out.push(b'J');
+        let at = self.out.len();
+        self.out.extend_from_slice(&[0; 8]);
+        if jsonscan::compact_without(raw, &VARIED_KEYS, &mut self.out).is_none() {
+            self.out.truncate(at + 8);
+        }
+        let len = u64::try_from(self.out.len() - at - 8).unwrap_or(u64::MAX);
+        self.out[at..at + 8].copy_from_slice(&len.to_le_bytes());
     }
 
     /// Message content as a list of parts: a string is one text part, text parts (of any
@@ -250,20 +258,5 @@ fn messages_like(c: &mut Canonical, messages: Option<&[u8]>, system_field: Optio
             Some("system" | "developer") => c.system(message.content),
             _ => {}
         }
-    }
-}
-
-/// A copy without the keys clients vary between turns (`id`, `cache_control`).
-fn clean(value: &Value) -> Value {
-    match value {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "id" | "cache_control"))
-                .map(|(k, v)| (k.clone(), clean(v)))
-                .collect::<Map<String, Value>>(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(clean).collect()),
-        other => other.clone(),
     }
 }
