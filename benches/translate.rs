@@ -2,14 +2,16 @@
 //! in process, step by step.
 //!
 //! Each recorded client fixture (`tests/fixtures/clients/*/*.json`) whose first request goes
-//! through a translator (Anthropic Messages or Chat Completions to the Codex backend's
-//! Responses) is taken the way the request path takes it: taken in (`proxy::intake::read`: the
-//! body checked to be JSON, its model and ids found, its JSON tree built), its conversation's
-//! key derived (`affinity::of`: for a client that names no session, from the opening:
-//! instructions or system prompt, tools and first user turn), translated
-//! (`proxy::translated::Translation`: for Messages also the input token estimate for
-//! `message_start`), and written out. The floor beside it is the JSON round trip alone (parse
-//! and write the client's body unchanged), which any path that rewrites a body as a tree pays.
+//! to the Codex backend (Anthropic Messages and Chat Completions through a translator,
+//! Responses as it is) is taken the way the request path takes it: taken in
+//! (`proxy::intake::read`: the body checked to be JSON, its model and ids found, for Messages
+//! and Chat Completions its JSON tree built), its conversation's key derived (`affinity::of`:
+//! for a client that names no session, from the opening: instructions or system prompt, tools
+//! and first user turn), translated (`proxy::translated::Translation`: for Messages also the
+//! input token estimate for `message_start`) and written out, or for Responses shaped for the
+//! backend (`shape_for_codex_raw`, in place and written as it goes, so its write is in the
+//! `translate` column). The floor beside it is the JSON round trip alone (parse and write the
+//! client's body unchanged), which any path that rewrites a body as a tree pays.
 //!
 //! Then the way back: a streamed answer of 500 text deltas, as the Codex backend sends them, read
 //! in 4 KB chunks and translated to Anthropic Messages events and to Chat Completions chunks,
@@ -40,6 +42,7 @@ use bitrouter::translate::Backend;
 use bitrouter::translate::chat::ChatStream;
 use bitrouter::translate::messages::MessagesStream;
 use bitrouter::translate::names::ToolNameMap;
+use bitrouter::translate::responses::{shape_for_codex, shape_for_codex_raw};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::Value;
@@ -86,15 +89,36 @@ fn translate_once(rt: &Runtime, config: &Config, inbound: Inbound, raw: &Bytes) 
             &LogCell::disabled(),
         ))
         .unwrap();
-    let key = Instant::now();
-    std::hint::black_box(bitrouter::affinity::of(
+    let key_at = Instant::now();
+    let key = bitrouter::affinity::of(
         inbound.api(),
         &request.headers,
         &request.ids,
         request.body.raw(),
-    ));
-    let json = request.body.take_value().unwrap();
+    );
     let b = Instant::now();
+    if inbound == Inbound::Responses {
+        // Shaped as the request path shapes it: in place, written as it goes, or as a tree
+        // when the in-place shaping declines.
+        let cache_key = key.as_ref().map(|k| k.key.as_str());
+        let out = match shape_for_codex_raw(request.body.raw(), "gpt-6.1-sol", cache_key) {
+            Some(shaped) => shaped.body,
+            None => {
+                let shaped = shape_for_codex(request.body.take_value().unwrap()).unwrap();
+                serde_json::to_vec(&shaped.body).unwrap()
+            }
+        };
+        let c = Instant::now();
+        std::hint::black_box((out, key));
+        return Steps {
+            intake: key_at - a,
+            affinity: b - key_at,
+            translate: c - b,
+            write: Duration::ZERO,
+        };
+    }
+    std::hint::black_box(key);
+    let json = request.body.take_value().unwrap();
     let mut translation = Translation::new(inbound, Cow::Owned(json), Backend::Codex)
         .unwrap()
         .unwrap();
@@ -105,8 +129,8 @@ fn translate_once(rt: &Runtime, config: &Config, inbound: Inbound, raw: &Bytes) 
     let d = Instant::now();
     std::hint::black_box((out, translation));
     Steps {
-        intake: key - a,
-        affinity: b - key,
+        intake: key_at - a,
+        affinity: b - key_at,
         translate: c - b,
         write: d - c,
     }
@@ -229,6 +253,8 @@ fn main() {
             Inbound::Messages
         } else if route.starts_with("/v1/chat/completions") {
             Inbound::ChatCompletions
+        } else if route == "/v1/responses" && first["method"] == "POST" {
+            Inbound::Responses
         } else {
             continue;
         };
