@@ -8,10 +8,11 @@
 //! whether text is a plain string or a list of text parts.
 //!
 //! The body is read in place ([`crate::jsonscan`]) and the canonical form is written as tagged,
-//! length-prefixed pieces: text is copied as it is, and what is not text (an image part, the
-//! tools) is copied compacted, less the keys above, in one pass
-//! ([`jsonscan::compact_without`]). No JSON tree is built, and the cost does not grow with the
-//! conversation's history.
+//! length-prefixed pieces: text is copied as it is written (escapes kept: one client writes one
+//! text the same way every turn), and what is not text (an image part, the tools) is copied
+//! compacted, less the keys above, in one pass ([`jsonscan::compact_without`]). No JSON tree is
+//! built, nothing is decoded, and beyond the scan of the body's top level that finds these
+//! fields the cost does not grow with the conversation's history.
 
 use std::borrow::Cow;
 
@@ -78,9 +79,9 @@ impl Canonical {
         self.out.extend_from_slice(bytes);
     }
 
-    /// A text part.
-    fn text(&mut self, text: &str) {
-        self.data(b'T', text.as_bytes());
+    /// A text part, as written ([`written`]).
+    fn text(&mut self, text: &[u8]) {
+        self.data(b'T', text);
     }
 
     /// A part that is not text: its JSON, compacted, without the keys clients vary between
@@ -102,8 +103,8 @@ impl Canonical {
         let Some(raw) = raw else {
             return self.tag(b'-');
         };
-        if let Some(text) = jsonscan::string(raw) {
-            return self.text(&text);
+        if let Some(text) = written(raw) {
+            return self.text(text);
         }
         let Some(parts) = jsonscan::items(raw) else {
             return self.other(raw);
@@ -111,7 +112,7 @@ impl Canonical {
         for range in parts.map_while(Result::ok) {
             let part = &raw[range];
             match text_part(part) {
-                Some(text) => self.text(&text),
+                Some(text) => self.text(text),
                 None => self.other(part),
             }
         }
@@ -134,17 +135,25 @@ impl Canonical {
     }
 }
 
+/// The text of a JSON string value (`raw`, quotes included) as it is written: quotes off,
+/// escapes kept. A client writes the same text the same way from turn to turn, so it need not
+/// be decoded (the system prompt, often tens of kilobytes, was decoded and copied for nothing).
+/// `None` when `raw` is not a string.
+fn written(raw: &[u8]) -> Option<&[u8]> {
+    raw.strip_prefix(b"\"")?.strip_suffix(b"\"")
+}
+
 /// The text of a part that is text: a string, or an object whose `text` is a string and whose
 /// `type` is absent or ends in `text` (`text`, `input_text`, `output_text`).
-fn text_part(part: &[u8]) -> Option<Cow<'_, str>> {
-    if let Some(text) = jsonscan::string(part) {
+fn text_part(part: &[u8]) -> Option<&[u8]> {
+    if let Some(text) = written(part) {
         return Some(text);
     }
     let mut text = None;
     let mut textual = true;
     for (key, range) in jsonscan::entries(part)?.map_while(Result::ok) {
         match name(key).as_ref() {
-            b"text" => text = Some(jsonscan::string(&part[range])?),
+            b"text" => text = Some(written(&part[range])?),
             b"type" => {
                 textual = jsonscan::string(&part[range]).is_some_and(|t| t.ends_with("text"));
             }
@@ -210,14 +219,14 @@ impl<'a> Item<'a> {
 /// Responses: `instructions`, then `input` up to and including the first user message.
 fn responses(c: &mut Canonical, instructions: Option<&[u8]>, input: Option<&[u8]>) {
     if let Some(raw) = instructions
-        && jsonscan::string(raw).is_some_and(|text| !text.is_empty())
+        && written(raw).is_some_and(|text| !text.is_empty())
     {
         c.system(Some(raw));
     }
     let Some(input) = input else {
         return;
     };
-    if jsonscan::string(input).is_some() {
+    if written(input).is_some() {
         return c.first(Some(input));
     }
     for range in jsonscan::items(input)

@@ -350,3 +350,18 @@ fn prop_oneof_value() -> impl proptest::strategy::Strategy<Value = Value> {
         Just(json!({"user_id": "inner"})),
     ]
 }
+
+#[test]
+fn text_counts_as_written_in_either_form() {
+    let none = HeaderMap::new();
+    let key_of = |raw: &[u8]| of(Api::OpenaiChat, &none, &BodyIds::scan(raw), raw).unwrap();
+    // A plain string and a list of text parts holding the same written text are one opening,
+    // escapes and all.
+    let plain = br#"{"messages":[{"role":"system","content":"line\none \"q\""},{"role":"user","content":"caf\u00e9"}]}"#;
+    let parts = br#"{"messages":[{"role":"system","content":[{"type":"text","text":"line\none \"q\""}]},{"role":"user","content":[{"type":"text","text":"caf\u00e9","cache_control":{"type":"ephemeral"}}]}]}"#;
+    assert_eq!(key_of(plain), key_of(parts));
+    assert_eq!(key_of(plain).source, Source::Opening);
+    // Other text is another opening.
+    let other = br#"{"messages":[{"role":"system","content":"line\none \"q\""},{"role":"user","content":"cafe"}]}"#;
+    assert_ne!(key_of(plain), key_of(other));
+}
