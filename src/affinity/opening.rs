@@ -79,7 +79,9 @@ impl Canonical {
         self.out.extend_from_slice(bytes);
     }
 
-    /// A text part, as written ([`written`]).
+    /// A text part, as written ([`jsonscan::string_as_written`]): a client writes the same text
+    /// the same way from turn to turn, so it need not be decoded (a system prompt of tens of
+    /// kilobytes was decoded and copied for nothing).
     fn text(&mut self, text: &[u8]) {
         self.data(b'T', text);
     }
@@ -103,7 +105,7 @@ impl Canonical {
         let Some(raw) = raw else {
             return self.tag(b'-');
         };
-        if let Some(text) = written(raw) {
+        if let Some(text) = jsonscan::string_as_written(raw) {
             return self.text(text);
         }
         let Some(parts) = jsonscan::items(raw) else {
@@ -135,25 +137,17 @@ impl Canonical {
     }
 }
 
-/// The text of a JSON string value (`raw`, quotes included) as it is written: quotes off,
-/// escapes kept. A client writes the same text the same way from turn to turn, so it need not
-/// be decoded (the system prompt, often tens of kilobytes, was decoded and copied for nothing).
-/// `None` when `raw` is not a string.
-fn written(raw: &[u8]) -> Option<&[u8]> {
-    raw.strip_prefix(b"\"")?.strip_suffix(b"\"")
-}
-
 /// The text of a part that is text: a string, or an object whose `text` is a string and whose
 /// `type` is absent or ends in `text` (`text`, `input_text`, `output_text`).
 fn text_part(part: &[u8]) -> Option<&[u8]> {
-    if let Some(text) = written(part) {
+    if let Some(text) = jsonscan::string_as_written(part) {
         return Some(text);
     }
     let mut text = None;
     let mut textual = true;
     for (key, range) in jsonscan::entries(part)?.map_while(Result::ok) {
         match name(key).as_ref() {
-            b"text" => text = Some(written(&part[range])?),
+            b"text" => text = Some(jsonscan::string_as_written(&part[range])?),
             b"type" => {
                 textual = jsonscan::string(&part[range]).is_some_and(|t| t.ends_with("text"));
             }
@@ -219,14 +213,14 @@ impl<'a> Item<'a> {
 /// Responses: `instructions`, then `input` up to and including the first user message.
 fn responses(c: &mut Canonical, instructions: Option<&[u8]>, input: Option<&[u8]>) {
     if let Some(raw) = instructions
-        && written(raw).is_some_and(|text| !text.is_empty())
+        && jsonscan::string_as_written(raw).is_some_and(|text| !text.is_empty())
     {
         c.system(Some(raw));
     }
     let Some(input) = input else {
         return;
     };
-    if written(input).is_some() {
+    if jsonscan::string_as_written(input).is_some() {
         return c.first(Some(input));
     }
     for range in jsonscan::items(input)

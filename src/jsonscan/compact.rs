@@ -1,7 +1,7 @@
 //! A JSON value rewritten in one pass, without building a tree: insignificant whitespace
 //! dropped and the entries of chosen keys left out at every depth (see [`compact_without`]).
 
-use super::{key_bytes, skip_space, string_end, value_at};
+use super::{entries, key_is, skip_space, string_end, value_at};
 
 /// Deeper nesting than serde_json reads (its limit is 128) is refused.
 const MAX_DEPTH: usize = 128;
@@ -50,46 +50,33 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// Writes the object that opens at `open`, its entries read by [`super::Entries`] (which finds
+    /// each key and where its value starts; the value is written here, and read only once).
     fn object(&mut self, open: usize, depth: usize) -> Option<usize> {
+        let s = self.s;
+        let mut entries = entries(&s[open..])?;
         self.out.push(b'{');
-        let mut at = skip_space(self.s, open + 1);
-        if self.s.get(at) == Some(&b'}') {
-            self.out.push(b'}');
-            return Some(at + 1);
-        }
         let mut first = true;
-        loop {
-            if self.s.get(at) != Some(&b'"') {
-                return None;
-            }
-            let key_end = string_end(self.s, at)?;
-            let colon = skip_space(self.s, key_end);
-            if self.s.get(colon) != Some(&b':') {
-                return None;
-            }
-            let start = skip_space(self.s, colon + 1);
-            let key = key_bytes(&self.s[at + 1..key_end - 1])?;
-            let end = if self.dropped.iter().any(|d| d.as_bytes() == &*key) {
-                value_at(self.s, start)?.end
+        while let Some(entry) = entries.next_key() {
+            let (key, start) = entry.ok()?;
+            let start = skip_space(s, open + start);
+            let end = if self.dropped.iter().any(|d| key_is(key, d)) {
+                value_at(s, start)?.end
             } else {
                 if !first {
                     self.out.push(b',');
                 }
                 first = false;
-                self.out.extend_from_slice(&self.s[at..key_end]);
-                self.out.push(b':');
+                // The key as written, escapes and all.
+                self.out.push(b'"');
+                self.out.extend_from_slice(key);
+                self.out.extend_from_slice(b"\":");
                 self.value(start, depth)?
             };
-            at = skip_space(self.s, end);
-            match *self.s.get(at)? {
-                b',' => at = skip_space(self.s, at + 1),
-                b'}' => {
-                    self.out.push(b'}');
-                    return Some(at + 1);
-                }
-                _ => return None,
-            }
+            entries.resume_at(end - open);
         }
+        self.out.push(b'}');
+        Some(open + entries.end()?)
     }
 
     fn array(&mut self, open: usize, depth: usize) -> Option<usize> {

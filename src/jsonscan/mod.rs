@@ -320,11 +320,18 @@ pub fn key_is(key: &[u8], name: &str) -> bool {
     serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == name)
 }
 
+/// The contents of a JSON string value (`raw` includes its quotes) as written: quotes off,
+/// escapes kept, nothing decoded or checked; `None` when `raw` is not a string.
+#[must_use]
+pub fn string_as_written(raw: &[u8]) -> Option<&[u8]> {
+    raw.strip_prefix(b"\"")?.strip_suffix(b"\"")
+}
+
 /// The text of a JSON string value (`raw` includes its quotes), borrowed when it has no escapes;
 /// `None` when `raw` is not a string.
 #[must_use]
 pub fn string(raw: &[u8]) -> Option<Cow<'_, str>> {
-    let inner = raw.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    let inner = string_as_written(raw)?;
     if !has_escape(inner) {
         return std::str::from_utf8(inner).ok().map(Cow::Borrowed);
     }
