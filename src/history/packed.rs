@@ -76,32 +76,15 @@ pub(super) struct View<'a> {
     pub(super) error_message: Option<Text<'a>>,
 }
 
-/// Appends `r` to `out`.
+/// The bytes of a record before its optional numbers: flags, `at_ms`, `tries`, `failovers`,
+/// `status`, `duration_ms`.
+const FIXED: usize = 1 + 8 + 4 + 4 + 2 + 8;
+
+/// Appends `r` to `out`, growing it once.
 pub(super) fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
     let t = &r.tokens;
-    let flags = [
-        (r.ttfb_ms.is_some(), TTFB),
-        (t.input.is_some(), INPUT),
-        (t.cached.is_some(), CACHED),
-        (t.output.is_some(), OUTPUT),
-        (t.reasoning.is_some(), REASONING),
-        (r.streamed, STREAMED),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .fold(0, |flags, (_, bit)| flags | bit);
-    out.push(flags);
-    out.extend_from_slice(&r.at_ms.to_le_bytes());
-    out.extend_from_slice(&r.tries.to_le_bytes());
-    out.extend_from_slice(&r.failovers.to_le_bytes());
-    out.extend_from_slice(&r.status.to_le_bytes());
-    out.extend_from_slice(&r.duration_ms.to_le_bytes());
-    for n in [r.ttfb_ms, t.input, t.cached, t.output, t.reasoning]
-        .into_iter()
-        .flatten()
-    {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
+    let numbers = [r.ttfb_ms, t.input, t.cached, t.output, t.reasoning];
+    // Cut to the limits above, a length is always far below the marker.
     let texts = [
         (r.user_agent.as_deref(), MAX_USER_AGENT),
         (r.originator.as_deref(), MAX_USER_AGENT),
@@ -112,14 +95,36 @@ pub(super) fn encode(r: &RequestRecord, out: &mut Vec<u8>) {
         (r.account.as_deref(), MAX_TEXT),
         (r.error_code.as_deref(), MAX_TEXT),
         (r.error_message.as_deref(), MAX_ERROR_MESSAGE),
-    ];
-    for (text, max) in texts {
-        // Cut to the limits above, a length is always far below the marker.
-        let text = text.map(|t| clip(t, max));
+    ]
+    .map(|(text, max)| text.map(|t| clip(t, max).as_bytes()));
+    let size = FIXED
+        + 8 * numbers.iter().flatten().count()
+        + texts
+            .iter()
+            .map(|t| 2 + t.map_or(0, <[u8]>::len))
+            .sum::<usize>();
+    out.reserve(size);
+    let flags = [TTFB, INPUT, CACHED, OUTPUT, REASONING]
+        .iter()
+        .zip(&numbers)
+        .filter(|(_, n)| n.is_some())
+        .fold(if r.streamed { STREAMED } else { 0 }, |flags, (bit, _)| {
+            flags | bit
+        });
+    out.push(flags);
+    out.extend_from_slice(&r.at_ms.to_le_bytes());
+    out.extend_from_slice(&r.tries.to_le_bytes());
+    out.extend_from_slice(&r.failovers.to_le_bytes());
+    out.extend_from_slice(&r.status.to_le_bytes());
+    out.extend_from_slice(&r.duration_ms.to_le_bytes());
+    for n in numbers.into_iter().flatten() {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    for text in texts {
         match text.and_then(|t| Some((t, u16::try_from(t.len()).ok()?))) {
             Some((text, len)) => {
                 out.extend_from_slice(&len.to_le_bytes());
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(text);
             }
             None => out.extend_from_slice(&ABSENT.to_le_bytes()),
         }
@@ -220,7 +225,7 @@ mod tests {
     fn records_come_back_as_they_went_in_cut_to_their_limits() {
         let full = RequestRecord {
             at_ms: -5,
-            user_agent: Some("é".repeat(200)),
+            user_agent: Some("é".repeat(200).into()),
             originator: None,
             endpoint: "/v1/messages",
             model_asked: Some(String::new()),

@@ -239,10 +239,11 @@ impl Usage {
 pub struct RequestRecord {
     /// When it arrived, unix milliseconds.
     pub at_ms: i64,
-    /// The client's `User-Agent`, if it sent one.
-    pub user_agent: Option<String>,
+    /// The client's `User-Agent`, if it sent one (shared: one client sends the same one with
+    /// every request).
+    pub user_agent: Option<Arc<str>>,
     /// The client's `originator` header (the Codex CLI sends one), if any.
-    pub originator: Option<String>,
+    pub originator: Option<Arc<str>>,
     /// The local route, e.g. `/v1/chat/completions`.
     pub endpoint: &'static str,
     /// The model the client asked for.

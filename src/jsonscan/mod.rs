@@ -74,7 +74,27 @@ pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
 /// the word-at-a-time search answers it. (A stray quote in malformed text also counts; the
 /// caller then decodes the text, which refuses it.)
 fn has_escape(s: &[u8]) -> bool {
-    quote_or_backslash(s).is_some()
+    let hit = |at: usize| {
+        let word = u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
+        (bytes_equal(word, b'"') | bytes_equal(word, b'\\')) != 0
+    };
+    match s.len() {
+        0..8 => s.iter().any(|&b| b == b'"' || b == b'\\'),
+        // Keys and short values, the usual case: eight bytes at a time, the last word
+        // overlapping the one before, so no byte is looked at alone.
+        8..=32 => {
+            let last = s.len() - 8;
+            let mut at = 0;
+            while at < last {
+                if hit(at) {
+                    return true;
+                }
+                at += 8;
+            }
+            hit(last)
+        }
+        _ => memchr::memchr2(b'"', b'\\', s).is_some(),
+    }
 }
 
 /// The range of the value that starts at or after `at` (leading whitespace skipped).

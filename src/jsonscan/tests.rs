@@ -143,6 +143,24 @@ fn the_first_quote_or_backslash_is_found_at_every_position() {
 }
 
 #[test]
+fn an_escape_is_seen_at_every_position_of_every_length() {
+    for len in 0..80 {
+        // Bytes one off from the ones looked for, and bytes with the top bit set, are plain.
+        let plain: Vec<u8> = (0..len)
+            .map(|i| [b'a', b'"' + 1, b'\\' - 1, 0xe9][i % 4])
+            .collect();
+        assert!(!has_escape(&plain), "len {len}");
+        for at in 0..len {
+            for mark in [b'"', b'\\'] {
+                let mut text = plain.clone();
+                text[at] = mark;
+                assert!(has_escape(&text), "len {len}, at {at}");
+            }
+        }
+    }
+}
+
+#[test]
 fn unsigned_reads_whole_numbers_only() {
     assert_eq!(unsigned(b"0"), Some(0));
     assert_eq!(unsigned(b"1234"), Some(1234));

@@ -13,6 +13,9 @@
 //! When the line is filtered out (`RUST_LOG`) and history is off, a request costs nothing here:
 //! no fields are gathered and the request path's [`LogCell`] is a no-op.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::thread::LocalKey;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Method, Request, header};
@@ -38,14 +41,21 @@ struct Line {
     path: String,
 }
 
-/// The request's side of a history row. The header values are copied: holding them would keep
-/// hyper's read buffer from being reused.
+/// The request's side of a history row. The header values are copied (holding them would keep
+/// the connection's read buffer from being reused), once a thread for each value it sees.
 struct Row {
     at_ms: i64,
     endpoint: &'static str,
-    user_agent: Option<String>,
-    originator: Option<String>,
+    user_agent: Option<Arc<str>>,
+    originator: Option<Arc<str>>,
     streamed: bool,
+}
+
+thread_local! {
+    /// The last `User-Agent` this thread copied.
+    static LAST_USER_AGENT: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    /// The last `originator` this thread copied.
+    static LAST_ORIGINATOR: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
 }
 
 /// Whether access lines are written at all.
@@ -107,8 +117,8 @@ fn begin(
         .map(|inbound| Row {
             at_ms: unix_now_ms(),
             endpoint: inbound.route(),
-            user_agent: header_text(headers.get(header::USER_AGENT)),
-            originator: header_text(headers.get(ORIGINATOR)),
+            user_agent: header_text(headers.get(header::USER_AGENT), &LAST_USER_AGENT),
+            originator: header_text(headers.get(ORIGINATOR), &LAST_ORIGINATOR),
             streamed: false,
         });
     if line.is_none() && row.is_none() {
@@ -132,12 +142,24 @@ fn proxied<B>(req: &Request<B>) -> Option<Inbound> {
         .flatten()
 }
 
-/// A header's value as text, when it has one.
-fn header_text(value: Option<&HeaderValue>) -> Option<String> {
-    value
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// A header's value as text, when it has one. A client sends the same value with every
+/// request: the one `last` holds is handed out again when it is the same, instead of a copy.
+fn header_text(
+    value: Option<&HeaderValue>,
+    last: &'static LocalKey<RefCell<Option<Arc<str>>>>,
+) -> Option<Arc<str>> {
+    let value = value.filter(|v| !v.is_empty())?;
+    last.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return value.to_str().ok().map(Arc::from);
+        };
+        if let Some(known) = last.as_ref().filter(|k| k.as_bytes() == value.as_bytes()) {
+            return Some(known.clone());
+        }
+        let text: Arc<str> = Arc::from(value.to_str().ok()?);
+        *last = Some(text.clone());
+        Some(text)
+    })
 }
 
 impl Entry {
@@ -214,4 +236,33 @@ impl Entry {
 
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    thread_local! {
+        static LAST: RefCell<Option<Arc<str>>> = const { RefCell::new(None) };
+    }
+
+    #[test]
+    fn a_repeated_header_value_is_shared_and_a_new_one_copied() {
+        let ua = |v: &'static str| header_text(Some(&HeaderValue::from_static(v)), &LAST);
+        let first = ua("OpenAI/Python 3.63.0").unwrap();
+        let again = ua("OpenAI/Python 3.63.0").unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let other = ua("opencode/1.18.33").unwrap();
+        assert_eq!(&*other, "opencode/1.18.33");
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(
+            &*ua("OpenAI/Python 3.63.0").unwrap(),
+            "OpenAI/Python 3.63.0"
+        );
+        // No value, an empty one or one that is not text: nothing.
+        assert_eq!(header_text(None, &LAST), None);
+        assert_eq!(ua(""), None);
+        let binary = HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap();
+        assert_eq!(header_text(Some(&binary), &LAST), None);
+    }
 }

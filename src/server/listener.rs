@@ -6,7 +6,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::activity::Limits;
 use super::connection;
 use super::face;
+use super::spread::{Counted, Handed, Spread};
 use super::state::AppState;
 
 /// How long open answers may run on after a shutdown signal.
@@ -70,7 +74,9 @@ impl Cap {
 }
 
 /// Accepts and serves connections until `shutdown`, then waits for open ones. Several of these
-/// may run on one listening socket, one per thread.
+/// may run on one listening socket, one per thread (thread `me` of `spread`): a connection
+/// this thread accepts while it holds more than its share goes to another thread, and ones
+/// other threads hand over arrive in `inbox`.
 ///
 /// # Errors
 ///
@@ -81,16 +87,51 @@ pub async fn run(
     state: Arc<AppState>,
     cap: Arc<Cap>,
     shutdown: CancellationToken,
+    (me, spread, mut inbox): (usize, Arc<Spread>, UnboundedReceiver<Handed>),
 ) -> std::io::Result<()> {
     let face = face::router(state.clone());
     let tracker = TaskTracker::new();
-    loop {
-        let Some(permit) = cap.place(&shutdown).await else {
-            break;
+    let serve = |tcp: TcpStream, permit: OwnedSemaphorePermit| {
+        let config = state.proxy.config();
+        let limits = Limits {
+            header: config.server.header_timeout,
+            idle: config.server.idle_timeout,
         };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+        drop(config);
+        let counted = Counted {
+            spread: spread.clone(),
+            thread: me,
+        };
+        let served = connection::serve(
+            tcp,
+            state.clone(),
+            face.clone(),
+            limits,
+            shutdown.clone(),
+            permit,
+        );
+        tracker.spawn(async move {
+            served.await;
+            drop(counted);
+        });
+    };
+    loop {
+        let (accepted, permit) = tokio::select! {
             () = shutdown.cancelled() => break,
+            Some((tcp, permit)) = inbox.recv() => {
+                match TcpStream::from_std(tcp) {
+                    Ok(tcp) => serve(tcp, permit),
+                    Err(e) => {
+                        tracing::debug!("cannot take a connection from another thread: {e}");
+                        spread.closed(me);
+                    }
+                }
+                continue;
+            }
+            next = next_connection(&listener, &cap, &shutdown) => match next {
+                Some(next) => next,
+                None => break,
+            },
         };
         let tcp = match accepted {
             Ok((tcp, _)) => tcp,
@@ -104,20 +145,14 @@ pub async fn run(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
-        let config = state.proxy.config();
-        let limits = Limits {
-            header: config.server.header_timeout,
-            idle: config.server.idle_timeout,
-        };
-        drop(config);
-        tracker.spawn(connection::serve(
-            tcp,
-            state.clone(),
-            face.clone(),
-            limits,
-            shutdown.clone(),
-            permit,
-        ));
+        match spread.place(me) {
+            None => serve(tcp, permit),
+            Some(to) => {
+                if let Some((tcp, permit)) = spread.hand(me, to, tcp, permit) {
+                    serve(tcp, permit);
+                }
+            }
+        }
     }
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
@@ -130,6 +165,20 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// The next connection with its place under the cap (waiting for a place first); `None` on
+/// shutdown. Dropped while waiting, it holds nothing.
+async fn next_connection(
+    listener: &TcpListener,
+    cap: &Cap,
+    shutdown: &CancellationToken,
+) -> Option<(
+    std::io::Result<(TcpStream, SocketAddr)>,
+    OwnedSemaphorePermit,
+)> {
+    let permit = cap.place(shutdown).await?;
+    Some((listener.accept().await, permit))
 }
 
 /// The connection cap: as configured, but no more than the file-descriptor limit allows (each

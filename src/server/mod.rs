@@ -1,4 +1,5 @@
-//! The HTTP face of `bitrouter serve`: accepting connections under a cap ([`listener`]), each
+//! The HTTP face of `bitrouter serve`: accepting connections under a cap ([`listener`]) and
+//! spreading them evenly over the serving threads ([`spread`]), each
 //! with its header and idle limits ([`connection`]), served by HTTP/1.1 of our own ([`h1`])
 //! and by hyper for the requests that one hands over (upgrades among them), the route table and
 //! the checks every request passes ([`routes`], [`guard`]), the access log and the request
@@ -21,6 +22,7 @@ mod listener;
 pub mod reload;
 mod routes;
 mod socket;
+mod spread;
 mod state;
 
 use std::net::SocketAddr;
@@ -40,8 +42,10 @@ const MAX_THREADS: usize = 4;
 ///
 /// One thread per core (at most [`MAX_THREADS`]) accepts and serves connections, each with a
 /// single-threaded runtime of its own: a connection, its requests and their upstream
-/// connections stay on the thread that accepted it, so no request pays for handing work
-/// between threads, and a busy server still uses every core. This task's thread is one of them.
+/// connections stay on the thread that serves it, so no request pays for handing work between
+/// threads, and a busy server still uses every core. That is the thread that accepted it, or
+/// the least busy one when the one that accepted it held more than its share ([`spread`]).
+/// This task's thread is one of them.
 ///
 /// # Errors
 ///
@@ -58,8 +62,15 @@ pub async fn serve(
         .map_or(1, std::num::NonZero::get)
         .min(MAX_THREADS);
     let listener = listener.into_std()?;
+    let (spread, inboxes) = spread::Spread::new(threads);
+    let mut own = None;
     let mut others = Vec::new();
-    for n in 1..threads {
+    for (n, inbox) in inboxes.into_iter().enumerate() {
+        let share = (n, spread.clone(), inbox);
+        if n == 0 {
+            own = Some(share);
+            continue;
+        }
         let listener = listener.try_clone()?;
         let (state, cap, shutdown) = (state.clone(), cap.clone(), shutdown.clone());
         let thread = std::thread::Builder::new()
@@ -70,12 +81,22 @@ pub async fn serve(
                     .build()?;
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(listener)?;
-                    listener::run(listener, state, cap, shutdown).await
+                    listener::run(listener, state, cap, shutdown, share).await
                 })
             })?;
         others.push(thread);
     }
-    let served = listener::run(TcpListener::from_std(listener)?, state, cap, shutdown).await;
+    let Some(share) = own else {
+        return Err(std::io::Error::other("no serving thread"));
+    };
+    let served = listener::run(
+        TcpListener::from_std(listener)?,
+        state,
+        cap,
+        shutdown,
+        share,
+    )
+    .await;
     for thread in others {
         match tokio::task::spawn_blocking(move || thread.join()).await {
             Ok(Ok(Err(e))) => tracing::warn!("a serving thread failed: {e}"),
