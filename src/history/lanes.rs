@@ -21,8 +21,15 @@ use super::record::RequestRecord;
 /// full load, so a writer held up for a moment drops nothing. (At 1 MiB, one 5-second phase in
 /// 12 of that benchmark dropped 11,796 records; what held the writer up was not found.)
 pub(super) const MAX_LANE_BYTES: usize = 4 << 20;
-/// Buffers above this size are not kept for reuse once collected.
-const MAX_SPARE_BYTES: usize = 256 << 10;
+/// Collected buffers up to this size are kept for reuse, so a lane's next batch lands in a
+/// buffer already grown and touched instead of one grown from nothing on the serving thread,
+/// copied and faulted in page by page as it doubles. A serving thread's batch at full load
+/// (some 1,500 requests in the writer's 100 ms, 250-300 KB) fits; bigger buffers, left by a
+/// burst or a writer held up, are freed. (At 256 KiB the usual batch often did not fit: most
+/// of the serving threads' page faults were that growth.)
+const MAX_SPARE_BYTES: usize = 1 << 20;
+/// The most buffers kept for reuse.
+const MAX_SPARES: usize = 8;
 
 /// Every lane of one history sink.
 #[derive(Debug)]
@@ -161,7 +168,7 @@ impl Lanes {
 
     /// Gives a collected buffer back for reuse (small ones only).
     pub(super) fn recycle(spares: &mut Vec<Vec<u8>>, mut bytes: Vec<u8>) {
-        if bytes.capacity() <= MAX_SPARE_BYTES && spares.len() < 16 {
+        if bytes.capacity() <= MAX_SPARE_BYTES && spares.len() < MAX_SPARES {
             bytes.clear();
             spares.push(bytes);
         }
