@@ -3,13 +3,11 @@
 //! file-descriptor limit raised so the cap can be reached. On shutdown it stops accepting and
 //! lets open connections finish their answers for up to [`SHUTDOWN_GRACE`].
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use std::net::SocketAddr;
-
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::activity::Limits;
 use super::connection;
 use super::face;
-use super::spread::{Counted, Handed, Spread};
+use super::spread::{Counted, Share};
 use super::state::AppState;
 
 /// How long open answers may run on after a shutdown signal.
@@ -74,9 +72,9 @@ impl Cap {
 }
 
 /// Accepts and serves connections until `shutdown`, then waits for open ones. Several of these
-/// may run on one listening socket, one per thread (thread `me` of `spread`): a connection
+/// may run on one listening socket, one per thread (each with its [`Share`]): a connection
 /// this thread accepts while it holds more than its share goes to another thread, and ones
-/// other threads hand over arrive in `inbox`.
+/// other threads hand over arrive in its inbox.
 ///
 /// # Errors
 ///
@@ -87,8 +85,13 @@ pub async fn run(
     state: Arc<AppState>,
     cap: Arc<Cap>,
     shutdown: CancellationToken,
-    (me, spread, mut inbox): (usize, Arc<Spread>, UnboundedReceiver<Handed>),
+    share: Share,
 ) -> std::io::Result<()> {
+    let Share {
+        thread: me,
+        spread,
+        mut inbox,
+    } = share;
     let face = face::router(state.clone());
     let tracker = TaskTracker::new();
     let serve = |tcp: TcpStream, permit: OwnedSemaphorePermit| {
@@ -98,10 +101,7 @@ pub async fn run(
             idle: config.server.idle_timeout,
         };
         drop(config);
-        let counted = Counted {
-            spread: spread.clone(),
-            thread: me,
-        };
+        let counted = Counted::on(&spread, me);
         let served = connection::serve(
             tcp,
             state.clone(),

@@ -62,11 +62,10 @@ pub async fn serve(
         .map_or(1, std::num::NonZero::get)
         .min(MAX_THREADS);
     let listener = listener.into_std()?;
-    let (spread, inboxes) = spread::Spread::new(threads);
     let mut own = None;
     let mut others = Vec::new();
-    for (n, inbox) in inboxes.into_iter().enumerate() {
-        let share = (n, spread.clone(), inbox);
+    for share in spread::Spread::shares(threads) {
+        let n = share.thread;
         if n == 0 {
             own = Some(share);
             continue;

@@ -27,16 +27,34 @@ pub struct Spread {
     inboxes: Vec<UnboundedSender<Handed>>,
 }
 
+/// One serving thread's part: its number, the spread, and where connections handed to it
+/// arrive.
+#[derive(Debug)]
+pub struct Share {
+    pub thread: usize,
+    pub spread: Arc<Spread>,
+    pub inbox: UnboundedReceiver<Handed>,
+}
+
 impl Spread {
-    /// A spread over `threads` threads, and each thread's inbox (by thread number).
+    /// A spread over `threads` threads (at least one): each thread's share, by number.
     #[must_use]
-    pub fn new(threads: usize) -> (Arc<Spread>, Vec<UnboundedReceiver<Handed>>) {
-        let (inboxes, receivers) = (0..threads.max(1)).map(|_| unbounded_channel()).unzip();
-        let spread = Spread {
-            open: (0..threads.max(1)).map(|_| AtomicUsize::new(0)).collect(),
+    pub fn shares(threads: usize) -> Vec<Share> {
+        let (inboxes, receivers): (Vec<_>, Vec<_>) =
+            (0..threads.max(1)).map(|_| unbounded_channel()).unzip();
+        let spread = Arc::new(Spread {
+            open: (0..inboxes.len()).map(|_| AtomicUsize::new(0)).collect(),
             inboxes,
-        };
-        (Arc::new(spread), receivers)
+        });
+        receivers
+            .into_iter()
+            .enumerate()
+            .map(|(thread, inbox)| Share {
+                thread,
+                spread: spread.clone(),
+                inbox,
+            })
+            .collect()
     }
 
     /// Where a connection thread `me` accepted goes: `None` to keep it, or the thread to hand
@@ -92,8 +110,19 @@ impl Spread {
 
 /// Counts a connection off its thread when dropped (when it closes, however it ends).
 pub struct Counted {
-    pub spread: Arc<Spread>,
-    pub thread: usize,
+    spread: Arc<Spread>,
+    thread: usize,
+}
+
+impl Counted {
+    /// A connection thread `thread` serves, counted there already ([`Spread::place`]).
+    #[must_use]
+    pub fn on(spread: &Arc<Spread>, thread: usize) -> Counted {
+        Counted {
+            spread: spread.clone(),
+            thread,
+        }
+    }
 }
 
 impl Drop for Counted {
@@ -108,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_burst_on_one_thread_ends_up_even() {
-        let (spread, _inboxes) = Spread::new(2);
+        let spread = Spread::shares(2).remove(0).spread;
         let kept = (0..32).filter(|_| spread.place(0).is_none()).count();
         assert_eq!(kept, 17);
         assert_eq!(spread.open[0].load(Ordering::Relaxed), 17);
@@ -117,7 +146,8 @@ mod tests {
 
     #[test]
     fn one_connection_at_a_time_is_never_handed_over() {
-        let (spread, _inboxes) = Spread::new(4);
+        let shares = Spread::shares(4);
+        let spread = &shares[0].spread;
         for _ in 0..10 {
             assert_eq!(spread.place(2), None);
             spread.closed(2);
@@ -130,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_single_thread_keeps_everything() {
-        let (spread, _inboxes) = Spread::new(1);
+        let spread = Spread::shares(0).remove(0).spread;
         assert!((0..100).all(|_| spread.place(0).is_none()));
     }
 }
