@@ -42,7 +42,7 @@ struct Line {
 }
 
 /// The request's side of a history row. The header values are copied (holding them would keep
-/// the connection's read buffer from being reused), once a thread for each value it sees.
+/// the connection's read buffer from being reused), once per thread while a client repeats them.
 struct Row {
     at_ms: i64,
     endpoint: &'static str,
