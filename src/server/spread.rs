@@ -87,6 +87,7 @@ impl Spread {
             }
         };
         let Err(returned) = self.inboxes[to].send((std, permit)) else {
+            tracing::trace!(target: "bitrouter::serve", "a connection went from thread {me} to thread {to}");
             return None;
         };
         self.closed(to);
