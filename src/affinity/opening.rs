@@ -73,10 +73,23 @@ impl Canonical {
     }
 
     fn data(&mut self, tag: u8, bytes: &[u8]) {
+        self.piece(tag, |out| {
+            out.extend_from_slice(bytes);
+            Some(())
+        });
+    }
+
+    /// A data piece: `tag`, then the length of what `write` appends and those bytes (none
+    /// when `write` fails). The one place a piece's form is written.
+    fn piece(&mut self, tag: u8, write: impl FnOnce(&mut Vec<u8>) -> Option<()>) {
         self.out.push(tag);
-        self.out
-            .extend_from_slice(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
-        self.out.extend_from_slice(bytes);
+        let at = self.out.len();
+        self.out.extend_from_slice(&[0; 8]);
+        if write(&mut self.out).is_none() {
+            self.out.truncate(at + 8);
+        }
+        let len = u64::try_from(self.out.len() - at - 8).unwrap_or(u64::MAX);
+        self.out[at..at + 8].copy_from_slice(&len.to_le_bytes());
     }
 
     /// A text part, as written ([`jsonscan::string_as_written`]): a client writes the same text
@@ -87,16 +100,11 @@ impl Canonical {
     }
 
     /// A part that is not text: its JSON, compacted, without the keys clients vary between
-    /// turns (empty when it is malformed). Written in place, its length filled in after.
+    /// turns (empty when it is malformed), written in place.
     fn other(&mut self, raw: &[u8]) {
-        self.out.push(b'J');
-        let at = self.out.len();
-        self.out.extend_from_slice(&[0; 8]);
-        if jsonscan::compact_without(raw, &VARIED_KEYS, &mut self.out).is_none() {
-            self.out.truncate(at + 8);
-        }
-        let len = u64::try_from(self.out.len() - at - 8).unwrap_or(u64::MAX);
-        self.out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        self.piece(b'J', |out| {
+            jsonscan::compact_without(raw, &VARIED_KEYS, out)
+        });
     }
 
     /// Message content as a list of parts: a string is one text part, text parts (of any

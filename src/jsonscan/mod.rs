@@ -45,7 +45,7 @@ fn quote_or_backslash(s: &[u8]) -> Option<usize> {
     let mut at = 0;
     while let Some(chunk) = s.get(at..at + 8).filter(|_| at < SHORT) {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
-        let hits = bytes_equal(word, b'"') | bytes_equal(word, b'\\');
+        let hits = quotes_or_backslashes(word);
         if hits != 0 {
             return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
@@ -62,11 +62,17 @@ fn quote_or_backslash(s: &[u8]) -> Option<usize> {
 
 /// The bytes of `word` (little-endian) that equal `byte`, as the top bit of each: the lowest
 /// bit set marks the first one exactly (a false mark can only sit above a true one).
-pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
+fn bytes_equal(word: u64, byte: u8) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const TOPS: u64 = 0x8080_8080_8080_8080;
     let zeroed = word ^ (ONES * u64::from(byte));
     zeroed.wrapping_sub(ONES) & !zeroed & TOPS
+}
+
+/// The bytes of `word` that are `"` or `\`, marked as [`bytes_equal`] marks them: what ends a
+/// string's plain run, and what a string's contents must escape.
+pub(crate) fn quotes_or_backslashes(word: u64) -> u64 {
+    bytes_equal(word, b'"') | bytes_equal(word, b'\\')
 }
 
 /// Whether `s`, the contents of a JSON string, holds an escape. A quote inside a string is
@@ -76,7 +82,7 @@ pub(crate) fn bytes_equal(word: u64, byte: u8) -> u64 {
 fn has_escape(s: &[u8]) -> bool {
     let hit = |at: usize| {
         let word = u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
-        (bytes_equal(word, b'"') | bytes_equal(word, b'\\')) != 0
+        quotes_or_backslashes(word) != 0
     };
     match s.len() {
         0..8 => s.iter().any(|&b| b == b'"' || b == b'\\'),

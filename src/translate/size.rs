@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::{Number, Value};
 
-use crate::jsonscan::bytes_equal;
+use crate::jsonscan::quotes_or_backslashes;
 
 /// The bytes `value.to_string()` would produce.
 #[must_use]
@@ -75,7 +75,7 @@ fn needs_escape(word: u64) -> bool {
     const TOPS: u64 = 0x8080_8080_8080_8080;
     // A byte below 0x20 borrows into its top bit, which `!word` keeps only for bytes below 0x80.
     let control = word.wrapping_sub(ONES * 0x20) & !word & TOPS;
-    (control | bytes_equal(word, b'"') | bytes_equal(word, b'\\')) != 0
+    (control | quotes_or_backslashes(word)) != 0
 }
 
 /// The bytes an escape adds to `b`.
