@@ -7,6 +7,7 @@
 //! instead of burning each other's refresh token (spec §3.5).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -397,7 +398,7 @@ pub fn linked_credential(key: CredentialKey, home: &CodexHome, session: &Session
     Credential {
         key,
         kind: CredentialKind::Oauth,
-        access_token: SecretString::from(String::new()),
+        access_token: Arc::new(SecretString::from(String::new())),
         refresh_token: None,
         id_token: None,
         expires_at: access.expires_at,

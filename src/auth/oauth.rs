@@ -3,6 +3,7 @@
 //! POST), the refresh (JSON POST) with its error classification, and best-effort revocation.
 //! Every endpoint hangs off the configured issuer, so tests point it at a local fake.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -331,7 +332,7 @@ pub fn credential_from_tokens(
         account_id: id.account_id.or(access.account_id),
         email: id.email.or(access.email),
         plan: access.plan.or(id.plan),
-        access_token: tokens.access_token,
+        access_token: Arc::new(tokens.access_token),
         refresh_token: tokens.refresh_token,
         id_token: tokens.id_token,
         last_refresh: Some(now),
@@ -351,7 +352,7 @@ pub fn apply_refresh(credential: &mut Credential, tokens: TokenSet, now: i64) {
     if let Some(plan) = access.plan {
         credential.plan = Some(plan);
     }
-    credential.access_token = tokens.access_token;
+    credential.access_token = Arc::new(tokens.access_token);
     if let Some(rt) = tokens.refresh_token {
         credential.refresh_token = Some(rt);
     }

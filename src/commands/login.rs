@@ -257,7 +257,7 @@ fn api_key_login(
     let credential = Credential {
         key,
         kind: CredentialKind::ApiKey,
-        access_token: SecretString::from(api_key.to_owned()),
+        access_token: Arc::new(SecretString::from(api_key.to_owned())),
         refresh_token: None,
         id_token: None,
         expires_at: None,

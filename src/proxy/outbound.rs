@@ -227,7 +227,7 @@ mod tests {
         let auth = Auth::Account {
             label: "work".parse().unwrap(),
             access: Access {
-                token: SecretString::from("stored"),
+                token: SecretString::from("stored").into(),
                 account_id: Some("acc-1".into()),
             },
         };

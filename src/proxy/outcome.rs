@@ -306,7 +306,7 @@ mod tests {
         Auth::Account {
             label: "work".parse().unwrap(),
             access: Access {
-                token: SecretString::from("t"),
+                token: SecretString::from("t").into(),
                 account_id: None,
             },
         }

@@ -336,15 +336,16 @@ async fn send(
 ) -> Result<upstream::Response, upstream::TransportError> {
     if out.is_codex && out.reads_stream && proxy.uses_websocket(provider) {
         let sockets = &proxy.upstream.sockets;
-        match socket::send(
+        // Boxed: the WebSocket exchange's future is some 3 KB, and unboxed it would make every
+        // request's future that much larger (and copied that much more) for a transport few use.
+        let opened = Box::pin(socket::send(
             sockets,
             provider.timeouts,
             &out.url,
             headers.clone(),
             &out.body,
-        )
-        .await?
-        {
+        ));
+        match opened.await? {
             Opened::Answer(response) => return Ok(response),
             Opened::Refused(status) => {
                 tracing::info!(

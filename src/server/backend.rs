@@ -84,7 +84,7 @@ async fn clients_own(provider: &ProviderConfig, headers: &HeaderMap) -> Option<S
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))?;
     let access = Access {
-        token: SecretString::from(token.to_owned()),
+        token: Arc::new(SecretString::from(token.to_owned())),
         account_id: headers
             .get("chatgpt-account-id")
             .and_then(|v| v.to_str().ok())

@@ -134,8 +134,9 @@ pub struct Credential {
     /// OAuth or API key.
     pub kind: CredentialKind,
     /// The bearer token (the API key for `api_key`). Empty for a credential linked to the Codex
-    /// CLI, whose tokens are read from the Codex store on every use.
-    pub access_token: SecretString,
+    /// CLI, whose tokens are read from the Codex store on every use. Shared with each request's
+    /// [`crate::auth::Access`]: a ChatGPT access token is some 2 KB, copied per request before.
+    pub access_token: Arc<SecretString>,
     /// The OAuth refresh token (rotates on every refresh).
     pub refresh_token: Option<SecretString>,
     /// The OpenID id_token.

@@ -17,7 +17,7 @@ pub(crate) fn oauth(provider: &str, label: &str, access: &str) -> Credential {
     Credential {
         key: key(provider, label),
         kind: CredentialKind::Oauth,
-        access_token: SecretString::from(access),
+        access_token: SecretString::from(access).into(),
         refresh_token: Some(SecretString::from(format!("rt-{access}"))),
         id_token: None,
         expires_at: Some(1_790_000_000),
@@ -81,7 +81,7 @@ fn contract(store: &dyn CredentialStore) {
 
     let next = update(store, &key("openai-codex", "work"), |c| {
         let mut c = c.unwrap();
-        c.access_token = SecretString::from("a2");
+        c.access_token = SecretString::from("a2").into();
         Some(c)
     })
     .unwrap();

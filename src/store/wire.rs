@@ -5,6 +5,7 @@
 //! for credentials linked to the Codex CLI (which carry no `access_token`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -105,7 +106,7 @@ impl WireCredential {
         Ok(Credential {
             key,
             kind,
-            access_token: SecretString::from(access_token),
+            access_token: Arc::new(SecretString::from(access_token)),
             refresh_token: self.refresh_token.map(SecretString::from),
             id_token: self.id_token.map(SecretString::from),
             expires_at: self.expires_at,

@@ -152,7 +152,7 @@ mod tests {
     fn an_account_also_names_its_chatgpt_account() {
         let mut h = HeaderMap::new();
         let access = Access {
-            token: SecretString::from("t"),
+            token: SecretString::from("t").into(),
             account_id: Some("acc-1".into()),
         };
         attach_access(&mut h, Authorization::Bearer, &access);

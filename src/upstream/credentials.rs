@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn access_debug_hides_the_token() {
         let access = Access {
-            token: SecretString::from("very-secret"),
+            token: SecretString::from("very-secret").into(),
             account_id: None,
         };
         assert!(!format!("{access:?}").contains("very-secret"));

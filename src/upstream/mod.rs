@@ -148,14 +148,14 @@ impl Upstream {
         body: Bytes,
     ) -> Result<Response, TransportError> {
         let pool = self.pool(timeouts.connect)?;
-        let answer =
-            match tokio::time::timeout(timeouts.first_byte, pool.send(method, uri, headers, body))
-                .await
-            {
-                Ok(Ok(answer)) => answer,
-                Ok(Err(e)) => return Err(send_error(e)),
-                Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
-            };
+        // Pinned where it stands: moved into the timeout, the exchange's future (some 1 KB)
+        // would be copied again with each move of the timeout.
+        let exchange = std::pin::pin!(pool.send(method, uri, headers, body));
+        let answer = match tokio::time::timeout(timeouts.first_byte, exchange).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => return Err(send_error(e)),
+            Err(_) => return Err(first_byte_timeout(timeouts.first_byte)),
+        };
         Ok(match answer {
             pool::Answer::Shared(answer) => {
                 let (parts, incoming) = answer.into_parts();

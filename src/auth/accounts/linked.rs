@@ -253,7 +253,7 @@ impl Accounts {
 
 fn session_access(session: &Session) -> Access {
     Access {
-        token: session.access_token.clone(),
+        token: Arc::new(session.access_token.clone()),
         account_id: session.account_id.clone(),
     }
 }

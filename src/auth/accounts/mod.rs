@@ -35,8 +35,8 @@ use linked::FileStamp;
 /// A usable credential for one upstream request.
 #[derive(Debug, Clone)]
 pub struct Access {
-    /// The bearer token (or API key).
-    pub token: SecretString,
+    /// The bearer token (or API key), shared with the stored credential it came from.
+    pub token: Arc<SecretString>,
     /// The ChatGPT account id (`ChatGPT-Account-Id`), for Codex sign-ins.
     pub account_id: Option<String>,
 }
@@ -199,15 +199,18 @@ impl Accounts {
                 reason: reason.clone(),
             });
         }
+        // The refreshing paths are boxed: they hold an HTTP exchange with the issuer, some
+        // 2 KB of future that every request would otherwise carry (and copy) for a refresh
+        // due once an hour or so.
         if credential.source.is_codex_link() {
-            return self.linked_access(&credential, None).await;
+            return Box::pin(self.linked_access(&credential, None)).await;
         }
         if credential.kind == CredentialKind::ApiKey
             || !needs_refresh(credential.expires_at, credential.last_refresh, unix_now())
         {
             return Ok(access_of(&credential));
         }
-        match self.refresh(&credential).await {
+        match Box::pin(self.refresh(&credential)).await {
             Ok(access) => Ok(access),
             // A transient failure with a token that has not expired yet: use it (as Codex does).
             Err(AuthError::RefreshFailed { source, .. })
