@@ -135,7 +135,7 @@ pub struct Credential {
     pub kind: CredentialKind,
     /// The bearer token (the API key for `api_key`). Empty for a credential linked to the Codex
     /// CLI, whose tokens are read from the Codex store on every use. Shared with each request's
-    /// [`crate::auth::Access`]: a ChatGPT access token is some 2 KB, copied per request before.
+    /// [`crate::auth::Access`] rather than copied: a ChatGPT access token is some 2 KB.
     pub access_token: Arc<SecretString>,
     /// The OAuth refresh token (rotates on every refresh).
     pub refresh_token: Option<SecretString>,
