@@ -62,14 +62,10 @@ pub async fn serve(
         .map_or(1, std::num::NonZero::get)
         .min(MAX_THREADS);
     let listener = listener.into_std()?;
-    let mut own = None;
+    let (own, shares) = spread::Spread::shares(threads);
     let mut others = Vec::new();
-    for share in spread::Spread::shares(threads) {
+    for share in shares {
         let n = share.thread;
-        if n == 0 {
-            own = Some(share);
-            continue;
-        }
         let listener = listener.try_clone()?;
         let (state, cap, shutdown) = (state.clone(), cap.clone(), shutdown.clone());
         let thread = std::thread::Builder::new()
@@ -85,17 +81,7 @@ pub async fn serve(
             })?;
         others.push(thread);
     }
-    let Some(share) = own else {
-        return Err(std::io::Error::other("no serving thread"));
-    };
-    let served = listener::run(
-        TcpListener::from_std(listener)?,
-        state,
-        cap,
-        shutdown,
-        share,
-    )
-    .await;
+    let served = listener::run(TcpListener::from_std(listener)?, state, cap, shutdown, own).await;
     for thread in others {
         match tokio::task::spawn_blocking(move || thread.join()).await {
             Ok(Ok(Err(e))) => tracing::warn!("a serving thread failed: {e}"),

@@ -37,24 +37,29 @@ pub struct Share {
 }
 
 impl Spread {
-    /// A spread over `threads` threads (at least one): each thread's share, by number.
+    /// A spread over `threads` threads (at least one): the first thread's share, and the
+    /// others' by number.
     #[must_use]
-    pub fn shares(threads: usize) -> Vec<Share> {
+    pub fn shares(threads: usize) -> (Share, Vec<Share>) {
+        let (first_inbox, first_receiver) = unbounded_channel();
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
-            (0..threads.max(1)).map(|_| unbounded_channel()).unzip();
+            (1..threads.max(1)).map(|_| unbounded_channel()).unzip();
+        let inboxes: Vec<_> = std::iter::once(first_inbox).chain(inboxes).collect();
         let spread = Arc::new(Spread {
             open: (0..inboxes.len()).map(|_| AtomicUsize::new(0)).collect(),
             inboxes,
         });
-        receivers
+        let share = |thread, inbox| Share {
+            thread,
+            spread: spread.clone(),
+            inbox,
+        };
+        let others = receivers
             .into_iter()
             .enumerate()
-            .map(|(thread, inbox)| Share {
-                thread,
-                spread: spread.clone(),
-                inbox,
-            })
-            .collect()
+            .map(|(n, inbox)| share(n + 1, inbox))
+            .collect();
+        (share(0, first_receiver), others)
     }
 
     /// Where a connection thread `me` accepted goes: `None` to keep it, or the thread to hand
@@ -138,7 +143,7 @@ mod tests {
 
     #[test]
     fn a_burst_on_one_thread_ends_up_even() {
-        let spread = Spread::shares(2).remove(0).spread;
+        let spread = Spread::shares(2).0.spread;
         let kept = (0..32).filter(|_| spread.place(0).is_none()).count();
         assert_eq!(kept, 17);
         assert_eq!(spread.open[0].load(Ordering::Relaxed), 17);
@@ -147,8 +152,8 @@ mod tests {
 
     #[test]
     fn one_connection_at_a_time_is_never_handed_over() {
-        let shares = Spread::shares(4);
-        let spread = &shares[0].spread;
+        let (first, _others) = Spread::shares(4);
+        let spread = &first.spread;
         for _ in 0..10 {
             assert_eq!(spread.place(2), None);
             spread.closed(2);
@@ -161,7 +166,9 @@ mod tests {
 
     #[test]
     fn a_single_thread_keeps_everything() {
-        let spread = Spread::shares(0).remove(0).spread;
+        let (first, others) = Spread::shares(0);
+        assert!(others.is_empty());
+        let spread = first.spread;
         assert!((0..100).all(|_| spread.place(0).is_none()));
     }
 }
