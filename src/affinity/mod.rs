@@ -33,6 +33,8 @@ use crate::config::Api;
 use crate::jsonscan;
 use crate::upstream::headers::{SESSION_ID, SESSION_ID_UNDERSCORE};
 
+pub use opening::OpeningFields;
+
 /// Where a conversation's key came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -82,6 +84,9 @@ pub struct BodyIds {
     pub user: Option<String>,
     /// `metadata.user_id`, when it is a non-blank string.
     pub metadata_user_id: Option<String>,
+    /// Where the opening's fields lie in the body, when the pass that took it in noted them
+    /// (so [`of`] need not walk the body's top level again to find them).
+    pub opening: Option<OpeningFields>,
 }
 
 impl BodyIds {
@@ -116,6 +121,7 @@ impl BodyIds {
             prompt_cache_key: text(body.get("prompt_cache_key")),
             user: text(body.get("user")),
             metadata_user_id: text(body.get("metadata").and_then(|m| m.get("user_id"))),
+            opening: None,
         }
     }
 
@@ -204,7 +210,7 @@ pub fn of(api: Api, headers: &HeaderMap, ids: &BodyIds, body: &[u8]) -> Option<A
             source: Source::User,
         });
     }
-    let opening = opening::canonical(api, body)?;
+    let opening = opening::canonical(api, body, ids.opening.as_ref())?;
     Some(Affinity {
         key: opening_key(&opening),
         source: Source::Opening,

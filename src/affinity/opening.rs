@@ -15,6 +15,7 @@
 //! fields the cost does not grow with the conversation's history.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use crate::config::Api;
 use crate::jsonscan;
@@ -22,6 +23,53 @@ use crate::jsonscan;
 /// The keys clients vary between turns of one conversation: item `id`s and Anthropic
 /// `cache_control` markers.
 const VARIED_KEYS: [&str; 2] = ["id", "cache_control"];
+
+/// Where the top-level fields an opening is made of lie in a body (the last of repeated keys,
+/// as a JSON tree keeps): noted by the pass that takes a body in, so the opening need not walk
+/// the body's top level again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpeningFields {
+    instructions: Option<Range<usize>>,
+    input: Option<Range<usize>>,
+    messages: Option<Range<usize>>,
+    system: Option<Range<usize>>,
+    tools: Option<Range<usize>>,
+}
+
+impl OpeningFields {
+    /// The top-level fields [`OpeningFields::note`] keeps.
+    pub const FIELDS: [&'static str; 5] = ["instructions", "input", "messages", "system", "tools"];
+
+    /// Notes where a top-level field's value lies in the body; fields other than
+    /// [`OpeningFields::FIELDS`] are ignored, and a later note of a field replaces an earlier
+    /// one.
+    pub fn note(&mut self, field: &str, range: Range<usize>) {
+        let slot = match field {
+            "instructions" => &mut self.instructions,
+            "input" => &mut self.input,
+            "messages" => &mut self.messages,
+            "system" => &mut self.system,
+            "tools" => &mut self.tools,
+            _ => return,
+        };
+        *slot = Some(range);
+    }
+
+    /// The fields in `body`; `None` when a range falls outside it (it was noted in another).
+    fn in_body<'a>(&self, body: &'a [u8]) -> Option<Fields<'a>> {
+        let at = |range: &Option<Range<usize>>| match range {
+            Some(range) => body.get(range.clone()).map(Some),
+            None => Some(None),
+        };
+        Some(Fields {
+            instructions: at(&self.instructions)?,
+            input: at(&self.input)?,
+            messages: at(&self.messages)?,
+            system: at(&self.system)?,
+            tools: at(&self.tools)?,
+        })
+    }
+}
 
 /// The top-level fields an opening is made of, as JSON text (the last of repeated keys, as a
 /// JSON tree keeps).
@@ -167,9 +215,13 @@ fn text_part(part: &[u8]) -> Option<&[u8]> {
 
 /// The canonical opening of `body` (JSON text); `None` when there is nothing to key on. Only
 /// the opening's pieces are read: the instructions or system prompt, the tools, and the
-/// conversation's items up to its first user turn.
-pub(super) fn canonical(api: Api, body: &[u8]) -> Option<Vec<u8>> {
-    let fields = Fields::read(body)?;
+/// conversation's items up to its first user turn. With `noted`, the fields are where it says
+/// (the body's top level is not walked again).
+pub(super) fn canonical(api: Api, body: &[u8], noted: Option<&OpeningFields>) -> Option<Vec<u8>> {
+    let fields = match noted.and_then(|n| n.in_body(body)) {
+        Some(fields) => fields,
+        None => Fields::read(body)?,
+    };
     let mut c = Canonical {
         out: Vec::with_capacity(256),
         any: false,

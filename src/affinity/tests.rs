@@ -11,10 +11,49 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     h
 }
 
-/// [`of`] on a body given as a JSON tree, its ids read as the intake reads them.
+/// [`of`] on a body given as a JSON tree, its ids read as the intake reads them; the same key
+/// whether the opening's fields were noted when the body was taken in or are found by [`of`].
 fn of_value(api: Api, h: &HeaderMap, body: &Value) -> Option<Affinity> {
     let raw = body.to_string();
-    of(api, h, &BodyIds::scan(raw.as_bytes()), raw.as_bytes())
+    let ids = BodyIds::scan(raw.as_bytes());
+    let walked = of(api, h, &ids, raw.as_bytes());
+    let noted = BodyIds {
+        opening: Some(noted_opening(raw.as_bytes())),
+        ..ids
+    };
+    assert_eq!(of(api, h, &noted, raw.as_bytes()), walked, "{raw}");
+    walked
+}
+
+/// The opening's fields of `body`, noted as the intake notes them.
+fn noted_opening(body: &[u8]) -> OpeningFields {
+    let mut fields = OpeningFields::default();
+    for (key, range) in jsonscan::entries(body)
+        .into_iter()
+        .flatten()
+        .map_while(Result::ok)
+    {
+        if let Some(key) = jsonscan::key(key) {
+            fields.note(&key, range);
+        }
+    }
+    fields
+}
+
+#[test]
+fn noted_fields_outside_the_body_are_found_again() {
+    let body = br#"{"input":"hi"}"#;
+    let mut far = OpeningFields::default();
+    far.note("input", 100..104);
+    let ids = BodyIds {
+        opening: Some(far),
+        ..BodyIds::default()
+    };
+    let none = HeaderMap::new();
+    assert_eq!(
+        of(Api::OpenaiResponses, &none, &ids, body),
+        of(Api::OpenaiResponses, &none, &BodyIds::default(), body)
+    );
 }
 
 fn key(api: Api, h: &HeaderMap, body: &Value) -> Affinity {
@@ -190,6 +229,7 @@ fn body_ids_are_read_from_their_fields_only() {
             prompt_cache_key: None,
             user: Some("u2".into()),
             metadata_user_id: Some("m1".into()),
+            opening: None,
         }
     );
     let mut ids = BodyIds::default();

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::error::{ApiError, ErrorCode, ErrorKind};
 use super::inbound::Inbound;
 use super::record::LogCell;
-use crate::affinity::{Affinity, BodyIds};
+use crate::affinity::{Affinity, BodyIds, OpeningFields};
 use crate::config::{AuthMode, Config};
 use crate::routing::{Plan, RouteError};
 use crate::upstream::headers::{ACCOUNT_HEADER, has_local_key};
@@ -114,8 +114,13 @@ where
     }
     check_content_type(&headers)?;
     let bytes = read_body(body, &headers, config.server.max_body_bytes).await?;
-    let (Scanned { model, ids }, value) = if inbound == Inbound::Responses {
-        (serde_json::from_slice(&bytes).map_err(not_json)?, None)
+    let (model, ids, value) = if inbound == Inbound::Responses {
+        let scanned: Scanned<'_> = serde_json::from_slice(&bytes).map_err(not_json)?;
+        let ids = BodyIds {
+            opening: Some(scanned.opening_in(&bytes)),
+            ..scanned.ids
+        };
+        (scanned.model, ids, None)
     } else {
         let value = parse(&bytes)?;
         let model = value
@@ -123,7 +128,7 @@ where
             .and_then(Value::as_str)
             .map(str::to_owned);
         let ids = BodyIds::of_tree(&value);
-        (Scanned { model, ids }, Some(value))
+        (model, ids, Some(value))
     };
     let model = model.ok_or_else(|| {
         ApiError::bad_request(
@@ -156,36 +161,53 @@ where
 }
 
 /// The `model` of a JSON document when it is an object with a string `model` (the last one,
-/// as a JSON tree would keep) and its conversation ids, read without building the tree; the
-/// whole document is still checked to be JSON.
-struct Scanned {
+/// as a JSON tree would keep), its conversation ids and the text of the fields its
+/// conversation's opening is made of ([`OpeningFields::FIELDS`], in that order), read without
+/// building the tree; the whole document is still checked to be JSON.
+struct Scanned<'a> {
     model: Option<String>,
     ids: BodyIds,
+    opening: [Option<&'a str>; OpeningFields::FIELDS.len()],
 }
 
-impl Scanned {
-    fn nothing() -> Scanned {
+impl<'a> Scanned<'a> {
+    fn nothing() -> Scanned<'a> {
         Scanned {
             model: None,
             ids: BodyIds::default(),
+            opening: [None; OpeningFields::FIELDS.len()],
         }
+    }
+
+    /// Where the opening's fields lie in `body`, the document this was read from (their text
+    /// is borrowed from it).
+    fn opening_in(&self, body: &[u8]) -> OpeningFields {
+        let base = body.as_ptr().addr();
+        let mut fields = OpeningFields::default();
+        for (field, text) in OpeningFields::FIELDS.iter().zip(self.opening) {
+            if let Some(text) = text {
+                let start = text.as_ptr().addr() - base;
+                fields.note(field, start..start + text.len());
+            }
+        }
+        fields
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Scanned {
+impl<'de> serde::Deserialize<'de> for Scanned<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
         use serde_json::value::RawValue;
 
         struct Find;
         impl<'de> Visitor<'de> for Find {
-            type Value = Scanned;
+            type Value = Scanned<'de>;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("JSON")
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned<'de>, A::Error> {
                 let mut found = Scanned::nothing();
                 while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
                     if key == "model" {
@@ -194,6 +216,9 @@ impl<'de> serde::Deserialize<'de> for Scanned {
                     } else if BodyIds::FIELDS.contains(&key.as_ref()) {
                         let raw: &RawValue = map.next_value()?;
                         found.ids.note(&key, raw.get().as_bytes());
+                    } else if let Some(i) = OpeningFields::FIELDS.iter().position(|f| *f == key) {
+                        let raw: &'de RawValue = map.next_value()?;
+                        found.opening[i] = Some(raw.get());
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -201,32 +226,32 @@ impl<'de> serde::Deserialize<'de> for Scanned {
                 Ok(found)
             }
 
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scanned, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scanned<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Scanned::nothing())
             }
 
-            fn visit_bool<E>(self, _: bool) -> Result<Scanned, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<Scanned<'de>, E> {
                 Ok(Scanned::nothing())
             }
 
-            fn visit_i64<E>(self, _: i64) -> Result<Scanned, E> {
+            fn visit_i64<E>(self, _: i64) -> Result<Scanned<'de>, E> {
                 Ok(Scanned::nothing())
             }
 
-            fn visit_u64<E>(self, _: u64) -> Result<Scanned, E> {
+            fn visit_u64<E>(self, _: u64) -> Result<Scanned<'de>, E> {
                 Ok(Scanned::nothing())
             }
 
-            fn visit_f64<E>(self, _: f64) -> Result<Scanned, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<Scanned<'de>, E> {
                 Ok(Scanned::nothing())
             }
 
-            fn visit_str<E>(self, _: &str) -> Result<Scanned, E> {
+            fn visit_str<E>(self, _: &str) -> Result<Scanned<'de>, E> {
                 Ok(Scanned::nothing())
             }
 
-            fn visit_unit<E>(self) -> Result<Scanned, E> {
+            fn visit_unit<E>(self) -> Result<Scanned<'de>, E> {
                 Ok(Scanned::nothing())
             }
         }
@@ -396,7 +421,7 @@ where
 mod tests {
     use super::*;
 
-    fn scan(body: &str) -> Result<Scanned, serde_json::Error> {
+    fn scan(body: &str) -> Result<Scanned<'_>, serde_json::Error> {
         serde_json::from_str(body)
     }
 
@@ -435,6 +460,7 @@ mod tests {
                 prompt_cache_key: Some("conv-1".into()),
                 user: Some("me".into()),
                 metadata_user_id: Some("u-7".into()),
+                opening: None,
             }
         );
         let none = scan(r#"{"model":5,"user":null,"metadata":[1]}"#).unwrap();
@@ -444,6 +470,29 @@ mod tests {
         // The whole document is still checked.
         assert!(scan(r#"{"model":"a","user":"me""#).is_err());
         assert!(scan(r#"{"model":"a"} trailing"#).is_err());
+    }
+
+    #[test]
+    fn the_opening_fields_are_noted_where_they_lie() {
+        let body = r#"{ "instructions" : "be brief", "tools":[], "model":"m",
+            "inp\u0075t" :[{"role":"user","content":"hi"}], "tools" : [ {"type":"function"} ] }"#;
+        let scanned = scan(body).unwrap();
+        let noted = scanned.opening_in(body.as_bytes());
+        let mut expected = OpeningFields::default();
+        for (field, text) in [
+            ("instructions", r#""be brief""#),
+            ("input", r#"[{"role":"user","content":"hi"}]"#),
+            // The last of repeated keys, as a JSON tree keeps.
+            ("tools", r#"[ {"type":"function"} ]"#),
+        ] {
+            let start = body.find(text).unwrap();
+            expected.note(field, start..start + text.len());
+        }
+        assert_eq!(noted, expected);
+        assert_eq!(
+            scan(r#"{"model":"m"}"#).unwrap().opening_in(b""),
+            OpeningFields::default()
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! hyper does.
 
 use std::io::{self, Write as _};
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -163,9 +164,11 @@ fn parse(buf: &[u8], max_body: usize) -> Parsed {
     if buf.is_empty() {
         return Parsed::Partial;
     }
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut lines);
-    let len = match request.parse(buf) {
+    // Left uninitialised: the parser writes the lines it finds (filling all of them first
+    // cost more than parsing a usual head).
+    let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, &mut lines) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Parsed::Partial,
         Err(_) => return Parsed::Other,

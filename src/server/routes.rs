@@ -167,12 +167,11 @@ const SENSITIVE: [HeaderName; 4] = [
     header::COOKIE,
 ];
 
+/// One pass over a request's few headers, rather than a hashed look-up per name.
 fn mark_sensitive(headers: &mut http::HeaderMap) {
-    for name in &SENSITIVE {
-        if let http::header::Entry::Occupied(mut entry) = headers.entry(name) {
-            for value in entry.iter_mut() {
-                value.set_sensitive(true);
-            }
+    for (name, value) in headers.iter_mut() {
+        if SENSITIVE.contains(name) {
+            value.set_sensitive(true);
         }
     }
 }

@@ -5,6 +5,7 @@
 //! saves. HTTP/2 stays with hyper ([`super::pool`]).
 
 use std::io::{self, IoSlice, Write as _};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -237,9 +238,14 @@ fn malformed(what: impl std::fmt::Display) -> Failure {
 }
 
 fn parse_head(buf: &[u8], head_request: bool) -> Result<Parsed, Failure> {
-    let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut answer = httparse::Response::new(&mut lines);
-    let len = match answer.parse(buf) {
+    // Left uninitialised: the parser writes the lines it finds.
+    let mut lines = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut answer = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut answer,
+        buf,
+        &mut lines,
+    ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(e) => return Err(malformed(e)),
