@@ -128,9 +128,10 @@ pub struct Block {
 type Span = (usize, usize);
 
 /// Where a block's `data:` lines are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 enum Data {
     /// None: the block is no event.
+    #[default]
     None,
     /// One line (the usual case: read without copying).
     One(Span),
@@ -138,48 +139,67 @@ enum Data {
     Many(Vec<Span>),
 }
 
+/// The fields of a block being read: where its last `event:` value and its `data:` values lie.
+#[derive(Debug, Default)]
+struct Fields {
+    name: Option<Span>,
+    data: Data,
+}
+
+impl Fields {
+    /// Notes one complete line of the block (without its line end), which starts at `start`.
+    fn note(&mut self, start: usize, line: &[u8]) {
+        let (start, line) = match line.strip_prefix(BOM.as_bytes()) {
+            Some(rest) => (start + BOM.len(), rest),
+            None => (start, line),
+        };
+        if line.is_empty() || line[0] == b':' {
+            return;
+        }
+        let (field, value) = match memchr::memchr(b':', line) {
+            Some(i) => {
+                let skip = usize::from(line.get(i + 1) == Some(&b' '));
+                (&line[..i], start + i + 1 + skip)
+            }
+            None => (line, start + line.len()),
+        };
+        let span = (value, start + line.len());
+        match field {
+            b"event" => self.name = (span.0 < span.1).then_some(span),
+            b"data" => {
+                self.data = match std::mem::take(&mut self.data) {
+                    Data::None => Data::One(span),
+                    Data::One(first) => Data::Many(vec![first, span]),
+                    Data::Many(mut all) => {
+                        all.push(span);
+                        Data::Many(all)
+                    }
+                };
+            }
+            _ => {}
+        }
+    }
+
+    /// The block of `raw`, with the fields noted in it (taken: the next block starts afresh).
+    fn block(&mut self, raw: Bytes) -> Block {
+        let Fields { name, data } = std::mem::take(self);
+        Block { raw, name, data }
+    }
+}
+
 impl Block {
     /// A framed block; `complete` says whether its last line ended (a stream's unfinished rest
     /// may stop mid-line, and that line is not part of any event).
     fn framed(raw: Bytes, complete: bool) -> Self {
-        let mut name = None;
-        let mut data = Data::None;
+        let mut fields = Fields::default();
         let mut lines = Lines { rest: &raw, at: 0 };
         while let Some((start, line, terminated)) = lines.next_line() {
             if !terminated && !complete {
                 break;
             }
-            let (start, line) = match line.strip_prefix(BOM.as_bytes()) {
-                Some(rest) => (start + BOM.len(), rest),
-                None => (start, line),
-            };
-            if line.is_empty() || line[0] == b':' {
-                continue;
-            }
-            let (field, value) = match memchr::memchr(b':', line) {
-                Some(i) => {
-                    let skip = usize::from(line.get(i + 1) == Some(&b' '));
-                    (&line[..i], start + i + 1 + skip)
-                }
-                None => (line, start + line.len()),
-            };
-            let span = (value, start + line.len());
-            match field {
-                b"event" => name = (span.0 < span.1).then_some(span),
-                b"data" => {
-                    data = match data {
-                        Data::None => Data::One(span),
-                        Data::One(first) => Data::Many(vec![first, span]),
-                        Data::Many(mut all) => {
-                            all.push(span);
-                            Data::Many(all)
-                        }
-                    };
-                }
-                _ => {}
-            }
+            fields.note(start, line);
         }
-        Block { raw, name, data }
+        fields.block(raw)
     }
 
     /// The bytes as received.
@@ -206,6 +226,13 @@ impl Block {
     pub fn name(&self) -> Option<&str> {
         let (start, end) = self.name?;
         std::str::from_utf8(&self.raw[start..end]).ok()
+    }
+
+    /// The `event:` name's bytes, as received (the last one wins); `None` when absent.
+    #[must_use]
+    pub fn name_bytes(&self) -> Option<&[u8]> {
+        let (start, end) = self.name?;
+        Some(&self.raw[start..end])
     }
 
     /// The `data:` lines joined with `\n`, without copying when there is one; `None` when the
@@ -307,6 +334,11 @@ pub struct SseReader {
     at_line_start: bool,
     /// The last byte scanned was a CR: a following LF belongs to it.
     after_cr: bool,
+    /// Where the line being scanned starts in `buffer`.
+    line_start: usize,
+    /// The fields of the block being read (`buffer` starts with it), noted line by line as
+    /// the scan finds each line's end, so a block is read once.
+    fields: Fields,
     /// The largest block framed; bigger ones end framing.
     max_event_bytes: usize,
     /// A block grew past the limit; bytes now pass through unframed.
@@ -334,6 +366,8 @@ impl SseReader {
             scanned: 0,
             at_line_start: true,
             after_cr: false,
+            line_start: 0,
+            fields: Fields::default(),
             max_event_bytes,
             overflowed: false,
         }
@@ -363,6 +397,7 @@ impl SseReader {
             if std::mem::take(&mut self.after_cr) && self.buffer[i] == b'\n' {
                 // The LF of a CRLF: the line already ended at the CR.
                 i += 1;
+                self.line_start = i;
                 continue;
             }
             // Jump to the next line end; a line with content is not a blank line.
@@ -380,6 +415,9 @@ impl SseReader {
             self.after_cr = byte == b'\r';
             if !self.at_line_start {
                 self.at_line_start = true;
+                self.fields
+                    .note(self.line_start, &self.buffer[self.line_start..end]);
+                self.line_start = i;
                 continue;
             }
             // A blank line: the block ends here, with the LF of a CRLF when it is already in.
@@ -387,13 +425,16 @@ impl SseReader {
                 self.after_cr = false;
                 i += 1;
             }
-            blocks.push(Block::framed(self.buffer.split_to(i).freeze(), true));
+            blocks.push(self.fields.block(self.buffer.split_to(i).freeze()));
+            self.line_start = 0;
             i = 0;
         }
         self.scanned = i;
         if self.buffer.len() > self.max_event_bytes {
             self.overflowed = true;
             self.scanned = 0;
+            self.line_start = 0;
+            self.fields = Fields::default();
             blocks.push(unframed(self.buffer.split().freeze()));
         }
         blocks
@@ -414,6 +455,9 @@ impl SseReader {
         self.scanned = 0;
         self.at_line_start = true;
         self.after_cr = false;
+        self.line_start = 0;
+        // The rest is framed anew: its last line may not have ended.
+        self.fields = Fields::default();
         let raw = self.buffer.split().freeze();
         Some(if self.overflowed {
             unframed(raw)

@@ -56,13 +56,15 @@ enum Kind {
 }
 
 impl Kind {
-    fn of(name: &str) -> Kind {
+    /// The kind an event's name (its bytes: names the relay acts on are ASCII, so no UTF-8
+    /// check is needed to tell them) says.
+    fn of(name: &[u8]) -> Kind {
         match name {
-            "response.created" | "response.in_progress" | "response.queued" => Kind::Opening,
-            "response.output_item.done" => Kind::ItemDone,
-            "response.completed" | "response.incomplete" | "response.done" => Kind::Final,
-            "response.failed" => Kind::Failed,
-            "error" => Kind::Error,
+            b"response.created" | b"response.in_progress" | b"response.queued" => Kind::Opening,
+            b"response.output_item.done" => Kind::ItemDone,
+            b"response.completed" | b"response.incomplete" | b"response.done" => Kind::Final,
+            b"response.failed" => Kind::Failed,
+            b"error" => Kind::Error,
             _ => Kind::Other,
         }
     }
@@ -85,11 +87,11 @@ impl Patcher {
         if !block.is_event() {
             return block.into_raw();
         }
-        let kind = match block.name() {
+        let kind = match block.name_bytes() {
             Some(name) => Kind::of(name),
             // No `event:` line: the type is in the data (rare; parse it then).
             None => match block.event().and_then(|e| e.kind()) {
-                Some(kind) => Kind::of(&kind),
+                Some(kind) => Kind::of(kind.as_bytes()),
                 None => return block.into_raw(),
             },
         };

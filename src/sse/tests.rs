@@ -70,6 +70,27 @@ fn blocks_keep_every_byte_under_any_split() {
 }
 
 #[test]
+fn fields_noted_while_scanning_are_the_fields_of_the_whole_block() {
+    let mixed = "\u{feff}event: a\r\ndata: 1\rdata:2\n: note\nid: 7\nevent\n\n\
+                 data\r\n\r\nevent: b\ndata: x\n\n";
+    let texts = crate::translate::fixtures::ALL
+        .iter()
+        .map(|(_, text)| *text)
+        .chain([SAMPLE, mixed]);
+    for text in texts {
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let mut reader = SseReader::new();
+            for chunk in [&bytes[..cut], &bytes[cut..]] {
+                for block in reader.feed(chunk) {
+                    assert_eq!(block, Block::framed(block.raw().clone(), true), "at {cut}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn reader_splits_every_fixture_at_every_offset() {
     for (name, text) in crate::translate::fixtures::ALL {
         let bytes = text.as_bytes();

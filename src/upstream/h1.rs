@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::headers::{has_token, tokens, write_field};
+use super::headers::{has_token, is_hop_by_hop, tokens, write_field};
 
 /// The most header lines an answer may have (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -262,9 +262,14 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Parsed, Failure> {
     // Room for the headers bitrouter adds to an answer it relays (its own `x-bitrouter-*`, the
     // content type and cache control), which would otherwise grow the map, all of it again.
     let mut headers = HeaderMap::with_capacity(answer.headers.len() + 6);
+    // The connection's own fields (framing, keep-alive) are read here and not kept: every
+    // answer is relayed (`relayable_response_headers` would remove them again), except a switch
+    // of protocols, whose `Connection` and `Upgrade` its taker reads.
+    let switching = status == StatusCode::SWITCHING_PROTOCOLS;
     for line in &*answer.headers {
         let name = HeaderName::from_bytes(line.name.as_bytes()).map_err(malformed)?;
         let value = HeaderValue::from_bytes(line.value).map_err(malformed)?;
+        let kept = switching || !is_hop_by_hop(&name);
         if name == CONNECTION {
             if has_token(line.value, "close") {
                 keep = false;
@@ -285,7 +290,9 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Parsed, Failure> {
             }
             length = Some(said);
         }
-        headers.append(name, value);
+        if kept {
+            headers.append(name, value);
+        }
     }
     let bodiless = head_request
         || status == StatusCode::SWITCHING_PROTOCOLS

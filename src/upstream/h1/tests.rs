@@ -83,6 +83,14 @@ fn heads_say_how_the_body_ends_and_whether_the_connection_stays() {
     );
     assert!(matches!(chunked.framing, Framing::Chunked(Chunk::Size)) && chunked.keep);
     assert_eq!(chunked.headers["content-type"], "text/event-stream");
+    // The connection's own fields are read, not kept; a switch of protocols keeps them.
+    assert!(!chunked.headers.contains_key("transfer-encoding"));
+    let switch = head(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        false,
+    );
+    assert_eq!(switch.headers["upgrade"], "websocket");
+    assert_eq!(switch.headers["connection"], "Upgrade");
 
     let length = head(
         "HTTP/1.1 404 Not Found\r\ncontent-length: 12\r\n\r\n",
@@ -96,6 +104,7 @@ fn heads_say_how_the_body_ends_and_whether_the_connection_stays() {
         false,
     );
     assert!(!close.keep);
+    assert!(close.headers.is_empty(), "{:?}", close.headers);
     let to_end = head("HTTP/1.1 200 OK\r\n\r\n", false);
     assert!(matches!(to_end.framing, Framing::ToEnd) && !to_end.keep);
     let old = head("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n", false);
