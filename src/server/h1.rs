@@ -9,7 +9,7 @@
 //! too: a client that closed it ends the request at once (its upstream exchange is dropped), as
 //! hyper does.
 
-use std::io::{self, Write as _};
+use std::io;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::task::Poll;
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::activity::Activity;
 use super::routes;
 use super::state::AppState;
-use crate::upstream::headers::{has_token, write_field};
+use crate::upstream::headers::{has_token, write_field, write_length};
 
 /// The most header lines a request may have here (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -285,9 +285,7 @@ where
     }
     match length {
         _ if bodiless => {}
-        Some(length) => {
-            let _ = write!(out, "content-length: {length}\r\n");
-        }
+        Some(length) => write_length(out, length),
         None => write_field(out, b"transfer-encoding", b"chunked"),
     }
     out.extend_from_slice(b"\r\n");
@@ -328,7 +326,7 @@ where
                     continue;
                 }
                 if chunked {
-                    let _ = write!(out, "{:x}\r\n", data.len());
+                    chunk_size(out, data.len());
                 }
                 out.extend_from_slice(&data);
                 if chunked {
@@ -352,6 +350,24 @@ async fn write<T: AsyncWrite + Unpin>(io: &mut T, out: &mut Vec<u8>) -> io::Resu
     io.write_all(out).await?;
     out.clear();
     io.flush().await
+}
+
+/// Writes a chunk's size line: `len` in hexadecimal, then the line end.
+fn chunk_size(out: &mut Vec<u8>, len: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 2 * std::mem::size_of::<usize>()];
+    let mut at = digits.len();
+    let mut rest = len;
+    loop {
+        at -= 1;
+        digits[at] = DIGITS[rest & 0xf];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! runs as a task of its own with a channel to each request and answer; that hop is what this
 //! saves. HTTP/2 stays with hyper ([`super::pool`]).
 
-use std::io::{self, IoSlice, Write as _};
+use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -16,7 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::headers::{has_token, is_hop_by_hop, tokens, write_field};
+use super::headers::{has_token, is_hop_by_hop, tokens, write_field, write_length};
 
 /// The most header lines an answer may have (hyper's limit too).
 const MAX_HEADERS: usize = 100;
@@ -112,7 +112,7 @@ pub(super) fn request_head(
     }
     let says_length = body_len > 0 || [Method::POST, Method::PUT, Method::PATCH].contains(method);
     if says_length {
-        let _ = write!(head, "content-length: {body_len}\r\n");
+        write_length(&mut head, body_len);
     }
     head.extend_from_slice(b"\r\n");
     head

@@ -135,6 +135,15 @@ pub fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Writes a `content-length` field saying `length`.
+pub fn write_length(out: &mut Vec<u8>, length: impl itoa::Integer) {
+    write_field(
+        out,
+        b"content-length",
+        itoa::Buffer::new().format(length).as_bytes(),
+    );
+}
+
 /// Client request headers to forward to a native upstream: everything except hop-by-hop and
 /// framing headers, `accept-encoding` (the body is relayed as is, so ask for identity),
 /// cookies, browser context, bitrouter's own headers, and client credentials unless

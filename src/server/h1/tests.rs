@@ -142,3 +142,18 @@ async fn an_answer_that_has_a_date_keeps_it_alone() {
     let dates: Vec<&str> = text.lines().filter(|l| l.starts_with("date: ")).collect();
     assert_eq!(dates, [format!("date: {relayed}")], "{text}");
 }
+
+#[test]
+fn chunk_sizes_are_written_in_hexadecimal() {
+    for (len, text) in [
+        (0, "0\r\n"),
+        (5, "5\r\n"),
+        (255, "ff\r\n"),
+        (4096, "1000\r\n"),
+        (usize::MAX, "ffffffffffffffff\r\n"),
+    ] {
+        let mut out = b"x".to_vec();
+        chunk_size(&mut out, len);
+        assert_eq!(out, format!("x{text}").as_bytes(), "{len}");
+    }
+}
