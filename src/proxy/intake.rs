@@ -117,7 +117,7 @@ where
     let (model, ids, value) = if inbound == Inbound::Responses {
         let scanned: Scanned<'_> = serde_json::from_slice(&bytes).map_err(not_json)?;
         let ids = BodyIds {
-            opening: Some(scanned.opening_in(&bytes)),
+            opening: scanned.opening_in(&bytes),
             ..scanned.ids
         };
         (scanned.model, ids, None)
@@ -180,17 +180,22 @@ impl<'a> Scanned<'a> {
     }
 
     /// Where the opening's fields lie in `body`, the document this was read from (their text
-    /// is borrowed from it).
-    fn opening_in(&self, body: &[u8]) -> OpeningFields {
+    /// is borrowed from it); `None` if a text lies outside it, which borrowing rules out (the
+    /// opening then finds its fields itself).
+    fn opening_in(&self, body: &[u8]) -> Option<OpeningFields> {
         let base = body.as_ptr().addr();
         let mut fields = OpeningFields::default();
         for (field, text) in OpeningFields::FIELDS.iter().zip(self.opening) {
             if let Some(text) = text {
-                let start = text.as_ptr().addr() - base;
-                fields.note(field, start..start + text.len());
+                let start = text.as_ptr().addr().checked_sub(base)?;
+                let end = start + text.len();
+                if end > body.len() {
+                    return None;
+                }
+                fields.note(field, start..end);
             }
         }
-        fields
+        Some(fields)
     }
 }
 
@@ -477,7 +482,7 @@ mod tests {
         let body = r#"{ "instructions" : "be brief", "tools":[], "model":"m",
             "inp\u0075t" :[{"role":"user","content":"hi"}], "tools" : [ {"type":"function"} ] }"#;
         let scanned = scan(body).unwrap();
-        let noted = scanned.opening_in(body.as_bytes());
+        let noted = scanned.opening_in(body.as_bytes()).unwrap();
         let mut expected = OpeningFields::default();
         for (field, text) in [
             ("instructions", r#""be brief""#),
@@ -491,8 +496,10 @@ mod tests {
         assert_eq!(noted, expected);
         assert_eq!(
             scan(r#"{"model":"m"}"#).unwrap().opening_in(b""),
-            OpeningFields::default()
+            Some(OpeningFields::default())
         );
+        // Text that is not the given body's is not noted.
+        assert_eq!(scanned.opening_in(b"{}"), None);
     }
 
     #[test]
