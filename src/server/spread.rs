@@ -41,10 +41,8 @@ impl Spread {
     /// others' by number.
     #[must_use]
     pub fn shares(threads: usize) -> (Share, Vec<Share>) {
-        let (first_inbox, first_receiver) = unbounded_channel();
-        let (inboxes, receivers): (Vec<_>, Vec<_>) =
-            (1..threads.max(1)).map(|_| unbounded_channel()).unzip();
-        let inboxes: Vec<_> = std::iter::once(first_inbox).chain(inboxes).collect();
+        let (inboxes, mut receivers): (Vec<_>, Vec<_>) =
+            (0..threads.max(1)).map(|_| unbounded_channel()).unzip();
         let spread = Arc::new(Spread {
             open: (0..inboxes.len()).map(|_| AtomicUsize::new(0)).collect(),
             inboxes,
@@ -54,12 +52,13 @@ impl Spread {
             spread: spread.clone(),
             inbox,
         };
+        // There is always a first: at least one thread.
+        let first = share(0, receivers.remove(0));
         let others = receivers
             .into_iter()
-            .enumerate()
-            .map(|(n, inbox)| share(n + 1, inbox))
-            .collect();
-        (share(0, first_receiver), others)
+            .zip(1..)
+            .map(|(inbox, n)| share(n, inbox));
+        (first, others.collect())
     }
 
     /// Where a connection thread `me` accepted goes: `None` to keep it, or the thread to hand
