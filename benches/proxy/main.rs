@@ -15,14 +15,18 @@
 //!   parsed and shaped, model resolved, credential attached, the stream peeked and relayed.
 //!
 //! The load generator is `wrk` (Debian `wrk`, a POST body from a small Lua script) at 1, 32 and
-//! 256 connections. Each cell prints requests per second, its ratio to direct, p50 and p99
-//! latency and what the hop adds to them, and the CPU time the proxy process spent per request
-//! (user + system, from `/proc`). Time to first event comes from this program's own client at
+//! 256 connections. A cell is several rounds; each round loads every target in turn, starting
+//! one target later than the round before, so no target is always measured first or right
+//! after the same other one. Each cell prints, as medians over its rounds, requests per second,
+//! the ratio to direct, p50 and p99 latency and what the hop adds to them (ratios and additions
+//! taken within a round), and the CPU time the proxy process spent per request (user + system,
+//! from `/proc`). Time to first event comes from this program's own client at
 //! one connection; resident memory from `/proc` with the server idle and with 1,000 streams held
 //! open by a second upstream (this program re-executed with `--hold-upstream`).
 //!
-//! Environment: `BITROUTER_BENCH_QUICK=1` (short cells), `BITROUTER_BENCH_SECS=N` (seconds per
-//! cell), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter` (one more row: another build, e.g. the
+//! Environment: `BITROUTER_BENCH_QUICK=1` (short cells, one round), `BITROUTER_BENCH_SECS=N`
+//! (seconds per target and cell, 10), `BITROUTER_BENCH_ROUNDS=N` (rounds per cell, 5; each round
+//! loads a target for `SECS / ROUNDS` seconds), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter` (one more row: another build, e.g. the
 //! previous release, measured in the same run), `BITROUTER_BENCH_BIN=/path` (the binary under
 //! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|hyper|raw|bitrouter` with
 //! `BITROUTER_BENCH_CONNS=N` (one target under load for `BITROUTER_BENCH_SECS`, printing its pid,
@@ -108,6 +112,8 @@ fn main() {
 
 struct Settings {
     secs: u64,
+    /// Rounds per load cell (each target loaded `secs / rounds` seconds a round).
+    rounds: usize,
     quick: bool,
     bin: PathBuf,
     baseline: Option<PathBuf>,
@@ -121,6 +127,11 @@ struct Settings {
 }
 
 impl Settings {
+    /// Seconds each target is loaded in one round of a cell (whole seconds, for wrk).
+    fn round_secs(&self) -> u64 {
+        (self.secs / self.rounds as u64).max(1)
+    }
+
     fn from_env() -> Settings {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let quick = var("BITROUTER_BENCH_QUICK").is_some();
@@ -128,6 +139,10 @@ impl Settings {
             secs: var("BITROUTER_BENCH_SECS")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(if quick { 3 } else { 10 }),
+            rounds: var("BITROUTER_BENCH_ROUNDS")
+                .and_then(|s| s.parse().ok())
+                .filter(|&r| r > 0)
+                .unwrap_or(if quick { 1 } else { 5 }),
             quick,
             bin: var("BITROUTER_BENCH_BIN").map_or_else(
                 || PathBuf::from(env!("CARGO_BIN_EXE_bitrouter")),
@@ -262,45 +277,38 @@ async fn bench_main() {
     );
     let mut verdicts = Vec::new();
     for conns in CONNECTIONS {
-        let loads: Vec<Load> = targets
-            .iter()
-            .map(|t| wrk(&script, &t.url, conns, settings.secs, t.pid))
-            .collect();
-        let direct = loads[0];
-        for (t, l) in targets.iter().zip(&loads) {
+        let cell = measure_cell(&targets, &script, conns, &settings);
+        for (t, l) in targets.iter().zip(&cell) {
             let first = t.pid == targets[0].pid;
             let _ = writeln!(
                 table,
                 "{:<24} {:>5} {:>9.0} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9.1}",
                 t.name,
                 conns,
-                l.rps,
+                l.load.rps,
                 if first {
                     "-".to_owned()
                 } else {
-                    format!("x{:.2}", l.rps / direct.rps)
+                    format!("x{:.2}", l.ratio)
                 },
-                ms(l.p50_us),
+                ms(l.load.p50_us),
                 if first {
                     "-".to_owned()
                 } else {
-                    signed_ms(l.p50_us - direct.p50_us)
+                    signed_ms(l.added_p50_us)
                 },
-                ms(l.p99_us),
+                ms(l.load.p99_us),
                 if first {
                     "-".to_owned()
                 } else {
-                    signed_ms(l.p99_us - direct.p99_us)
+                    signed_ms(l.added_p99_us)
                 },
-                l.cpu_us
+                l.load.cpu_us
             );
         }
-        let ours = loads[OURS];
-        let ratio = ours.rps / direct.rps;
-        let (added50, added99) = (
-            (ours.p50_us - direct.p50_us) / 1000.0,
-            (ours.p99_us - direct.p99_us) / 1000.0,
-        );
+        let ours = cell[OURS];
+        let ratio = ours.ratio;
+        let (added50, added99) = (ours.added_p50_us / 1000.0, ours.added_p99_us / 1000.0);
         match conns {
             1 => verdicts.push(verdict(
                 format!("1 connection: added p50 {added50:+.3} ms"),
@@ -423,6 +431,58 @@ async fn bench_main() {
     drop(upstream_proc);
 }
 
+/// One target's figures in one load cell: medians over the cell's rounds.
+#[derive(Clone, Copy)]
+struct CellRow {
+    load: Load,
+    /// Its throughput over direct's in the same round.
+    ratio: f64,
+    /// Its p50 and p99 minus direct's in the same round.
+    added_p50_us: f64,
+    added_p99_us: f64,
+}
+
+/// Loads every target at `conns` connections for `settings.rounds` rounds, each target once a
+/// round, each round starting one target later (so none is always measured first, right after
+/// another's load, or last), and gives each target's medians. A ratio or an added latency is
+/// taken within a round, against direct's figures of that round, before the median.
+fn measure_cell(
+    targets: &[Target],
+    script: &std::path::Path,
+    conns: usize,
+    settings: &Settings,
+) -> Vec<CellRow> {
+    let n = targets.len();
+    let mut rounds: Vec<Vec<Load>> = Vec::with_capacity(settings.rounds);
+    for round in 0..settings.rounds {
+        let mut loads: Vec<Option<Load>> = vec![None; n];
+        for i in (0..n).map(|k| (round + k) % n) {
+            let t = &targets[i];
+            loads[i] = Some(wrk(script, &t.url, conns, settings.round_secs(), t.pid));
+        }
+        rounds.push(loads.into_iter().map(Option::unwrap).collect());
+    }
+    let median = |f: &dyn Fn(&[Load]) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(|r| f(r)).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (0..n)
+        .map(|i| CellRow {
+            load: Load {
+                requests: rounds.iter().map(|r| r[i].requests).sum(),
+                rps: median(&|r| r[i].rps),
+                p50_us: median(&|r| r[i].p50_us),
+                p99_us: median(&|r| r[i].p99_us),
+                cpu_us: median(&|r| r[i].cpu_us),
+            },
+            ratio: median(&|r| r[i].rps / r[0].rps),
+            added_p50_us: median(&|r| r[i].p50_us - r[0].p50_us),
+            added_p99_us: median(&|r| r[i].p99_us - r[0].p99_us),
+        })
+        .collect()
+}
+
 fn verdict(what: String, target: &str, met: bool) -> String {
     format!(
         "{what:<56} target {target:<24} {}",
@@ -457,7 +517,7 @@ fn header(settings: &Settings) -> String {
             .unwrap_or_default()
     };
     format!(
-        "bitrouter proxy benchmark\n  machine: {cpu}, {cores} cores (load average at start: {})\n  load: {} (-t min(2, conns)), {} s per cell, POST {} streamed, {} B request\n  upstream: {}, a canned 5-event Responses stream ({} B)\n  bitrouter: {}",
+        "bitrouter proxy benchmark\n  machine: {cpu}, {cores} cores (load average at start: {})\n  load: {} (-t min(2, conns)), {} rounds of {} s per target and cell, POST {} streamed, {} B request\n  upstream: {}, a canned 5-event Responses stream ({} B)\n  bitrouter: {}",
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
@@ -466,7 +526,8 @@ fn header(settings: &Settings) -> String {
             .split(" Copyright")
             .next()
             .unwrap_or_default(),
-        settings.secs,
+        settings.rounds,
+        settings.round_secs(),
         request_path(),
         request_body().len(),
         tool("nginx", "-v"),
