@@ -253,8 +253,9 @@ async fn bench_main() {
             target.pid,
         );
         println!(
-            "{}: {:.0} req/s, p50 {} ms, p99 {} ms, {:.1} us CPU per request",
+            "{}: {} requests, {:.0} req/s, p50 {} ms, p99 {} ms, {:.1} us CPU per request",
             target.name,
+            load.requests,
             load.rps,
             ms(load.p50_us),
             ms(load.p99_us),
