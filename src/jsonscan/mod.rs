@@ -14,7 +14,6 @@ use std::ops::Range;
 
 pub use compact::compact_without;
 
-/// The first non-whitespace position at or after `at`.
 /// The position of the first byte at or after `at` that is not JSON whitespace.
 #[must_use]
 pub fn skip_space(s: &[u8], mut at: usize) -> usize {
