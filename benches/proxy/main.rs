@@ -26,8 +26,8 @@
 //!
 //! Environment: `BITROUTER_BENCH_QUICK=1` (short cells, one round), `BITROUTER_BENCH_SECS=N`
 //! (seconds per target and cell, 10), `BITROUTER_BENCH_ROUNDS=N` (rounds per cell, 5; each round
-//! loads a target for `SECS / ROUNDS` seconds), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter` (one more row: another build, e.g. the
-//! previous release, measured in the same run), `BITROUTER_BENCH_BIN=/path` (the binary under
+//! loads a target for `SECS / ROUNDS` seconds), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter`
+//! (one more row: another build, e.g. the previous release, measured in the same run), `BITROUTER_BENCH_BIN=/path` (the binary under
 //! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|hyper|raw|bitrouter` with
 //! `BITROUTER_BENCH_CONNS=N` (one target under load for `BITROUTER_BENCH_SECS`, printing its pid,
 //! for `perf`; with `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for
