@@ -25,6 +25,9 @@ mod opening;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use http::{HeaderMap, HeaderName};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -129,17 +132,21 @@ impl BodyIds {
     #[must_use]
     pub fn scan(body: &[u8]) -> BodyIds {
         let mut ids = BodyIds::default();
-        for (key, range) in jsonscan::entries(body)
-            .into_iter()
-            .flatten()
-            .map_while(Result::ok)
-        {
-            if let Some(field) = jsonscan::key(key) {
-                ids.note(&field, &body[range]);
-            }
+        for (field, range) in top_level(body) {
+            ids.note(&field, &body[range]);
         }
         ids
     }
+}
+
+/// The top-level entries of a body (JSON text): each key as text and where its value lies, up
+/// to the first malformed entry (a key that is not valid text is skipped).
+fn top_level(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Range<usize>)> {
+    jsonscan::entries(body)
+        .into_iter()
+        .flatten()
+        .map_while(Result::ok)
+        .filter_map(|(key, range)| Some((jsonscan::key(key)?, range)))
 }
 
 /// A JSON string's text, trimmed, when it is a non-blank string.

@@ -28,14 +28,8 @@ fn of_value(api: Api, h: &HeaderMap, body: &Value) -> Option<Affinity> {
 /// The opening's fields of `body`, noted as the intake notes them.
 fn noted_opening(body: &[u8]) -> OpeningFields {
     let mut fields = OpeningFields::default();
-    for (key, range) in jsonscan::entries(body)
-        .into_iter()
-        .flatten()
-        .map_while(Result::ok)
-    {
-        if let Some(key) = jsonscan::key(key) {
-            fields.note(&key, range);
-        }
+    for (field, range) in top_level(body) {
+        fields.note(&field, range);
     }
     fields
 }
