@@ -26,18 +26,18 @@
 //!
 //! Environment: `BITROUTER_BENCH_QUICK=1` (short cells, one round), `BITROUTER_BENCH_SECS=N`
 //! (seconds per target and cell, 10), `BITROUTER_BENCH_ROUNDS=N` (rounds per cell, 5; each round
-//! loads a target for `SECS / ROUNDS` seconds), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter`
-//! (one more row: another build, e.g. the previous release, measured in the same run), `BITROUTER_BENCH_BIN=/path` (the binary under
-//! test instead of this build's), `BITROUTER_BENCH_ONLY=direct|nginx|hyper|raw|bitrouter` with
-//! `BITROUTER_BENCH_CONNS=N` (one target under load for `BITROUTER_BENCH_SECS`, printing its pid,
-//! for `perf`; with `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for
-//! instruction counts with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under
-//! `valgrind --tool=callgrind`), `BITROUTER_BENCH_ACCOUNTS=N` (N stored accounts instead of
-//! one, so each request's account is chosen by the picker), `BITROUTER_BENCH_BODY=/path` (the
-//! request body to send instead of the canned one, or a recorded client fixture whose first
-//! request is sent to its own path, e.g. Claude Code's Messages request, translated by
-//! bitrouter; the nginx proxy forwards any `/v1/` path to the upstream). It measures; it
-//! asserts only that every answer was a 200.
+//! loads a target for `SECS / ROUNDS` seconds), `BITROUTER_BENCH_BASELINE=/path/to/bitrouter` (one
+//! more row: another build, e.g. the previous release, measured in the same run),
+//! `BITROUTER_BENCH_BIN=/path` (the binary under test instead of this build's),
+//! `BITROUTER_BENCH_ONLY=direct|nginx|hyper|raw|bitrouter` with `BITROUTER_BENCH_CONNS=N` (one
+//! target under load for `BITROUTER_BENCH_SECS`, printing its pid, for `perf`; with
+//! `BITROUTER_BENCH_REQUESTS=N`, exactly N+20 sequential requests instead, for instruction counts
+//! with `BITROUTER_BENCH_BIN` pointing at a script that runs bitrouter under `valgrind
+//! --tool=callgrind`), `BITROUTER_BENCH_ACCOUNTS=N` (N stored accounts instead of one, so each
+//! request's account is chosen by the picker), `BITROUTER_BENCH_BODY=/path` (the request body to
+//! send instead of the canned one, or a recorded client fixture whose first request is sent to its
+//! own path, e.g. Claude Code's Messages request, translated by bitrouter; the nginx proxy forwards
+//! any `/v1/` path to the upstream). It measures; it asserts only that every answer was a 200.
 
 #![allow(
     clippy::print_stdout,
